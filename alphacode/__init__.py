@@ -1,0 +1,3 @@
+"""alphacode: an open, runnable AlphaCode-style system."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,76 @@
+"""The seccomp policy: which system calls a sandboxed process may not make.
+
+A deny list on top of namespaces, an unprivileged uid and rlimits (defence in depth, see
+``docs/sandbox.md``). Denied calls kill the process with SIGSYS, which the sandbox reports as
+``SANDBOX_VIOLATION``. Three profiles:
+
+* ``python``: no new processes (threads are fine) and no exec, since the program runs inside a
+  forked interpreter;
+* ``cpp``: as ``python``, but one execve is allowed: the one whose path pointer is the sandbox's
+  own buffer (``exec_address``), which starts the compiled binary;
+* ``compile``: g++ needs fork and exec; everything else stays denied.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+
+from alphacode.execution._linux import CLONE_THREAD
+
+# Calls no contest program or compiler needs, and that an escape would: kernel and namespace
+# administration, tracing other processes, identity changes, raw devices, networking.
+DENIED = (
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+    "mount", "umount2", "pivot_root", "chroot", "unshare", "setns",
+    "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
+    "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4",
+    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+    "bpf", "perf_event_open", "keyctl", "add_key", "request_key", "reboot",
+    "swapon", "swapoff", "acct", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+    "iopl", "ioperm", "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "name_to_handle_at", "open_by_handle_at", "quotactl", "syslog", "lookup_dcookie", "vhangup",
+    "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups",
+    "setfsuid", "setfsgid", "capset", "mknod", "mknodat", "fanotify_init", "personality",
+)
+PROCESS_CREATION = ("fork", "vfork")
+EXEC = ("execve", "execveat")
+PROFILES = ("python", "cpp", "compile")
+
+
+def build_bpf(profile: str, exec_address: int = 0) -> bytes:
+    """Compile a profile to a BPF program (x86-64 only; other ABIs are killed by default)."""
+    import pyseccomp as sc
+
+    if profile not in PROFILES:
+        raise ValueError(f"unknown seccomp profile {profile!r}")
+    kill = sc.KILL_PROCESS
+    f = sc.SyscallFilter(sc.ALLOW)
+    f.set_attr(sc.Attr.ACT_BADARCH, kill)
+    for name in DENIED:
+        f.add_rule(kill, name)
+    if profile != "compile":
+        for name in PROCESS_CREATION:
+            f.add_rule(kill, name)
+        f.add_rule(kill, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
+        # clone3 hides its flags behind a pointer: refuse it, and glibc falls back to clone for threads.
+        f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+        f.add_rule(kill, "execveat")
+        if profile == "cpp":
+            f.add_rule(kill, "execve", sc.Arg(0, sc.NE, exec_address))
+        else:
+            f.add_rule(kill, "execve")
+    with tempfile.TemporaryFile() as out:
+        f.export_bpf(out)
+        out.seek(0)
+        return out.read()
+
+
+def available() -> str | None:
+    """None when seccomp filters can be built here, else the reason they cannot."""
+    try:
+        build_bpf("python")
+    except Exception as err:  # a missing libseccomp surfaces as OSError, AttributeError or RuntimeError
+        return f"seccomp unavailable ({type(err).__name__}: {err})"
+    return None if os.uname().machine == "x86_64" else "seccomp policy is written for x86-64 only"

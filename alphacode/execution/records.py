@@ -1,0 +1,83 @@
+"""Records the sandbox takes and returns: limits, jobs, outcomes."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+
+DEFAULT_OUTPUT_CAP = 64 * 1024
+STDERR_TAIL = 2048
+
+
+class Status(str, enum.Enum):
+    """How one execution ended, as seen by the sandbox (verdicts come later, from the checker)."""
+
+    OK = "OK"
+    RUNTIME_ERROR = "RUNTIME_ERROR"
+    TIMEOUT = "TIMEOUT"
+    MEMORY_LIMIT = "MEMORY_LIMIT"
+    OUTPUT_LIMIT = "OUTPUT_LIMIT"
+    COMPILE_ERROR = "COMPILE_ERROR"
+    SANDBOX_VIOLATION = "SANDBOX_VIOLATION"
+
+
+class SandboxLanguage(str, enum.Enum):
+    """Languages the sandbox can run."""
+
+    PYTHON3 = "python3"
+    CPP = "cpp"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-execution limits. ``wall_time_s`` defaults to twice the CPU limit plus half a second."""
+
+    time_s: float = 2.0
+    memory_bytes: int = 256 * 1024 * 1024
+    output_bytes: int = DEFAULT_OUTPUT_CAP
+    wall_time_s: float | None = None
+    max_threads: int = 16
+    max_open_files: int = 64
+    disk_bytes: int = 16 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.time_s <= 0 or self.memory_bytes <= 0 or self.output_bytes <= 0:
+            raise ValueError(f"limits must be positive: {self}")
+
+    @property
+    def wall_s(self) -> float:
+        return self.wall_time_s if self.wall_time_s is not None else 2 * self.time_s + 0.5
+
+
+@dataclass(frozen=True)
+class Job:
+    """One program and the inputs to run it on, each in a fresh process."""
+
+    code: str
+    language: SandboxLanguage
+    inputs: tuple[bytes, ...]
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def code_hash(self) -> str:
+        return hashlib.sha256(f"{self.language.value}\0{self.code}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one execution on one input."""
+
+    status: Status
+    stdout: bytes = b""
+    stderr_tail: str = ""
+    wall_time_s: float = 0.0
+    cpu_time_s: float = 0.0
+    peak_memory_bytes: int = 0
+    exit_code: int | None = None
+    signal: int | None = None
+    output_truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK

@@ -1,0 +1,407 @@
+"""Problem records and loaders in the CodeContests layout.
+
+One problem format for the whole system. Field names follow CodeContests (DeepMind's release and
+its public Hugging Face copy). Accepted on input:
+
+* one problem as a JSON object (``.json``), or a JSON array of problems;
+* JSON Lines, one problem per line (``.jsonl``);
+* the flattened Parquet layout of the Hugging Face copy (``.parquet``), or a directory of any of these.
+
+Tests and solutions may be given flattened (``{"input": [...], "output": [...]}``,
+``{"language": [...], "solution": [...]}``) or as lists of objects. ``time_limit`` may be
+``{"seconds": s, "nanos": n}`` or a number of seconds. Every malformed input raises
+:class:`ProblemFormatError`, whose message names the file and the field.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ProblemFormatError(ValueError):
+    """A problem file is missing, unreadable or does not follow the layout; the message is one line."""
+
+    def __init__(self, source: str, field_name: str, reason: str) -> None:
+        self.source, self.field, self.reason = source, field_name, reason
+        where = f"field '{field_name}'" if field_name else "file"
+        super().__init__(f"{source}: {where}: {reason}")
+
+
+class Language(enum.IntEnum):
+    """Solution languages, numbered as CodeContests numbers them (PYTHON is Python 2)."""
+
+    UNKNOWN_LANGUAGE = 0
+    PYTHON = 1
+    CPP = 2
+    PYTHON3 = 3
+    JAVA = 4
+
+    @classmethod
+    def parse(cls, value: str | int) -> Language:
+        """Accept the enum value, its name, or a common spelling (``python3``, ``cpp``, ``c++``)."""
+        if isinstance(value, bool):
+            raise ValueError(f"not a language: {value!r}")
+        if isinstance(value, int):
+            return cls(value)
+        key = value.strip().lower()
+        if key in _LANGUAGE_ALIASES:
+            return _LANGUAGE_ALIASES[key]
+        raise ValueError(f"unknown language {value!r}")
+
+    @property
+    def slug(self) -> str:
+        """Short lowercase name used on the command line and in prompts (``python3``, ``cpp``)."""
+        return _LANGUAGE_SLUGS[self]
+
+
+_LANGUAGE_SLUGS = {
+    Language.UNKNOWN_LANGUAGE: "unknown",
+    Language.PYTHON: "python2",
+    Language.CPP: "cpp",
+    Language.PYTHON3: "python3",
+    Language.JAVA: "java",
+}
+_LANGUAGE_ALIASES = {
+    **{lang.name.lower(): lang for lang in Language},
+    **{slug: lang for lang, slug in _LANGUAGE_SLUGS.items()},
+    "py": Language.PYTHON3,
+    "py3": Language.PYTHON3,
+    "c++": Language.CPP,
+    "cxx": Language.CPP,
+    "c++17": Language.CPP,
+}
+
+
+@dataclass(frozen=True)
+class Test:
+    """One test: the program's stdin and the expected stdout."""
+
+    input: str
+    output: str
+
+
+@dataclass(frozen=True)
+class Solution:
+    """A program written for a problem, correct or not depending on which list holds it."""
+
+    language: Language
+    solution: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A competitive-programming problem with its tests and reference solutions."""
+
+    name: str
+    description: str
+    public_tests: tuple[Test, ...] = ()
+    private_tests: tuple[Test, ...] = ()
+    generated_tests: tuple[Test, ...] = ()
+    solutions: tuple[Solution, ...] = ()
+    incorrect_solutions: tuple[Solution, ...] = ()
+    cf_rating: int = 0
+    cf_tags: tuple[str, ...] = ()
+    difficulty: int = 0
+    time_limit: float | None = None
+    memory_limit_bytes: int = 0
+    source: int = 0
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def tests(self, which: str = "all") -> tuple[Test, ...]:
+        """The tests of one kind (``public``, ``private``, ``generated``) or ``all`` of them in that order."""
+        groups = {
+            "public": self.public_tests,
+            "private": self.private_tests,
+            "generated": self.generated_tests,
+        }
+        if which == "all":
+            return self.public_tests + self.private_tests + self.generated_tests
+        if which not in groups:
+            raise ValueError(f"unknown test set {which!r}; expected public, private, generated or all")
+        return groups[which]
+
+
+# ----------------------------------------------------------------------------------------------
+# Parsing: every check raises ProblemFormatError naming the file and the field.
+
+
+class _Parser:
+    """Validates one problem mapping; ``source`` names the file (and line) for error messages."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, field_name: str, reason: str) -> ProblemFormatError:
+        return ProblemFormatError(self.source, field_name, reason)
+
+    def text(self, value: Any, field_name: str) -> str:
+        if not isinstance(value, str):
+            raise self.fail(field_name, f"expected a string, got {_kind(value)}")
+        return value
+
+    def integer(self, value: Any, field_name: str, default: int = 0) -> int:
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(field_name, f"expected an integer, got {_kind(value)}")
+        if isinstance(value, float) and not value.is_integer():
+            raise self.fail(field_name, f"expected an integer, got {value!r}")
+        return int(value)
+
+    def text_list(self, value: Any, field_name: str) -> list[str]:
+        if not isinstance(value, list):
+            raise self.fail(field_name, f"expected a list of strings, got {_kind(value)}")
+        return [self.text(item, f"{field_name}[{i}]") for i, item in enumerate(value)]
+
+    def tests(self, value: Any, field_name: str) -> tuple[Test, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, Mapping):
+            missing = {"input", "output"} - value.keys()
+            if missing:
+                raise self.fail(field_name, f"flattened tests need 'input' and 'output' lists, missing {sorted(missing)}")
+            inputs = self.text_list(value["input"], f"{field_name}.input")
+            outputs = self.text_list(value["output"], f"{field_name}.output")
+            if len(inputs) != len(outputs):
+                raise self.fail(field_name, f"{len(inputs)} inputs but {len(outputs)} outputs")
+            return tuple(Test(i, o) for i, o in zip(inputs, outputs))
+        if isinstance(value, list):
+            tests = []
+            for i, item in enumerate(value):
+                name = f"{field_name}[{i}]"
+                if not isinstance(item, Mapping) or not {"input", "output"} <= item.keys():
+                    raise self.fail(name, "expected an object with 'input' and 'output'")
+                tests.append(Test(self.text(item["input"], f"{name}.input"), self.text(item["output"], f"{name}.output")))
+            return tuple(tests)
+        raise self.fail(field_name, f"expected a list of tests or {{input: [...], output: [...]}}, got {_kind(value)}")
+
+    def language(self, value: Any, field_name: str) -> Language:
+        try:
+            if isinstance(value, (str, int)):
+                return Language.parse(value)
+        except ValueError as err:
+            raise self.fail(field_name, str(err)) from None
+        raise self.fail(field_name, f"expected a language name or number, got {_kind(value)}")
+
+    def solutions(self, value: Any, field_name: str) -> tuple[Solution, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, Mapping):
+            missing = {"language", "solution"} - value.keys()
+            if missing:
+                raise self.fail(field_name, f"flattened solutions need 'language' and 'solution' lists, missing {sorted(missing)}")
+            languages, codes = value["language"], value["solution"]
+            if not isinstance(languages, list):
+                raise self.fail(f"{field_name}.language", f"expected a list, got {_kind(languages)}")
+            codes = self.text_list(codes, f"{field_name}.solution")
+            if len(languages) != len(codes):
+                raise self.fail(field_name, f"{len(languages)} languages but {len(codes)} solutions")
+            return tuple(
+                Solution(self.language(lang, f"{field_name}.language[{i}]"), code)
+                for i, (lang, code) in enumerate(zip(languages, codes))
+            )
+        if isinstance(value, list):
+            out = []
+            for i, item in enumerate(value):
+                name = f"{field_name}[{i}]"
+                if not isinstance(item, Mapping) or not {"language", "solution"} <= item.keys():
+                    raise self.fail(name, "expected an object with 'language' and 'solution'")
+                out.append(Solution(self.language(item["language"], f"{name}.language"), self.text(item["solution"], f"{name}.solution")))
+            return tuple(out)
+        raise self.fail(field_name, f"expected a list of solutions or {{language: [...], solution: [...]}}, got {_kind(value)}")
+
+    def time_limit(self, value: Any) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, Mapping):
+            seconds = self.integer(value.get("seconds"), "time_limit.seconds")
+            nanos = self.integer(value.get("nanos"), "time_limit.nanos")
+            limit = seconds + nanos / 1e9
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            limit = float(value)
+        else:
+            raise self.fail("time_limit", f"expected seconds or {{seconds, nanos}}, got {_kind(value)}")
+        if not math.isfinite(limit) or limit < 0:
+            raise self.fail("time_limit", f"expected a non-negative number of seconds, got {limit!r}")
+        return limit or None
+
+    def problem(self, data: Any) -> Problem:
+        if not isinstance(data, Mapping):
+            raise self.fail("", f"expected a JSON object describing a problem, got {_kind(data)}")
+        if "description" not in data:
+            raise self.fail("description", "missing")
+        tags = data.get("cf_tags")
+        memory = self.integer(data.get("memory_limit_bytes"), "memory_limit_bytes")
+        if memory < 0:
+            raise self.fail("memory_limit_bytes", f"expected a non-negative integer, got {memory}")
+        known = {f for f in Problem.__dataclass_fields__ if f != "extra"}
+        return Problem(
+            name=self.text(data.get("name", ""), "name"),
+            description=self.text(data["description"], "description"),
+            public_tests=self.tests(data.get("public_tests"), "public_tests"),
+            private_tests=self.tests(data.get("private_tests"), "private_tests"),
+            generated_tests=self.tests(data.get("generated_tests"), "generated_tests"),
+            solutions=self.solutions(data.get("solutions"), "solutions"),
+            incorrect_solutions=self.solutions(data.get("incorrect_solutions"), "incorrect_solutions"),
+            cf_rating=self.integer(data.get("cf_rating"), "cf_rating"),
+            cf_tags=tuple(self.text_list(tags, "cf_tags")) if tags is not None else (),
+            difficulty=self.integer(data.get("difficulty"), "difficulty"),
+            time_limit=self.time_limit(data.get("time_limit")),
+            memory_limit_bytes=memory,
+            source=self.integer(data.get("source"), "source"),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def problem_from_dict(data: Any, source: str = "<dict>") -> Problem:
+    """Build a :class:`Problem` from a decoded JSON/Parquet row in either test layout."""
+    return _Parser(source).problem(data)
+
+
+def problem_to_dict(problem: Problem) -> dict[str, Any]:
+    """The flattened CodeContests layout (as in the Hugging Face copy); JSON- and Parquet-ready."""
+
+    def tests(ts: tuple[Test, ...]) -> dict[str, list[str]]:
+        return {"input": [t.input for t in ts], "output": [t.output for t in ts]}
+
+    def solutions(ss: tuple[Solution, ...]) -> dict[str, list]:
+        return {"language": [int(s.language) for s in ss], "solution": [s.solution for s in ss]}
+
+    limit = problem.time_limit or 0.0
+    seconds = int(limit)
+    return {
+        **dict(problem.extra),
+        "name": problem.name,
+        "description": problem.description,
+        "public_tests": tests(problem.public_tests),
+        "private_tests": tests(problem.private_tests),
+        "generated_tests": tests(problem.generated_tests),
+        "source": problem.source,
+        "difficulty": problem.difficulty,
+        "solutions": solutions(problem.solutions),
+        "incorrect_solutions": solutions(problem.incorrect_solutions),
+        "cf_rating": problem.cf_rating,
+        "cf_tags": list(problem.cf_tags),
+        "time_limit": {"seconds": seconds, "nanos": round((limit - seconds) * 1e9)} if problem.time_limit else None,
+        "memory_limit_bytes": problem.memory_limit_bytes,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Files.
+
+_SUFFIXES = (".json", ".jsonl", ".parquet")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProblemFormatError(str(path), "", "no such file") from None
+    except IsADirectoryError:
+        raise ProblemFormatError(str(path), "", "is a directory, expected a problem file") from None
+    except UnicodeDecodeError as err:
+        raise ProblemFormatError(str(path), "", f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except OSError as err:
+        raise ProblemFormatError(str(path), "", err.strerror or str(err)) from None
+
+
+def _decode_json(text: str, source: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ProblemFormatError(source, "", f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    except RecursionError:
+        raise ProblemFormatError(source, "", "invalid JSON: nested too deeply") from None
+
+
+def load_problem(path: str | os.PathLike[str]) -> Problem:
+    """Load a file that holds exactly one problem (JSON object, or a one-row JSONL/Parquet file)."""
+    problems = load_problems(path)
+    if len(problems) != 1:
+        raise ProblemFormatError(str(path), "", f"expected one problem, found {len(problems)}")
+    return problems[0]
+
+
+def load_problems(spec: str | os.PathLike[str]) -> list[Problem]:
+    """Load every problem from a file (.json, .jsonl, .parquet) or a directory of such files."""
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
+        if not files:
+            raise ProblemFormatError(str(path), "", f"directory holds no {', '.join(_SUFFIXES)} files")
+        return [problem for f in files for problem in load_problems(f)]
+    if path.suffix == ".parquet":
+        return list(_iter_parquet(path))
+    if path.suffix == ".jsonl":
+        return list(_iter_jsonl(path))
+    data = _decode_json(_read_text(path), str(path))
+    if isinstance(data, list):
+        return [problem_from_dict(row, f"{path}[{i}]") for i, row in enumerate(data)]
+    return [problem_from_dict(data, str(path))]
+
+
+def _iter_jsonl(path: Path) -> Iterator[Problem]:
+    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
+        if line.strip():
+            source = f"{path}:{lineno}"
+            yield problem_from_dict(_decode_json(line, source), source)
+
+
+def _iter_parquet(path: Path) -> Iterator[Problem]:
+    import pyarrow.parquet as pq
+
+    if not path.exists():
+        raise ProblemFormatError(str(path), "", "no such file")
+    try:
+        table = pq.read_table(path)
+    except Exception as err:  # pyarrow raises several unrelated types for unreadable files
+        raise ProblemFormatError(str(path), "", f"not a readable Parquet file ({type(err).__name__})") from None
+    for i, row in enumerate(table.to_pylist()):
+        yield problem_from_dict(row, f"{path}[row {i}]")
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write through a temporary file in the same directory, then rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def save_problems(problems: Iterable[Problem], path: str | os.PathLike[str]) -> None:
+    """Write problems in the flattened layout; the format follows the suffix (.json, .jsonl, .parquet)."""
+    path = Path(path)
+    rows = [problem_to_dict(p) for p in problems]
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist(rows)
+        _atomic_write(path, lambda f: pq.write_table(table, f))
+    elif path.suffix == ".jsonl":
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    elif path.suffix == ".json":
+        payload = rows[0] if len(rows) == 1 else rows
+        text = json.dumps(payload, ensure_ascii=False, indent=1) + "\n"
+        _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    else:
+        raise ValueError(f"{path}: unknown problem file suffix; use one of {', '.join(_SUFFIXES)}")

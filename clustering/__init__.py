@@ -1,0 +1,1 @@
+"""Filtering on example tests, test-input generation, behavioural clustering, selection."""

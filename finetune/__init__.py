@@ -1,0 +1,1 @@
+"""Fine-tuning: CodeContests tasks, value-conditioning prompts, tempering, GOLD, value head."""

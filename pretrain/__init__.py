@@ -1,0 +1,1 @@
+"""Pretraining: code corpus, SentencePiece tokenizer, seqio tasks and the pretraining objective."""

@@ -1,0 +1,1 @@
+"""Large-scale sampling on Ray into a resumable sample store."""
