@@ -84,6 +84,7 @@ _LANGUAGE_ALIASES = {
 class Test:
     """One test: the program's stdin and the expected stdout."""
 
+    __test__ = False  # not a pytest test class
     input: str
     output: str
 

@@ -79,7 +79,8 @@ class Sandbox:
     """Runs untrusted Python 3 and C++ programs in isolated, resource-limited processes.
 
     ``workers`` zygotes (default: one per core) each run one execution at a time. C++ programs are
-    compiled once per distinct source (inside the sandbox) and cached on disk.
+    compiled once per distinct source (inside the sandbox) and cached on disk in ``cache_dir``,
+    which is made world-readable so the sandbox's unprivileged uid can run the binaries.
     """
 
     def __init__(self, workers: int | None = None, cache_dir: str | os.PathLike[str] | None = None,
@@ -87,7 +88,8 @@ class Sandbox:
         if sys.platform != "linux":
             raise SandboxUnavailable("the sandbox needs Linux (namespaces, seccomp, rlimits)")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        self.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.cache_dir.chmod(0o755)  # the sandbox uid must reach the binaries; nothing else lives here
         self.unsafe = unsafe_no_isolation
         self._size = workers or os.cpu_count() or 1
         self._idle: queue.Queue[_Worker] = queue.Queue()

@@ -41,6 +41,7 @@ PRELOADED = (
 EXIT_MEMORY = 107  # the program raised MemoryError
 EXIT_SYNTAX = 108  # the program did not compile
 EXIT_SETUP = 109  # the sandbox could not set the child up
+RUNTIME_SLACK_BYTES = 16 * 1024 * 1024  # address space for the runtime itself (imports, stacks) on top of the limit
 WORK_BYTES = 64 * 1024 * 1024
 WORK_INODES = 4096
 COMPILE_LIMITS = Limits(time_s=30.0, memory_bytes=2 * 1024**3, output_bytes=64 * 1024**2, wall_time_s=60.0, max_threads=64)
@@ -269,7 +270,7 @@ class Zygote:
         if language == SandboxLanguage.PYTHON3.value:
             profile, slack = "python", self.baseline_vm
         else:
-            profile, slack = "cpp", 0
+            profile, slack = "cpp", RUNTIME_SLACK_BYTES
             target = os.path.join(self.cache_dir, target)
         return [self._execute(limits, data, profile, target, slack)[0] for data in inputs]
 
@@ -299,28 +300,34 @@ class Zygote:
     def _reap_strays(self) -> None:
         """Kill anything still running under the sandbox uid (g++'s helpers if g++ was killed) and reap it."""
         if self.isolation.uid:
-            pid = os.fork()
-            if pid == 0:
+            killer = os.fork()
+            if killer == 0:
                 try:
                     os.setresuid(self.uid, self.uid, self.uid)
                     os.kill(-1, signal.SIGKILL)
                 finally:
                     os._exit(0)
-        while True:
-            try:
-                if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                    break
-            except ChildProcessError:
-                break
+            os.waitpid(killer, 0)
+        _reap_zombies()
 
     def serve(self, rfd: int, wfd: int) -> None:
         while (request := receive(rfd)) is not None:
+            _reap_zombies()  # as PID 1 of its namespace the zygote inherits every orphan
             kind, *args = request
             try:
                 result = self.compile(*args) if kind == "compile" else self.run(*args)
             except Exception as err:  # report, keep serving: one bad job must not take the worker down
                 result = err
             send(wfd, result)
+
+
+def _reap_zombies() -> None:
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
 
 
 def _exit_status(code: object) -> int:
@@ -405,7 +412,7 @@ def main() -> None:
     isolation.seccomp = len(filters) == len(policy.PROFILES)
     if not isolation.seccomp:
         isolation.problems.append(str(programs.get("error", "seccomp unavailable")))
-    baseline_vm = _vm_size() + 64 * 1024 * 1024  # interpreter plus room for imports done by the program
+    baseline_vm = _vm_size() + RUNTIME_SLACK_BYTES
     try:
         _enter_namespaces(isolation)
     except OSError as err:

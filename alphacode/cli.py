@@ -1,0 +1,117 @@
+"""The ``alphacode`` command line.
+
+Heavy libraries (JAX, TensorFlow, Ray) are imported inside the commands that need them, so
+``alphacode --help`` and ``alphacode judge`` start fast. User mistakes end with one line on
+stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for; printed as one line, exit code 2."""
+
+
+_EXTENSIONS = {".py": "python3", ".cpp": "cpp", ".cc": "cpp", ".cxx": "cpp", ".c++": "cpp"}
+
+
+def _read_program(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, expected a program file") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text") from None
+    except OSError as err:
+        raise UsageError(f"{path}: {err.strerror}") from None
+
+
+def _language_of(path: str, given: str | None) -> str:
+    if given:
+        return given
+    suffix = Path(path).suffix.lower()
+    if suffix not in _EXTENSIONS:
+        raise UsageError(f"{path}: cannot tell the language from '{suffix or 'no suffix'}'; pass --language python3|cpp")
+    return _EXTENSIONS[suffix]
+
+
+def _open_sandbox(args: argparse.Namespace):  # -> Sandbox, imported lazily
+    from alphacode.execution import Sandbox
+
+    return Sandbox(workers=args.workers, unsafe_no_isolation=args.unsafe_no_isolation)
+
+
+def cmd_judge(args: argparse.Namespace) -> int:
+    from alphacode.execution.judge import judge
+    from alphacode.problems import load_problem
+
+    problem = load_problem(args.problem)
+    code = _read_program(args.program)
+    language = _language_of(args.program, args.language)
+    tests = problem.tests(args.tests)
+    if not tests:
+        raise UsageError(f"{args.problem}: field '{args.tests}_tests': no tests to judge on")
+    with _open_sandbox(args) as sandbox:
+        result = judge(sandbox, code, language, problem, tests=args.tests)
+    if args.json:
+        print(json.dumps(result.to_json()))
+        return 0
+    kinds = [k for k in ("public", "private", "generated") for _ in problem.tests(k)] if args.tests == "all" else [args.tests] * len(tests)
+    for i, (kind, test) in enumerate(zip(kinds, result.tests), start=1):
+        print(f"test {i:3d}  {kind:<9} {test.verdict.value:<17} {test.time_s:7.3f}s  {test.memory_bytes / 2**20:6.1f} MiB")
+    passed = sum(t.verdict.value == "ACCEPTED" for t in result.tests)
+    print(f"verdict: {result.verdict.value} ({passed}/{len(result.tests)} tests passed)")
+    return 0
+
+
+def _add_sandbox_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=None, help="sandbox worker processes (default: one per core)")
+    parser.add_argument("--unsafe-no-isolation", action="store_true",
+                        help="run untrusted code even where namespaces or seccomp are unavailable (dangerous)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alphacode", description="An open, runnable AlphaCode-style system.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    judge = sub.add_parser("judge", help="run a program on a problem's tests in the sandbox and print verdicts",
+                           description="Judge PROGRAM on the tests of a problem file (JSON, JSONL or Parquet).")
+    judge.add_argument("program", help="source file (.py or .cpp)")
+    judge.add_argument("--problem", required=True, help="problem file in the CodeContests layout")
+    judge.add_argument("--language", choices=["python3", "cpp"], help="default: from the file suffix")
+    judge.add_argument("--tests", choices=["public", "private", "generated", "all"], default="all")
+    judge.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_sandbox_flags(judge)
+    judge.set_defaults(func=cmd_judge)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 once the work happened, 2 for user mistakes)."""
+    from alphacode.execution.sandbox import SandboxUnavailable
+    from alphacode.problems import ProblemFormatError
+
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return handler(args)
+    except (UsageError, ProblemFormatError, SandboxUnavailable) as err:
+        print(f"alphacode {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"alphacode {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Judging: run a program on a problem's tests in the sandbox and give a verdict per test and overall."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from alphacode.execution.checker import outputs_match
+from alphacode.execution.records import Limits, Outcome, SandboxLanguage, Status
+from alphacode.execution.sandbox import Sandbox, make_job
+from alphacode.problems import Problem, Test
+
+DEFAULT_TIME_LIMIT_S = 2.0
+DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024
+
+
+class Verdict(str, enum.Enum):
+    """A judge's verdict on one test or on a whole submission."""
+
+    ACCEPTED = "ACCEPTED"
+    WRONG_ANSWER = "WRONG_ANSWER"
+    RUNTIME_ERROR = "RUNTIME_ERROR"
+    TIMEOUT = "TIMEOUT"
+    MEMORY_LIMIT = "MEMORY_LIMIT"
+    OUTPUT_LIMIT = "OUTPUT_LIMIT"
+    COMPILE_ERROR = "COMPILE_ERROR"
+    SANDBOX_VIOLATION = "SANDBOX_VIOLATION"
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """The verdict on one test, with what the execution cost."""
+
+    __test__ = False  # not a pytest test class
+    verdict: Verdict
+    time_s: float
+    cpu_time_s: float
+    memory_bytes: int
+    stderr_tail: str = ""
+
+
+@dataclass(frozen=True)
+class JudgeResult:
+    """Per-test verdicts and the overall verdict: the first test that was not accepted decides it."""
+
+    verdict: Verdict
+    tests: tuple[TestResult, ...]
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict is Verdict.ACCEPTED
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict.value,
+            "tests": [
+                {"verdict": t.verdict.value, "time_s": round(t.time_s, 4), "cpu_time_s": round(t.cpu_time_s, 4),
+                 "memory_bytes": t.memory_bytes}
+                for t in self.tests
+            ],
+        }
+
+
+def limits_for(problem: Problem) -> Limits:
+    """The sandbox limits a problem asks for, with the usual contest defaults where it is silent."""
+    return Limits(
+        time_s=problem.time_limit or DEFAULT_TIME_LIMIT_S,
+        memory_bytes=problem.memory_limit_bytes or DEFAULT_MEMORY_BYTES,
+    )
+
+
+def test_verdict(outcome: Outcome, expected: str) -> Verdict:
+    """Turn a sandbox outcome into a verdict by checking its output against the expected one."""
+    if outcome.status is Status.OK:
+        return Verdict.ACCEPTED if outputs_match(expected, outcome.stdout) else Verdict.WRONG_ANSWER
+    return Verdict(outcome.status.value)
+
+
+def verdict_from_outcomes(outcomes: Sequence[Outcome], tests: Sequence[Test]) -> JudgeResult:
+    results = tuple(
+        TestResult(test_verdict(o, t.output), o.wall_time_s, o.cpu_time_s, o.peak_memory_bytes, o.stderr_tail)
+        for o, t in zip(outcomes, tests)
+    )
+    overall = next((r.verdict for r in results if r.verdict is not Verdict.ACCEPTED), Verdict.ACCEPTED)
+    return JudgeResult(overall, results)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A program to judge on a list of tests under given limits."""
+
+    code: str
+    language: SandboxLanguage
+    tests: tuple[Test, ...]
+    limits: Limits
+
+
+def judge_many(sandbox: Sandbox, submissions: Sequence[Submission], progress: str | None = None) -> list[JudgeResult]:
+    """Judge many submissions at once, spreading their executions over every sandbox worker."""
+    jobs = [make_job(s.code, s.language, [t.input for t in s.tests], s.limits) for s in submissions]
+    outcomes = sandbox.run_batch(jobs, progress=progress)
+    return [verdict_from_outcomes(o, s.tests) for o, s in zip(outcomes, submissions)]
+
+
+def judge(sandbox: Sandbox, code: str, language: str | SandboxLanguage, problem: Problem,
+          tests: str = "all", limits: Limits | None = None) -> JudgeResult:
+    """Judge one program on one of the problem's test sets (``public``, ``private``, ``generated``, ``all``)."""
+    chosen = problem.tests(tests)
+    lang = SandboxLanguage(language.value if isinstance(language, SandboxLanguage) else language)
+    return judge_many(sandbox, [Submission(code, lang, chosen, limits or limits_for(problem))])[0]

@@ -1,0 +1,119 @@
+"""The sandbox runs programs correctly, honours its limits, and reports what it enabled."""
+
+from __future__ import annotations
+
+import pytest
+
+from alphacode.execution import Limits, Sandbox, Status, make_job
+
+CPP_SUM = """
+#include <iostream>
+int main() { long long a, b; std::cin >> a >> b; std::cout << a + b << "\\n"; }
+"""
+
+
+def test_isolation_is_complete_here(sandbox: Sandbox) -> None:
+    iso = sandbox.isolation
+    assert iso.complete and iso.mode == "root" and iso.uid, iso.problems
+
+
+def test_python_reads_stdin_and_writes_stdout(sandbox: Sandbox) -> None:
+    outcomes = sandbox.run("a, b = map(int, input().split())\nprint(a + b)", "python3", ["1 2\n", b"40 2\n"])
+    assert [o.status for o in outcomes] == [Status.OK, Status.OK]
+    assert [o.stdout for o in outcomes] == [b"3\n", b"42\n"]
+    assert all(o.cpu_time_s > 0 and o.peak_memory_bytes > 0 for o in outcomes)
+
+
+def test_each_input_gets_a_fresh_process(sandbox: Sandbox) -> None:
+    code = "import sys\nseen = globals().setdefault('seen', [])\nseen.append(1)\nopen('state', 'a').write('x')\nprint(len(seen), len(open('state').read()))"
+    assert [o.stdout for o in sandbox.run(code, "python3", ["", "", ""])] == [b"1 1\n"] * 3
+
+
+def test_cpp_compiles_once_and_runs(sandbox: Sandbox) -> None:
+    outcomes = sandbox.run(CPP_SUM, "cpp", ["2 3", "100000000000 1"])
+    assert [o.stdout for o in outcomes] == [b"5\n", b"100000000001\n"]
+    assert len(list(sandbox.cache_dir.iterdir())) >= 1
+
+
+def test_compile_error_and_syntax_error(sandbox: Sandbox) -> None:
+    [cpp] = sandbox.run("int main() { return x; }", "cpp", [""])
+    assert cpp.status is Status.COMPILE_ERROR and "x" in cpp.stderr_tail
+    [py] = sandbox.run("def f(:\n", "python3", [""])
+    assert py.status is Status.COMPILE_ERROR
+
+
+def test_exit_codes(sandbox: Sandbox) -> None:
+    codes = {
+        "import sys; sys.exit(0)": Status.OK,
+        "import sys; sys.exit()": Status.OK,
+        "import sys; sys.exit(3)": Status.RUNTIME_ERROR,
+        "raise ValueError('boom')": Status.RUNTIME_ERROR,
+        "exit('message')": Status.RUNTIME_ERROR,
+    }
+    outcomes = sandbox.run_batch([make_job(code, "python3", [""]) for code in codes])
+    assert [o[0].status for o in outcomes] == list(codes.values())
+    assert "boom" in outcomes[3][0].stderr_tail
+
+
+def test_batch_keeps_order_and_uses_every_worker(sandbox: Sandbox) -> None:
+    jobs = [make_job(f"print({i} * {i})", "python3", [""]) for i in range(40)]
+    results = sandbox.run_batch(jobs)
+    assert [r[0].stdout for r in results] == [f"{i * i}\n".encode() for i in range(40)]
+
+
+def test_output_cap(sandbox: Sandbox) -> None:
+    [o] = sandbox.run("print('x' * 10000)", "python3", [""], Limits(output_bytes=1000))
+    assert o.status is Status.OUTPUT_LIMIT and len(o.stdout) <= 1000
+
+
+@pytest.mark.parametrize("limit", [0.5, 1.0])
+def test_cpu_limit_within_ten_percent(sandbox: Sandbox, limit: float) -> None:
+    spin = "import time\nwhile time.process_time() < {}: pass\nprint('done')"
+    under, over, forever = sandbox.run_batch([
+        make_job(spin.format(0.9 * limit), "python3", [""], Limits(time_s=limit)),
+        make_job(spin.format(1.1 * limit), "python3", [""], Limits(time_s=limit)),
+        make_job("while True: pass", "python3", [""], Limits(time_s=limit)),
+    ])
+    assert under[0].status is Status.OK and under[0].stdout == b"done\n"
+    assert over[0].status is Status.TIMEOUT
+    assert forever[0].status is Status.TIMEOUT
+    assert limit <= forever[0].cpu_time_s <= 1.1 * limit
+
+
+def test_cpp_cpu_limit(sandbox: Sandbox) -> None:
+    code = "#include <ctime>\nint main(){ while (true) {} }"
+    [o] = sandbox.run(code, "cpp", [""], Limits(time_s=0.5))
+    assert o.status is Status.TIMEOUT and 0.5 <= o.cpu_time_s <= 0.55
+
+
+@pytest.mark.parametrize("language", ["python3", "cpp"])
+def test_memory_limit_within_ten_percent(sandbox: Sandbox, language: str) -> None:
+    limit = 256 * 2**20
+    python = "n = N\nb = bytearray(n)\nfor i in range(0, n, 4096): b[i] = 1\nprint('done')"
+    cpp = ("#include <cstdio>\n#include <vector>\nint main(){ std::vector<char> v(N); "
+           "for (size_t i = 0; i < v.size(); i += 4096) v[i] = 1; std::puts(\"done\"); }")
+    code = python if language == "python3" else cpp
+    under, over = sandbox.run_batch([
+        make_job(code.replace("N", str(int(0.9 * limit))), language, [""], Limits(memory_bytes=limit)),
+        make_job(code.replace("N", str(int(1.1 * limit))), language, [""], Limits(memory_bytes=limit)),
+    ])
+    assert under[0].status is Status.OK and under[0].stdout == b"done\n"
+    assert under[0].peak_memory_bytes >= 0.9 * limit
+    assert over[0].status is Status.MEMORY_LIMIT
+
+
+def test_wall_clock_kills_sleepers(sandbox: Sandbox) -> None:
+    [o] = sandbox.run("import time\ntime.sleep(60)", "python3", [""], Limits(time_s=0.2, wall_time_s=0.5))
+    assert o.status is Status.TIMEOUT and 0.5 <= o.wall_time_s < 1.0
+
+
+def test_refuses_without_isolation_unless_asked(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from alphacode.execution import SandboxUnavailable, protocol
+
+    original = protocol.Isolation.complete
+    monkeypatch.setattr(protocol.Isolation, "complete", property(lambda self: False))
+    with pytest.raises(SandboxUnavailable, match="--unsafe-no-isolation"):
+        Sandbox(workers=1, cache_dir=tmp_path)
+    with Sandbox(workers=1, cache_dir=tmp_path, unsafe_no_isolation=True) as box:
+        assert box.run("print(1)", "python3", [""])[0].stdout == b"1\n"
+    monkeypatch.setattr(protocol.Isolation, "complete", original)
