@@ -22,6 +22,9 @@ from alphacode.execution.records import Job, Limits, Outcome, SandboxLanguage, S
 from alphacode.execution.protocol import Isolation, receive, send
 
 
+MAX_CHUNK = 16  # jobs per request to a zygote when many are pending
+
+
 class SandboxUnavailable(RuntimeError):
     """The machine cannot give the isolation untrusted code needs (and unsafe mode was not asked for)."""
 
@@ -183,20 +186,33 @@ class Sandbox:
                 bar.close()
 
     def _drain(self, pending: queue.Queue, done: queue.Queue) -> None:
-        while (item := pending.get()) is not None:
-            index, job = item
+        """Worker thread: take jobs in chunks (bigger while much is pending) and run them on an idle zygote."""
+        stop = False
+        while not stop and (item := pending.get()) is not None:
+            chunk = [item]
+            while len(chunk) < min(MAX_CHUNK, pending.qsize() // (2 * self._size)):
+                try:
+                    nxt = pending.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                chunk.append(nxt)
             worker = self._idle.get()
             try:
-                done.put((index, self._run_job(worker, job)))
+                results = self._run_jobs(worker, [job for _, job in chunk])
             except SandboxError as err:
                 self._replace(worker)
                 worker = None
-                done.put((index, err))
+                results = [err] * len(chunk)
             except BaseException as err:  # surface anything unexpected to the caller
-                done.put((index, err))
+                results = [err] * len(chunk)
             finally:
                 if worker is not None:
                     self._idle.put(worker)
+            for (index, _), result in zip(chunk, results):
+                done.put((index, result))
 
     def _replace(self, worker: _Worker) -> None:
         with self._lock:
@@ -205,16 +221,26 @@ class Sandbox:
         worker.close()
         self._spawn()
 
-    def _run_job(self, worker: _Worker, job: Job) -> list[Outcome]:
-        if not job.inputs:
-            return []
-        target = job.code
-        if job.language is SandboxLanguage.CPP:
-            target = job.code_hash
-            failed = self._compile(worker, job.code, target)
-            if failed is not None:
-                return [failed] * len(job.inputs)
-        return worker.request(("run", job.language.value, target, list(job.inputs), job.limits))
+    def _run_jobs(self, worker: _Worker, jobs: list[Job]) -> list[list[Outcome]]:
+        results: list[list[Outcome] | None] = [None] * len(jobs)
+        requests, slots = [], []
+        for i, job in enumerate(jobs):
+            target = job.code
+            if job.language is SandboxLanguage.CPP:
+                target = job.code_hash
+                failed = self._compile(worker, job.code, target)
+                if failed is not None:
+                    results[i] = [failed] * len(job.inputs)
+                    continue
+            if not job.inputs:
+                results[i] = []
+                continue
+            requests.append((job.language.value, target, list(job.inputs), job.limits))
+            slots.append(i)
+        if requests:
+            for i, outcomes in zip(slots, worker.request(("run", requests))):
+                results[i] = outcomes
+        return results
 
     def _compile(self, worker: _Worker, code: str, key: str) -> Outcome | None:
         """Compile once per distinct source; the compile error outcome if it does not compile."""

