@@ -12,8 +12,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Until the default checkpoint lands, the demo judges the bundled example solutions in the sandbox.
 demo: $(STAMP)
-	$(BIN)/python -m alphacode.demo
+	@for problem in examples/*.json; do \
+		for solution in examples/$$(basename $$problem .json)/solution.*; do \
+			echo "== $$solution"; \
+			$(BIN)/alphacode judge $$solution --problem $$problem | tail -n 1 || exit 1; \
+		done; \
+	done
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

