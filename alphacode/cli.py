@@ -74,6 +74,41 @@ def cmd_judge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_model_info(args: argparse.Namespace) -> int:
+    from alphacode.model import get_config
+    from alphacode.model.config import PAPER_PARAMETERS
+    from alphacode.model.sharding import abstract_params, bytes_per_device, count_parameters, parse_mesh, rules_for
+
+    try:
+        config = get_config(args.config)
+        sizes = parse_mesh(args.mesh)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    params = abstract_params(config)
+    count = count_parameters(params)
+    rules = rules_for(config, sizes)
+    per_device = bytes_per_device(params, sizes, 4, rules)
+    devices = sizes["data"] * sizes["fsdp"] * sizes["tensor"]
+    gib = 2**30
+    info = {
+        "config": config.name, "parameters": count, "paper_parameters": PAPER_PARAMETERS.get(config.name),
+        "mesh": sizes, "devices": devices,
+        "param_bytes_per_device": per_device, "adamw_state_bytes_per_device": 2 * per_device,
+        "total_bytes_per_device": 3 * per_device,
+    }
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    print(f"config {config.name}: d_model {config.d_model}, heads {config.num_heads} (kv {config.num_kv_heads}), "
+          f"layers {config.encoder_layers} enc / {config.decoder_layers} dec, d_ff {config.d_ff}, vocab {config.vocab_size}")
+    paper = f" (paper: {info['paper_parameters'] / 1e9:.2f}B)" if info["paper_parameters"] else ""
+    print(f"parameters: {count:,} = {count / 1e9:.3f}B{paper}")
+    print(f"mesh: {', '.join(f'{k}={v}' for k, v in sizes.items())} ({devices} devices)")
+    print(f"per device: parameters {per_device / gib:.2f} GiB (float32), AdamW state {2 * per_device / gib:.2f} GiB, "
+          f"total {3 * per_device / gib:.2f} GiB (activations not included)")
+    return 0
+
+
 def _add_sandbox_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="sandbox worker processes (default: one per core)")
     parser.add_argument("--unsafe-no-isolation", action="store_true",
@@ -93,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--json", action="store_true", help="print one JSON object")
     _add_sandbox_flags(judge)
     judge.set_defaults(func=cmd_judge)
+
+    info = sub.add_parser("model-info", help="parameter count and per-device memory of a config under a mesh",
+                          description="Computed from shapes alone (jax.eval_shape): nothing is allocated.")
+    info.add_argument("--config", default="tiny", help="tiny, small, 300m, 1b, 3b, 9b or 41b")
+    info.add_argument("--mesh", default="data=1", help="e.g. data=64,fsdp=8,tensor=4")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    info.set_defaults(func=cmd_model_info)
     return parser
 
 

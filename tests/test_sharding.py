@@ -1,0 +1,22 @@
+"""A sharded forward/backward pass equals the single-device one on 8 fake CPU devices."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_sharded_forward_backward_matches_single_device() -> None:
+    meshes = ["data=2,fsdp=2,tensor=2", "data=1,fsdp=4,tensor=2", "data=8"]
+    done = subprocess.run([sys.executable, "-m", "tests.helpers.sharded_forward", *meshes], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(results) == len(meshes)
+    for result in results:
+        assert result["devices"] == 8
+        assert result["loss_diff"] < 1e-5 and result["grad_diff"] < 1e-5, result
+    assert results[0]["sharded_parameters"] > 0 and results[1]["sharded_parameters"] > 0
