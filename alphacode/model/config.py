@@ -15,6 +15,9 @@ from typing import Any
 PAD_ID = 0
 BOS_ID = 1
 EOS_ID = 2
+UNK_ID = 3
+# The tokenizer falls back to bytes, so UNK never occurs in real text: it doubles as the MLM mask.
+MASK_ID = UNK_ID
 
 
 @dataclass(frozen=True)

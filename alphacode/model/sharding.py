@@ -68,12 +68,12 @@ def parse_mesh(spec: str) -> dict[str, int]:
 
 
 def make_mesh(sizes: Mapping[str, int], devices: Sequence[jax.Device] | None = None) -> Mesh:
-    """A mesh over ``devices`` (default: all) with the given ``data``/``fsdp``/``tensor`` sizes."""
+    """A mesh with the given ``data``/``fsdp``/``tensor`` sizes over the first devices of ``devices`` (default: all)."""
     devices = list(devices if devices is not None else jax.devices())
     shape = tuple(sizes.get(axis, 1) for axis in MESH_AXES)
-    if math.prod(shape) != len(devices):
+    if math.prod(shape) > len(devices):
         raise ValueError(f"mesh {dict(zip(MESH_AXES, shape))} needs {math.prod(shape)} devices, have {len(devices)}")
-    return Mesh(np.asarray(devices).reshape(shape), MESH_AXES)
+    return Mesh(np.asarray(devices[: math.prod(shape)]).reshape(shape), MESH_AXES)
 
 
 def logical_specs(abstract_variables: Any) -> Any:

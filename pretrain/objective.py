@@ -1,0 +1,47 @@
+"""The pretraining losses: next-token prediction on the decoder, masked-language modelling on the encoder.
+
+AlphaCode splits each file at a uniformly random point; the prefix goes to the encoder (with a
+fraction of its tokens masked) and the rest is the decoder's target. Batches are numpy dicts:
+``encoder_input_tokens`` (masked), ``encoder_target_tokens`` (unmasked), ``encoder_loss_weights``
+(1 where masked), ``decoder_input_tokens`` (BOS + shifted targets), ``decoder_target_tokens``,
+``decoder_loss_weights``. This module needs no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from alphacode.model.transformer import EncoderDecoder
+
+Batch = Mapping[str, Any]
+
+
+def token_cross_entropy(logits: jax.Array, targets: jax.Array, weights: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Sum of weighted token negative log-likelihoods, and the sum of the weights."""
+    logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    nll = -jnp.take_along_axis(logp, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    weights = weights.astype(jnp.float32)
+    return jnp.sum(nll * weights), jnp.sum(weights)
+
+
+def _forward(module: EncoderDecoder, batch: Batch, deterministic: bool) -> tuple[jax.Array, jax.Array]:
+    encoded = module.encode(batch["encoder_input_tokens"], deterministic)
+    decoder_logits = module.decode(batch["decoder_input_tokens"], module.cross_kv(encoded),
+                                   batch["encoder_input_tokens"] != 0, deterministic=deterministic)
+    return decoder_logits, module.encoder_logits(encoded)
+
+
+def pretrain_loss(model: EncoderDecoder, params: Any, batch: Batch, rng: jax.Array | None,
+                  mlm_weight: float = 1.0) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Decoder next-token loss plus ``mlm_weight`` x encoder masked-token loss (means over their tokens)."""
+    rngs = {"dropout": rng} if rng is not None else {}
+    decoder_logits, encoder_logits = model.apply({"params": params}, batch, rng is None, method=_forward, rngs=rngs)
+    dec_sum, dec_n = token_cross_entropy(decoder_logits, batch["decoder_target_tokens"], batch["decoder_loss_weights"])
+    mlm_sum, mlm_n = token_cross_entropy(encoder_logits, batch["encoder_target_tokens"], batch["encoder_loss_weights"])
+    decoder_loss = dec_sum / jnp.maximum(dec_n, 1.0)
+    mlm_loss = mlm_sum / jnp.maximum(mlm_n, 1.0)
+    return decoder_loss + mlm_weight * mlm_loss, {"decoder_loss": decoder_loss, "mlm_loss": mlm_loss}

@@ -1,0 +1,67 @@
+"""Train a very small model on synthetic batches; used by the trainer tests in subprocesses.
+
+``python -m tests.helpers.train_tiny WORKDIR STEPS [--kill-at K] [--mesh SPEC] [--devices N]``
+prints one JSON line with the final loss and a checksum of the parameters. ``--kill-at K`` makes
+the process SIGKILL itself when it asks for batch K (after the checkpoint of step 10 was saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("workdir")
+    parser.add_argument("steps", type=int)
+    parser.add_argument("--kill-at", type=int, default=-1)
+    parser.add_argument("--mesh", default="")
+    parser.add_argument("--devices", type=int, default=1)
+    args = parser.parse_args()
+    if args.devices > 1:
+        os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
+    import json
+    import signal
+
+    import jax
+    import numpy as np
+
+    from alphacode.model import get_config
+    from alphacode.train import ArrayBatches, Trainer, TrainConfig
+    from pretrain.objective import pretrain_loss
+
+    config = get_config("tiny", vocab_size=128, d_model=32, num_heads=4, num_kv_heads=2, head_dim=8, d_ff=64,
+                        encoder_layers=1, decoder_layers=2, max_encoder_length=16, max_decoder_length=16)
+    rng = np.random.default_rng(0)
+    n = 64
+    enc = rng.integers(4, 128, (n, 16))
+    dec = (np.arange(16)[None, :] + rng.integers(0, 8, (n, 1))) % 120 + 4
+    arrays = {
+        "encoder_input_tokens": np.where(rng.random((n, 16)) < 0.15, 3, enc),
+        "encoder_target_tokens": enc, "encoder_loss_weights": (rng.random((n, 16)) < 0.15),
+        "decoder_input_tokens": np.concatenate([np.ones((n, 1), int), dec[:, :-1]], axis=1),
+        "decoder_target_tokens": dec, "decoder_loss_weights": np.ones((n, 16)),
+    }
+    arrays = {k: v.astype(np.int32) for k, v in arrays.items()}
+
+    class Source(ArrayBatches):
+        def batch(self, step: int):
+            if step == args.kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return super().batch(step)
+
+    train = TrainConfig(steps=args.steps, batch_size=8, learning_rate=3e-3, warmup_steps=3, checkpoint_every=10,
+                        log_every=1, eval_every=10**6, mesh=args.mesh, grad_accum=2)
+    trainer = Trainer(config, train, pretrain_loss, args.workdir, example_lengths=(16, 16))
+    summary = trainer.train(Source(arrays, 8), progress=False)
+    params = jax.device_get(trainer.state.params)
+    checksum = float(sum(np.abs(np.asarray(p, np.float64)).sum() for p in jax.tree.leaves(params)))
+    print(json.dumps({"loss": summary.last_metrics["loss"], "first_loss": summary.first_metrics.get("loss"),
+                      "checksum": checksum, "devices": len(jax.devices())}))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
