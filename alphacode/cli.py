@@ -109,6 +109,33 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from alphacode.model import get_config
+    from alphacode.train import TrainConfig
+    from pretrain.pipeline import pretrain
+
+    try:
+        config = get_config(args.config)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    for source in args.corpus or []:
+        if not Path(source).exists():
+            raise UsageError(f"{source}: no such file or directory")
+    workdir = args.workdir or f"runs/pretrain-{config.name}"
+    train = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                        warmup_steps=min(args.warmup_steps, max(1, args.steps // 10)), mesh=args.mesh,
+                        checkpoint_every=args.checkpoint_every, eval_every=args.checkpoint_every)
+    summary = pretrain(config, train, workdir, corpus_sources=args.corpus, max_files=args.max_files or None)
+    first, last = summary.first_metrics, summary.last_metrics
+    print(f"step {summary.first_step}: loss {first.get('loss', float('nan')):.3f} "
+          f"(decoder {first.get('decoder_loss', float('nan')):.3f}); step {summary.last_step}: loss "
+          f"{last.get('loss', float('nan')):.3f} (decoder {last.get('decoder_loss', float('nan')):.3f}); "
+          f"eval loss {summary.eval_metrics.get('loss', float('nan')):.3f}; {summary.tokens_per_second:,.0f} tokens/s, "
+          f"MFU {summary.mfu:.1%}")
+    print(f"checkpoint: {workdir}/run")
+    return 0
+
+
 def _add_sandbox_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="sandbox worker processes (default: one per core)")
     parser.add_argument("--unsafe-no-isolation", action="store_true",
@@ -135,6 +162,21 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--mesh", default="data=1", help="e.g. data=64,fsdp=8,tensor=4")
     info.add_argument("--json", action="store_true", help="print one JSON object")
     info.set_defaults(func=cmd_model_info)
+
+    pre = sub.add_parser("pretrain", help="build a code corpus, train the tokenizer, pretrain a model",
+                         description="Corpus -> SentencePiece -> seqio shards -> encoder MLM + decoder LM training. "
+                                     "Rerun the same command to resume.")
+    pre.add_argument("--config", default="tiny", help="tiny, small, 300m, 1b, 3b, 9b or 41b")
+    pre.add_argument("--steps", type=int, default=200)
+    pre.add_argument("--corpus", nargs="*", help="source tree, JSONL or Parquet dumps (default: this Python's own code)")
+    pre.add_argument("--max-files", type=int, default=4000, help="cap on corpus files (0: no cap)")
+    pre.add_argument("--workdir", help="default: runs/pretrain-CONFIG")
+    pre.add_argument("--batch-size", type=int, default=16)
+    pre.add_argument("--learning-rate", type=float, default=2e-3)
+    pre.add_argument("--warmup-steps", type=int, default=100)
+    pre.add_argument("--checkpoint-every", type=int, default=100)
+    pre.add_argument("--mesh", default="", help="e.g. data=4,fsdp=2 (default: all devices on data)")
+    pre.set_defaults(func=cmd_pretrain)
     return parser
 
 

@@ -185,8 +185,8 @@ class Trainer:
         def init_unboxed(rng: jax.Array) -> TrainState:
             return _unbox_state(init(rng))
 
-        self._init = jax.jit(init_unboxed, out_shardings=self.state_shardings)
-        self._train_step = jax.jit(self._step, in_shardings=(self.state_shardings, self.batch_sharding),
+        self.init_state = jax.jit(init_unboxed, out_shardings=self.state_shardings)
+        self.train_step = jax.jit(self._step, in_shardings=(self.state_shardings, self.batch_sharding),
                                    out_shardings=(self.state_shardings, replicated), donate_argnums=(0,))
         self._eval_step = jax.jit(self._evaluate, in_shardings=(param_shardings, self.batch_sharding),
                                   out_shardings=replicated)
@@ -210,7 +210,7 @@ class Trainer:
         metrics = jax.tree.map(jnp.mean, metrics)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics["grad_norm"] = optax.global_norm(grads)
+        metrics["grad_norm"] = optax.tree.norm(grads)
         metrics["learning_rate"] = learning_rate_schedule(self.config)(state.step)
         return TrainState(state.step + 1, params, opt_state, rng), metrics
 
@@ -239,7 +239,7 @@ class Trainer:
         latest = manager.latest_step()
         if latest is not None:
             return manager.restore(latest, args=ocp.args.StandardRestore(self.abstract_state))
-        state = self._init(jax.random.PRNGKey(self.config.seed))
+        state = self.init_state(jax.random.PRNGKey(self.config.seed))
         if self._init_params is not None:
             params = jax.device_put(nn.unbox(self._init_params), self.state_shardings.params)
             state = state.replace(params=params, opt_state=jax.jit(
@@ -270,7 +270,7 @@ class Trainer:
             for step in range(start, cfg.steps):
                 batch = source.batch(step)
                 window_tokens += _tokens(batch)
-                state, metrics = self._train_step(state, jax.device_put(dict(batch), self.batch_sharding))
+                state, metrics = self.train_step(state, jax.device_put(dict(batch), self.batch_sharding))
                 window_steps += 1
                 done = step + 1
                 if done % cfg.log_every == 0 or done == cfg.steps or first is None:
