@@ -169,7 +169,7 @@ def train_tokenizer(corpus_dir: str | Path, out_prefix: str | Path, *, vocab_siz
             normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=False,
             split_by_whitespace=False, split_by_unicode_script=False, split_digits=True,
             allow_whitespace_only_pieces=True, max_sentencepiece_length=24,
-            max_sentence_length=SENTENCE_BYTES + 1, input_sentence_size=0,
+            max_sentence_length=SENTENCE_BYTES, input_sentence_size=0,
             num_threads=num_threads or os.cpu_count() or 1, minloglevel=2)
     except RuntimeError as error:
         raise ValueError(f"{corpus_dir}: SentencePiece training failed: {error}") from None

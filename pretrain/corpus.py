@@ -68,6 +68,7 @@ _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 _SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".hg", ".svn", "site-packages", "dist-packages"})
 _SCHEMA = pa.schema([("path", pa.string()), ("language", pa.string()), ("content", pa.large_string())])
 _MANIFEST = "manifest.json"
+_FORMAT = "alphacode-corpus/1"
 
 
 @dataclass(frozen=True)
@@ -135,11 +136,7 @@ def build_corpus(sources: Sequence[str | Path], out_dir: str | Path, *, shard_si
         raise ValueError(f"max_files must be non-negative, got {max_files}")
     selected = _selected_languages(languages)
     kinds = [(Path(source), _source_kind(Path(source))) for source in sources]
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: output exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / _MANIFEST).unlink(missing_ok=True)  # a manifest marks a complete corpus; this one is being rebuilt
+    out = _prepare_output(Path(out_dir))
 
     rejected = dict.fromkeys(REJECTION_REASONS, 0)
     per_language: dict[str, dict[str, int]] = {}
@@ -175,7 +172,7 @@ def build_corpus(sources: Sequence[str | Path], out_dir: str | Path, *, shard_si
         shards.append(_write_shard(out, len(shards), batch))
 
     manifest: dict[str, Any] = {
-        "format": "alphacode-corpus/1",
+        "format": _FORMAT,
         "sources": [{"path": str(source.resolve()), "kind": kind} for source, kind in kinds],
         "settings": {"shard_size": shard_size, "max_files": max_files,
                      "languages": sorted(selected) if selected is not None else None,
@@ -221,6 +218,30 @@ def iter_corpus(corpus_dir: str | Path) -> Iterator[SourceFile]:
             columns = batch.to_pydict()
             for path_, language, content in zip(columns["path"], columns["language"], columns["content"]):
                 yield SourceFile(path_, language, content)
+
+
+def _prepare_output(out: Path) -> Path:
+    """Create ``out``, or empty an earlier corpus there; refuse a directory that holds anything else."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: output exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = out / _MANIFEST
+    if manifest.is_file():
+        try:
+            ours = json.loads(manifest.read_text(encoding="utf-8")).get("format") == _FORMAT
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            ours = False
+        if not ours:
+            raise ValueError(f"{manifest}: not a corpus manifest; refusing to overwrite it")
+    others = [entry.name for entry in out.iterdir()
+              if entry.name != _MANIFEST and not entry.name.startswith(".")
+              and not (entry.name.startswith("shard-") and entry.suffix == ".parquet")]
+    if others:
+        raise ValueError(f"{out}: output directory holds files that are not part of a corpus ({others[0]})")
+    manifest.unlink(missing_ok=True)  # a manifest marks a complete corpus; this one is being rebuilt
+    for leftover in [*out.glob(".shard-*.tmp"), *out.glob(f".{_MANIFEST}.*.tmp")]:  # from an interrupted build
+        leftover.unlink()
+    return out
 
 
 def _selected_languages(languages: Collection[str] | None) -> frozenset[str] | None:

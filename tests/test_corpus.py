@@ -134,6 +134,23 @@ def test_build_is_deterministic_and_rebuild_removes_stale_shards(tmp_path: Path)
     assert [f.path for f in iter_corpus(tmp_path / "one")] == ["src/p0.py", "src/p1.py", "src/p2.py"]
 
 
+def test_output_directory_must_be_new_empty_or_a_corpus(tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", GOOD)
+    write_tree(tmp_path / "project", {"manifest.json": '{"name": "web app"}', "index.html": "<p>"})
+    with pytest.raises(ValueError, match=r"manifest\.json: not a corpus manifest; refusing"):
+        build_corpus([src], tmp_path / "project")
+    (tmp_path / "project" / "manifest.json").unlink()
+    with pytest.raises(ValueError, match=r"project: output directory holds files .* \(index\.html\)"):
+        build_corpus([src], tmp_path / "project")
+    assert sorted(p.name for p in (tmp_path / "project").iterdir()) == ["index.html"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="file: output exists and is not a directory"):
+        build_corpus([src], tmp_path / "file")
+    write_tree(tmp_path / "crashed", {"shard-00000.parquet": b"partial", ".shard-00001.parquet.abc.tmp": b""})
+    assert build_corpus([src], tmp_path / "crashed")["files"] == len(GOOD)
+    assert sorted(p.name for p in (tmp_path / "crashed").iterdir()) == ["manifest.json", "shard-00000.parquet"]
+
+
 def test_language_selection(tmp_path: Path) -> None:
     manifest = build_corpus([write_tree(tmp_path / "src", GOOD)], tmp_path / "out", languages=["cpp", "golang"])
     assert manifest["settings"]["languages"] == ["C++", "Go"]

@@ -61,7 +61,7 @@ def tokenizer(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Tokeniz
 def test_training_writes_the_model_and_fixes_the_special_ids(corpus: Path, tokenizer: Tokenizer,
                                                               tmp_path: Path) -> None:
     assert tokenizer.vocab_size == 1000
-    processor = spm.SentencePieceProcessor(model_proto=pickle.loads(pickle.dumps(tokenizer))._proto)
+    processor = spm.SentencePieceProcessor(model_proto=tokenizer.__getstate__()["model_proto"])
     assert [processor.id_to_piece(i) for i in (PAD_ID, BOS_ID, EOS_ID, UNK_ID)] == ["<pad>", "<s>", "</s>", "<unk>"]
     assert (PAD_ID, BOS_ID, EOS_ID, UNK_ID) == (0, 1, 2, 3)
     assert [processor.id_to_piece(i) for i in (4, 259)] == ["<0x00>", "<0xFF>"]
