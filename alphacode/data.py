@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from alphacode.fileio import atomic_write, atomic_write_text
 
 MANIFEST = "manifest.json"
 
@@ -35,10 +36,7 @@ def write_shards(examples: Iterable[Mapping[str, np.ndarray]], out_dir: str | os
             return
         arrays = {k: np.stack([np.asarray(e[k], np.int32) for e in buffer]) for k in buffer[0]}
         name = f"shard-{len(shards):05d}.npz"
-        fd, tmp = tempfile.mkstemp(dir=out, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, out / name)
+        atomic_write(out / name, lambda f: np.savez_compressed(f, **arrays))
         shards.append({"file": name, "examples": len(buffer)})
         buffer.clear()
 
@@ -53,10 +51,7 @@ def write_shards(examples: Iterable[Mapping[str, np.ndarray]], out_dir: str | os
             flush()
     flush()
     manifest = {"examples": total, "features": lengths, "shards": shards, **(metadata or {})}
-    fd, tmp = tempfile.mkstemp(dir=out, suffix=".json.tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(manifest, f, indent=1)
-    os.replace(tmp, out / MANIFEST)
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1))
     return manifest
 
 

@@ -19,11 +19,12 @@ import enum
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from alphacode.fileio import atomic_write, atomic_write_text
 
 
 class ProblemFormatError(ValueError):
@@ -374,19 +375,6 @@ def _iter_parquet(path: Path) -> Iterator[Problem]:
         yield problem_from_dict(row, f"{path}[row {i}]")
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write through a temporary file in the same directory, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def save_problems(problems: Iterable[Problem], path: str | os.PathLike[str]) -> None:
     """Write problems in the flattened layout; the format follows the suffix (.json, .jsonl, .parquet)."""
     path = Path(path)
@@ -396,13 +384,13 @@ def save_problems(problems: Iterable[Problem], path: str | os.PathLike[str]) -> 
         import pyarrow.parquet as pq
 
         table = pa.Table.from_pylist(rows)
-        _atomic_write(path, lambda f: pq.write_table(table, f))
+        atomic_write(path, lambda f: pq.write_table(table, f))
     elif path.suffix == ".jsonl":
         text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+        atomic_write_text(path, text)
     elif path.suffix == ".json":
         payload = rows[0] if len(rows) == 1 else rows
         text = json.dumps(payload, ensure_ascii=False, indent=1) + "\n"
-        _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+        atomic_write_text(path, text)
     else:
         raise ValueError(f"{path}: unknown problem file suffix; use one of {', '.join(_SUFFIXES)}")

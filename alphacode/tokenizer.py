@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from alphacode.fileio import atomic_write_bytes
 from alphacode.model.config import BOS_ID, EOS_ID, PAD_ID
 
 UNK_ID = 3
@@ -77,7 +77,7 @@ class Tokenizer:
 
     def save(self, path: str | Path) -> None:
         """Write the model to ``path`` atomically."""
-        _atomic_write(Path(path), self._proto)
+        atomic_write_bytes(path, self._proto)
 
     @property
     def vocab_size(self) -> int:
@@ -199,14 +199,3 @@ def _sentences(text: str, limit: int = SENTENCE_BYTES) -> Iterator[str]:
             size += length
     if chunk:
         yield "".join(chunk)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

@@ -30,6 +30,7 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec
 
+from alphacode.fileio import atomic_write_text
 from alphacode.model.config import ModelConfig
 from alphacode.model.flops import flops_per_example, peak_flops
 from alphacode.model.sharding import make_mesh, parse_mesh, rules_for, shardings
@@ -140,7 +141,7 @@ class Trainer:
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, loss_fn: LossFn,
                  workdir: str | os.PathLike[str], *, init_params: Any | None = None,
-                 example_lengths: tuple[int, int] | None = None, mlm: bool = True) -> None:
+                 example_lengths: tuple[int, int] | None = None, mlm_fraction: float = 0.25) -> None:
         self.model_config, self.config, self.loss_fn = model_config, train_config, loss_fn
         self.workdir = Path(workdir)
         self.model = EncoderDecoder(model_config)
@@ -156,7 +157,7 @@ class Trainer:
             raise ValueError(f"batch_size {train_config.batch_size} must split into {train_config.grad_accum} "
                              f"micro-batches divisible by data x fsdp = {data_split}")
         enc_len, dec_len = example_lengths or (model_config.max_encoder_length, model_config.max_decoder_length)
-        self.flops_per_step = flops_per_example(model_config, enc_len, dec_len, mlm) * train_config.batch_size
+        self.flops_per_step = flops_per_example(model_config, enc_len, dec_len, mlm_fraction) * train_config.batch_size
         self.peak_flops, self.peak_source = peak_flops(devices[0])
         self.peak_flops *= len(devices)
         self._init_params = init_params
@@ -230,7 +231,7 @@ class Trainer:
     def _write_configs(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         payload = {"model": dataclasses.asdict(self.model_config), "train": dataclasses.asdict(self.config)}
-        _atomic_write_text(self.workdir / "config.json", json.dumps(payload, indent=1))
+        atomic_write_text(self.workdir / "config.json", json.dumps(payload, indent=1))
 
     def restore_or_init(self, manager: Any) -> TrainState:
         """The latest checkpoint in ``workdir`` if there is one, else fresh parameters (or ``init_params``)."""
@@ -331,12 +332,6 @@ def _match_param_shardings(opt_state: Any, params: Any, param_shardings: Any, de
         return fallback
 
     return visit(opt_state, default)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class _MetricWriter:

@@ -18,7 +18,6 @@ import json
 import os
 import stat
 import sysconfig
-import tempfile
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from alphacode.fileio import atomic_write, atomic_write_bytes
 
 LANGUAGES: dict[str, str] = {
     **dict.fromkeys((".cc", ".cpp", ".cxx", ".hpp", ".hh", ".h++", ".hxx", ".h"), "C++"),
@@ -186,7 +187,7 @@ def build_corpus(sources: Sequence[str | Path], out_dir: str | Path, *, shard_si
         "rejected": rejected,
         "shards": shards,
     }
-    _atomic_write(out / _MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+    atomic_write_bytes(out / _MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
     current = {shard["file"] for shard in shards}
     for stale in out.glob("shard-*.parquet"):
         if stale.name not in current:
@@ -434,23 +435,5 @@ def _write_shard(out: Path, index: int, batch: list[tuple[SourceFile, int]]) -> 
     files = [file for file, _ in batch]
     table = pa.table({"path": [f.path for f in files], "language": [f.language for f in files],
                       "content": [f.content for f in files]}, schema=_SCHEMA)
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
-        os.replace(tmp, out / name)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(out / name, lambda handle: pq.write_table(table, handle, compression="zstd"))
     return {"file": name, "files": len(files), "bytes": sum(size for _, size in batch)}
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

@@ -28,20 +28,38 @@ def token_cross_entropy(logits: jax.Array, targets: jax.Array, weights: jax.Arra
     return jnp.sum(nll * weights), jnp.sum(weights)
 
 
-def _forward(module: EncoderDecoder, batch: Batch, deterministic: bool) -> tuple[jax.Array, jax.Array]:
+MLM_POSITIONS_FRACTION = 0.25  # room for the masked positions (15% expected) of one example
+
+
+def masked_positions(weights: jax.Array, fraction: float = MLM_POSITIONS_FRACTION) -> jax.Array:
+    """Indices [B, K] of up to K = fraction x length masked positions per row, masked ones first.
+
+    The MLM logits are computed at these positions only: a vocabulary projection at every encoder
+    position would cost as much as the rest of the encoder for a small model.
+    """
+    k = max(1, int(weights.shape[1] * fraction))
+    return jax.lax.top_k(weights.astype(jnp.float32), k)[1]
+
+
+def _forward(module: EncoderDecoder, batch: Batch, positions: jax.Array, deterministic: bool) -> tuple[jax.Array, jax.Array]:
     encoded = module.encode(batch["encoder_input_tokens"], deterministic)
     decoder_logits = module.decode(batch["decoder_input_tokens"], module.cross_kv(encoded),
                                    batch["encoder_input_tokens"] != 0, deterministic=deterministic)
-    return decoder_logits, module.encoder_logits(encoded)
+    gathered = jnp.take_along_axis(encoded, positions[..., None], axis=1)
+    return decoder_logits, module.encoder_logits(gathered)
 
 
 def pretrain_loss(model: EncoderDecoder, params: Any, batch: Batch, rng: jax.Array | None,
                   mlm_weight: float = 1.0) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Decoder next-token loss plus ``mlm_weight`` x encoder masked-token loss (means over their tokens)."""
     rngs = {"dropout": rng} if rng is not None else {}
-    decoder_logits, encoder_logits = model.apply({"params": params}, batch, rng is None, method=_forward, rngs=rngs)
+    positions = masked_positions(batch["encoder_loss_weights"])
+    decoder_logits, encoder_logits = model.apply({"params": params}, batch, positions, rng is None, method=_forward,
+                                                 rngs=rngs)
     dec_sum, dec_n = token_cross_entropy(decoder_logits, batch["decoder_target_tokens"], batch["decoder_loss_weights"])
-    mlm_sum, mlm_n = token_cross_entropy(encoder_logits, batch["encoder_target_tokens"], batch["encoder_loss_weights"])
+    mlm_targets = jnp.take_along_axis(batch["encoder_target_tokens"], positions, axis=1)
+    mlm_weights = jnp.take_along_axis(batch["encoder_loss_weights"], positions, axis=1)
+    mlm_sum, mlm_n = token_cross_entropy(encoder_logits, mlm_targets, mlm_weights)
     decoder_loss = dec_sum / jnp.maximum(dec_n, 1.0)
     mlm_loss = mlm_sum / jnp.maximum(mlm_n, 1.0)
     return decoder_loss + mlm_weight * mlm_loss, {"decoder_loss": decoder_loss, "mlm_loss": mlm_loss}

@@ -18,12 +18,13 @@ def layer_parameters(config: ModelConfig) -> tuple[int, int]:
     return attention + mlp, 2 * attention + mlp
 
 
-def flops_per_example(config: ModelConfig, encoder_length: int, decoder_length: int, mlm: bool = True) -> float:
+def flops_per_example(config: ModelConfig, encoder_length: int, decoder_length: int, mlm_fraction: float = 0.25) -> float:
     """Training FLOPs (forward and backward, 3x the forward) for one example, as in MFU accounting:
-    6 x matrix parameters x tokens, plus the attention score and value products."""
+    6 x matrix parameters x tokens, plus the attention score and value products. ``mlm_fraction``:
+    the share of encoder positions that get vocabulary logits (0 without an MLM loss)."""
     enc_layer, dec_layer = layer_parameters(config)
     logits = config.d_model * config.vocab_size
-    matmul = encoder_length * (config.encoder_layers * enc_layer + (logits if mlm else 0))
+    matmul = encoder_length * (config.encoder_layers * enc_layer + logits * mlm_fraction)
     matmul += decoder_length * (config.decoder_layers * dec_layer + logits)
     attn_dim = config.num_heads * config.head_dim
     attention = 2 * attn_dim * (config.encoder_layers * encoder_length**2
