@@ -18,6 +18,12 @@ from alphacode.execution.checker import normalize_output, outputs_match
         ("123456789012345678901234567890", "123456789012345678901234567891", False),  # big ints exact
         ("100000000000000000000", "100000000000000000001", False),  # equal as floats, not as ints
         ("007", "7", True),
+        ("-0", "0", True),
+        ("+5", "5", True),
+        ("-5", "5", False),
+        ("9" * 5000, "9" * 5000, True),  # longer than int() accepts from text
+        ("1" + "0" * 5000, "0" + "1" + "0" * 5000, True),
+        ("1" + "0" * 5000, "1" + "0" * 4999 + "1", False),
         ("0.333333", "0.3333331", True),  # within 1e-5
         ("0.333333", "0.333353", False),  # outside 1e-5
         ("2", "2.000000", True),  # an integer and a float compare as floats

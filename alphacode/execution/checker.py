@@ -22,12 +22,19 @@ def normalize_output(text: str | bytes) -> tuple[str, ...]:
     return tuple(text.lower().split())
 
 
+def _canonical_int(token: str) -> str:
+    """An integer token without sign noise or leading zeros, compared as text: exact at any size
+    (``int()`` refuses strings over 4,300 digits)."""
+    digits = token.lstrip("+-").lstrip("0") or "0"
+    return digits if digits == "0" or not token.startswith("-") else "-" + digits
+
+
 def tokens_match(expected: str, actual: str) -> bool:
     """Compare one pair of lower-cased tokens."""
     if expected == actual:
         return True
     if _INT.fullmatch(expected) and _INT.fullmatch(actual):
-        return int(expected) == int(actual)
+        return _canonical_int(expected) == _canonical_int(actual)
     if _FLOAT.fullmatch(expected) and _FLOAT.fullmatch(actual):
         try:
             return abs(float(expected) - float(actual)) < FLOAT_TOLERANCE
