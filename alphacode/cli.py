@@ -136,6 +136,34 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tokenizer_train(args: argparse.Namespace) -> int:
+    import tempfile
+    from collections import defaultdict
+
+    from alphacode.tokenizer import train_tokenizer
+    from pretrain.corpus import HELDOUT_FRACTION, build_corpus, is_heldout, iter_corpus
+
+    corpus = Path(args.corpus)
+    if not corpus.exists():
+        raise UsageError(f"{corpus}: no such file or directory")
+    with tempfile.TemporaryDirectory(prefix="alphacode-corpus-") as scratch:
+        if not (corpus / "manifest.json").exists():  # raw sources: build a corpus first
+            manifest = build_corpus([corpus], scratch)
+            print(f"corpus: {manifest['files']} files, {manifest['bytes'] / 2**20:.1f} MiB from {corpus}")
+            corpus = Path(scratch)
+        tokenizer = train_tokenizer(corpus, args.out, vocab_size=args.vocab_size, holdout_fraction=HELDOUT_FRACTION)
+        held_out: dict[str, list[str]] = defaultdict(list)
+        for source in iter_corpus(corpus):
+            if is_heldout(source.path, HELDOUT_FRACTION):
+                held_out[source.language].append(source.content)
+    print(f"tokenizer: {args.out}.model, vocabulary {tokenizer.vocab_size}")
+    for language, texts in sorted(held_out.items()):
+        exact = all(tokenizer.decode(tokenizer.encode(t)) == t for t in texts)
+        print(f"held-out {language}: {len(texts)} files, {tokenizer.bytes_per_token(texts):.2f} bytes/token, "
+              f"round trip {'exact' if exact else 'NOT exact'}")
+    return 0
+
+
 def _add_sandbox_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="sandbox worker processes (default: one per core)")
     parser.add_argument("--unsafe-no-isolation", action="store_true",
@@ -177,6 +205,14 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--checkpoint-every", type=int, default=100)
     pre.add_argument("--mesh", default="", help="e.g. data=4,fsdp=2 (default: all devices on data)")
     pre.set_defaults(func=cmd_pretrain)
+
+    tok = sub.add_parser("tokenizer", help="train the SentencePiece tokenizer").add_subparsers(
+        dest="action", metavar="ACTION", required=True)
+    tok_train = tok.add_parser("train", help="train on a corpus (built by pretrain/corpus.py, or a source tree)")
+    tok_train.add_argument("--corpus", required=True, help="corpus directory or source tree / dump")
+    tok_train.add_argument("--vocab-size", type=int, default=8000)
+    tok_train.add_argument("--out", default="tokenizer", help="output prefix: writes PREFIX.model")
+    tok_train.set_defaults(func=cmd_tokenizer_train)
     return parser
 
 

@@ -103,6 +103,9 @@ def language_of(path: str) -> str | None:
     return LANGUAGES.get(os.path.splitext(path)[1].lower())
 
 
+HELDOUT_FRACTION = 0.02  # share of files held out for evaluation, chosen by a hash of the path
+
+
 def is_heldout(path: str, fraction: float) -> bool:
     """Whether ``path`` falls in the held-out ``fraction``: a hash of the path, the same on every machine."""
     if not 0.0 <= fraction <= 1.0:

@@ -63,10 +63,11 @@ def prepare_corpus(paths: PretrainPaths, sources: Sequence[str | os.PathLike[str
 def prepare_tokenizer(paths: PretrainPaths, vocab_size: int):  # -> alphacode.tokenizer.Tokenizer
     """Train the SentencePiece model unless it exists."""
     from alphacode.tokenizer import Tokenizer, train_tokenizer
+    from pretrain.corpus import HELDOUT_FRACTION
 
     if paths.tokenizer_model.exists():
         return Tokenizer.load(paths.tokenizer_model)
-    return train_tokenizer(paths.corpus, paths.tokenizer_prefix, vocab_size=vocab_size)
+    return train_tokenizer(paths.corpus, paths.tokenizer_prefix, vocab_size=vocab_size, holdout_fraction=HELDOUT_FRACTION)
 
 
 def prepare_shards(paths: PretrainPaths, lengths: tuple[int, int], max_examples: dict[str, int | None]) -> dict[str, dict]:

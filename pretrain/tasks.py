@@ -24,9 +24,8 @@ import tensorflow as tf  # noqa: E402
 
 from alphacode.data import write_shards  # noqa: E402
 from alphacode.model.config import BOS_ID, MASK_ID, PAD_ID  # noqa: E402
-from pretrain.corpus import is_heldout, iter_corpus  # noqa: E402
+from pretrain.corpus import HELDOUT_FRACTION, is_heldout, iter_corpus  # noqa: E402
 
-HELDOUT_FRACTION = 0.02
 SPLITS = ("train", "validation")
 
 

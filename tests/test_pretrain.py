@@ -94,3 +94,18 @@ def test_trainer_module_does_not_import_tensorflow() -> None:
     code = "import sys, alphacode.train, alphacode.data, pretrain.objective; print('tensorflow' in sys.modules, 'seqio' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.stdout.split() == ["False", "False"], done.stderr[-2000:]
+
+
+def test_tokenizer_cli_trains_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from alphacode.cli import main as cli_main
+
+    source = tmp_path / "src"
+    source.mkdir()
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for name in ["textwrap.py", "heapq.py", "shlex.py", "glob.py", "string.py", "queue.py", "sched.py", "fractions.py"]:
+        shutil.copy(stdlib / name, source / name)
+    assert cli_main(["tokenizer", "train", "--corpus", str(source), "--vocab-size", "400", "--out", str(tmp_path / "tok")]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "tok.model").exists() and "vocabulary 400" in out
+    assert "NOT exact" not in out
+    assert cli_main(["tokenizer", "train", "--corpus", str(tmp_path / "missing")]) == 2
