@@ -1,0 +1,38 @@
+"""The bundled contest problems are sound: correct solutions accepted, incorrect ones rejected."""
+
+from __future__ import annotations
+
+import pytest
+
+from alphacode.execution import Sandbox
+from alphacode.execution.judge import Submission, judge_many, limits_for
+from alphacode.execution.records import SandboxLanguage
+from alphacode.problems import Language, load_problems
+from tests.conftest import ROOT
+
+CONTEST = ROOT / "data" / "contest"
+LANGUAGES = {Language.PYTHON3: SandboxLanguage.PYTHON3, Language.CPP: SandboxLanguage.CPP}
+
+
+def test_problem_set_shape() -> None:
+    problems = load_problems(CONTEST)
+    assert len(problems) >= 60
+    assert len({p.name for p in problems}) == len(problems)
+    for p in problems:
+        assert p.public_tests and p.private_tests and p.cf_rating and p.cf_tags, p.name
+        assert any(s.language is Language.PYTHON3 for s in p.solutions), p.name
+        assert p.incorrect_solutions, p.name
+
+
+@pytest.mark.slow
+def test_every_solution_gets_its_verdict(sandbox: Sandbox) -> None:
+    problems = load_problems(CONTEST)
+    correct = [Submission(s.solution, LANGUAGES[s.language], p.tests(), limits_for(p))
+               for p in problems for s in p.solutions]
+    incorrect = [Submission(s.solution, LANGUAGES[s.language], p.tests(), limits_for(p))
+                 for p in problems for s in p.incorrect_solutions]
+    results = judge_many(sandbox, correct + incorrect, progress="judging")
+    names = [p.name for p in problems for _ in p.solutions] + [p.name for p in problems for _ in p.incorrect_solutions]
+    rejected_correct = [n for n, r in zip(names, results[: len(correct)]) if not r.accepted]
+    accepted_incorrect = [n for n, r in zip(names[len(correct):], results[len(correct):]) if r.accepted]
+    assert rejected_correct == [] and accepted_incorrect == []
