@@ -121,6 +121,18 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     for source in args.corpus or []:
         if not Path(source).exists():
             raise UsageError(f"{source}: no such file or directory")
+    import jax
+
+    from alphacode.model.sharding import parse_mesh
+
+    try:
+        sizes = parse_mesh(args.mesh) if args.mesh else {"data": jax.device_count()}
+    except ValueError as err:
+        raise UsageError(f"--mesh: {err}") from None
+    split = sizes.get("data", 1) * sizes.get("fsdp", 1)
+    if args.batch_size % split or sizes.get("data", 1) * sizes.get("fsdp", 1) * sizes.get("tensor", 1) > jax.device_count():
+        raise UsageError(f"--batch-size {args.batch_size} and --mesh {args.mesh or 'data=all'} do not fit "
+                         f"{jax.device_count()} device(s): the batch must divide by data x fsdp = {split}")
     workdir = args.workdir or f"runs/pretrain-{config.name}"
     train = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                         warmup_steps=min(args.warmup_steps, max(1, args.steps // 10)), mesh=args.mesh,
@@ -164,8 +176,18 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
 def _add_sandbox_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", type=int, default=None, help="sandbox worker processes (default: one per core)")
+    parser.add_argument("--workers", type=_positive_int, default=None, help="sandbox worker processes (default: one per core)")
     parser.add_argument("--unsafe-no-isolation", action="store_true",
                         help="run untrusted code even where namespaces or seccomp are unavailable (dangerous)")
 
@@ -195,14 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Corpus -> SentencePiece -> seqio shards -> encoder MLM + decoder LM training. "
                                      "Rerun the same command to resume.")
     pre.add_argument("--config", default="tiny", help="tiny, small, 300m, 1b, 3b, 9b or 41b")
-    pre.add_argument("--steps", type=int, default=200)
+    pre.add_argument("--steps", type=_positive_int, default=200)
     pre.add_argument("--corpus", nargs="*", help="source tree, JSONL or Parquet dumps (default: this Python's own code)")
     pre.add_argument("--max-files", type=int, default=4000, help="cap on corpus files (0: no cap)")
     pre.add_argument("--workdir", help="default: runs/pretrain-CONFIG")
-    pre.add_argument("--batch-size", type=int, default=16)
+    pre.add_argument("--batch-size", type=_positive_int, default=16)
     pre.add_argument("--learning-rate", type=float, default=2e-3)
     pre.add_argument("--warmup-steps", type=int, default=100)
-    pre.add_argument("--checkpoint-every", type=int, default=100)
+    pre.add_argument("--checkpoint-every", type=_positive_int, default=100)
     pre.add_argument("--mesh", default="", help="e.g. data=4,fsdp=2 (default: all devices on data)")
     pre.set_defaults(func=cmd_pretrain)
 
@@ -210,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", metavar="ACTION", required=True)
     tok_train = tok.add_parser("train", help="train on a corpus (built by pretrain/corpus.py, or a source tree)")
     tok_train.add_argument("--corpus", required=True, help="corpus directory or source tree / dump")
-    tok_train.add_argument("--vocab-size", type=int, default=8000)
+    tok_train.add_argument("--vocab-size", type=_positive_int, default=8000)
     tok_train.add_argument("--out", default="tokenizer", help="output prefix: writes PREFIX.model")
     tok_train.set_defaults(func=cmd_tokenizer_train)
     return parser

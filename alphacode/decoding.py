@@ -58,7 +58,8 @@ def _inverse_cdf_sample(key: Array, logits: Array) -> Array:
     probs = jax.nn.softmax(logits, axis=-1)
     cumulative = jnp.cumsum(probs, axis=-1)
     u = jax.random.uniform(key, (logits.shape[0], 1)) * cumulative[:, -1:]
-    return jnp.minimum(jnp.sum(cumulative < u, axis=-1), logits.shape[-1] - 1)
+    # the first token whose cumulative probability exceeds u (zero-probability tokens never are)
+    return jnp.minimum(jnp.sum(cumulative <= u, axis=-1), logits.shape[-1] - 1)
 
 
 def temperature_sample(tokens_to_logits: TokensToLogits, cache: Cache, rng: Array, *, batch_size: int,

@@ -27,6 +27,10 @@ from typing import Any
 from alphacode.fileio import atomic_write, atomic_write_text
 
 
+MAX_TIME_LIMIT_S = 3600.0
+MAX_MEMORY_LIMIT_BYTES = 2**40
+
+
 class ProblemFormatError(ValueError):
     """A problem file is missing, unreadable or does not follow the layout; the message is one line."""
 
@@ -147,6 +151,10 @@ class _Parser:
     def text(self, value: Any, field_name: str) -> str:
         if not isinstance(value, str):
             raise self.fail(field_name, f"expected a string, got {_kind(value)}")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.fail(field_name, "not valid Unicode text (a lone surrogate)") from None
         return value
 
     def integer(self, value: Any, field_name: str, default: int = 0) -> int:
@@ -231,8 +239,8 @@ class _Parser:
             limit = float(value)
         else:
             raise self.fail("time_limit", f"expected seconds or {{seconds, nanos}}, got {_kind(value)}")
-        if not math.isfinite(limit) or limit < 0:
-            raise self.fail("time_limit", f"expected a non-negative number of seconds, got {limit!r}")
+        if not math.isfinite(limit) or not 0 <= limit <= MAX_TIME_LIMIT_S:
+            raise self.fail("time_limit", f"expected 0 to {MAX_TIME_LIMIT_S:.0f} seconds, got {limit!r}")
         return limit or None
 
     def problem(self, data: Any) -> Problem:
@@ -242,8 +250,8 @@ class _Parser:
             raise self.fail("description", "missing")
         tags = data.get("cf_tags")
         memory = self.integer(data.get("memory_limit_bytes"), "memory_limit_bytes")
-        if memory < 0:
-            raise self.fail("memory_limit_bytes", f"expected a non-negative integer, got {memory}")
+        if not 0 <= memory <= MAX_MEMORY_LIMIT_BYTES:
+            raise self.fail("memory_limit_bytes", f"expected 0 to 2**40 bytes, got {memory}")
         known = {f for f in Problem.__dataclass_fields__ if f != "extra"}
         return Problem(
             name=self.text(data.get("name", ""), "name"),
@@ -325,6 +333,8 @@ def _decode_json(text: str, source: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise ProblemFormatError(source, "", f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    except ValueError as err:  # e.g. an integer literal longer than Python converts
+        raise ProblemFormatError(source, "", f"invalid JSON: {err}") from None
     except RecursionError:
         raise ProblemFormatError(source, "", "invalid JSON: nested too deeply") from None
 

@@ -42,7 +42,8 @@ LossFn = Callable[[EncoderDecoder, Any, Batch, jax.Array], tuple[jax.Array, dict
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation and bookkeeping. ``batch_size`` is the global batch, split into ``grad_accum`` micro-batches."""
+    """Optimisation and bookkeeping. ``batch_size`` is the global batch, split into ``grad_accum``
+    micro-batches whose gradients are averaged with equal weight (each is already a per-token mean)."""
 
     steps: int = 200
     batch_size: int = 16
@@ -202,7 +203,9 @@ class Trainer:
                 lambda p: self.loss_fn(self.model, p, micro_batch, key), has_aux=True)(state.params)
             return jax.tree.map(jnp.add, carry, grads), {**metrics, "loss": loss}
 
-        micro_batches = jax.tree.map(lambda x: x.reshape(accum, x.shape[0] // accum, *x.shape[1:]), dict(batch))
+        # micro-batch i takes every accum-th example, so each micro-batch stays spread over all devices
+        micro_batches = jax.tree.map(lambda x: x.reshape(x.shape[0] // accum, accum, *x.shape[1:]).swapaxes(0, 1),
+                                     dict(batch))
         keys = jax.random.split(step_rng, accum)
         zeros = jax.tree.map(jnp.zeros_like, state.params)
         with nn.logical_axis_rules(self.rules):

@@ -89,6 +89,8 @@ CASES = [
        "libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)", S.SANDBOX_VIOLATION),
     py("deep recursion", "import sys\nsys.setrecursionlimit(10 ** 8)\ndef f(n):\n    return f(n + 1)\nf(0)",
        S.RUNTIME_ERROR, S.MEMORY_LIMIT, S.TIMEOUT),
+    py("system v shared memory", "import ctypes\nlibc = ctypes.CDLL(None)\nprint(libc.shmget(0, 100 << 20, 0o1600))",
+       S.SANDBOX_VIOLATION),
     py("open file flood", "fs = []\nwhile True:\n    fs.append(open('/dev/null'))", S.RUNTIME_ERROR),
     cpp("c++ fork bomb", "int main(){ while (true) fork(); }", S.SANDBOX_VIOLATION),
     cpp("c++ memory bomb", "int main(){ vector<vector<char>> v; while (true) v.emplace_back(1 << 20, 1); }", S.MEMORY_LIMIT),

@@ -70,6 +70,15 @@ def test_failure_verdicts(sandbox: Sandbox, program: str, verdict: Verdict) -> N
     assert per_test < limit + 0.5  # an endless loop ends within the time limit plus a small margin
 
 
+def test_long_expected_output_fits_the_cap(sandbox: Sandbox) -> None:
+    from alphacode.problems import Problem, Test
+
+    n = 100_000
+    problem = Problem(name="many", description="print 1..n", public_tests=(Test(f"{n}\n", "\n".join(map(str, range(1, n + 1)))),))
+    result = judge(sandbox, "n = int(input())\nprint('\\n'.join(map(str, range(1, n + 1))))", "python3", problem)
+    assert result.verdict is Verdict.ACCEPTED
+
+
 def test_cli_text_output_and_bad_input(tmp_path: Path) -> None:
     problem = PROBLEMS[0]
     solution = EXAMPLES / problem.stem / "solution.py"

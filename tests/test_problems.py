@@ -138,6 +138,9 @@ def test_jsonl_and_json_array(tmp_path: Path) -> None:
         ({"description": "x", "time_limit": "fast"}, "time_limit"),
         ({"description": "x", "time_limit": -1}, "time_limit"),
         ({"description": "x", "cf_rating": "high"}, "cf_rating"),
+        ({"description": "x", "time_limit": 1e300}, "time_limit"),
+        ({"description": "x", "memory_limit_bytes": 2**60}, "memory_limit_bytes"),
+        ({"description": "x", "public_tests": [{"input": "\ud800", "output": "1"}]}, "public_tests[0].input"),
     ],
 )
 def test_errors_name_the_field(data: dict, field: str) -> None:
@@ -150,6 +153,9 @@ def test_errors_name_the_field(data: dict, field: str) -> None:
 
 def test_file_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{nope")
+    (tmp_path / "huge.json").write_text('{"description": "x", "cf_rating": ' + "9" * 5000 + "}")
+    with pytest.raises(ProblemFormatError, match="invalid JSON"):
+        load_problem(tmp_path / "huge.json")
     for path, reason in [(tmp_path / "missing.json", "no such file"), (tmp_path / "bad.json", "invalid JSON")]:
         with pytest.raises(ProblemFormatError, match=reason):
             load_problem(path)

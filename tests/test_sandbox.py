@@ -61,6 +61,20 @@ def test_batch_keeps_order_and_uses_every_worker(sandbox: Sandbox) -> None:
     assert [r[0].stdout for r in results] == [f"{i * i}\n".encode() for i in range(40)]
 
 
+def test_programs_exit_like_a_normal_interpreter(sandbox: Sandbox) -> None:
+    programs = {
+        "import threading, time\ndef main():\n    time.sleep(0.05)\n    print('from thread')\nthreading.Thread(target=main).start()":
+            b"from thread\n",
+        "import atexit, io, sys\nbuf = io.StringIO()\nsys.stdout = buf\nprint('buffered')\n"
+        "atexit.register(lambda: sys.__stdout__.write(buf.getvalue()))": b"buffered\n",
+        "with open('/dev/null', 'w') as f:\n    f.write('x')\nprint(len(open('/dev/urandom', 'rb').read(8)))": b"8\n",
+        "import sys\nprint('ok')\nprint('MemoryError handled', file=sys.stderr)": b"ok\n",
+    }
+    results = sandbox.run_batch([make_job(code, "python3", [""]) for code in programs])
+    for (code, expected), [outcome] in zip(programs.items(), results):
+        assert outcome.status is Status.OK and outcome.stdout == expected, (code, outcome)
+
+
 def test_output_cap(sandbox: Sandbox) -> None:
     [o] = sandbox.run("print('x' * 10000)", "python3", [""], Limits(output_bytes=1000))
     assert o.status is Status.OUTPUT_LIMIT and len(o.stdout) <= 1000

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alphacode.execution.checker import outputs_match
-from alphacode.execution.records import Limits, Outcome, SandboxLanguage, Status
+from alphacode.execution.records import DEFAULT_OUTPUT_CAP, Limits, Outcome, SandboxLanguage, Status
 from alphacode.execution.sandbox import Sandbox, make_job
 from alphacode.problems import Problem, Test
 
@@ -64,10 +64,13 @@ class JudgeResult:
 
 
 def limits_for(problem: Problem) -> Limits:
-    """The sandbox limits a problem asks for, with the usual contest defaults where it is silent."""
+    """The sandbox limits a problem asks for, with the usual contest defaults where it is silent;
+    the output cap leaves room for twice the longest expected output."""
+    longest = max((len(t.output.encode("utf-8")) for t in problem.tests()), default=0)
     return Limits(
         time_s=problem.time_limit or DEFAULT_TIME_LIMIT_S,
         memory_bytes=problem.memory_limit_bytes or DEFAULT_MEMORY_BYTES,
+        output_bytes=max(DEFAULT_OUTPUT_CAP, 2 * longest + 4096),
     )
 
 

@@ -33,6 +33,9 @@ DENIED = (
     "name_to_handle_at", "open_by_handle_at", "quotactl", "syslog", "lookup_dcookie", "vhangup",
     "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups",
     "setfsuid", "setfsgid", "capset", "mknod", "mknodat", "fanotify_init", "personality",
+    # System V IPC objects outlive the process that made them (and its memory limit)
+    "shmget", "shmat", "shmdt", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl",
+    "semget", "semop", "semtimedop", "semctl",
 )
 PROCESS_CREATION = ("fork", "vfork")
 EXEC = ("execve", "execveat")

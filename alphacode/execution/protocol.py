@@ -27,7 +27,9 @@ class Isolation:
 
     @property
     def complete(self) -> bool:
-        return self.network and self.pid and self.filesystem and self.seccomp
+        """All of it, the separate uid included: without one (user-namespace mode) a program could
+        change what the zygote itself can write and limit."""
+        return self.network and self.pid and self.filesystem and self.seccomp and self.uid
 
 
 def send(fd: int, obj: object) -> None:

@@ -7,6 +7,8 @@ import hashlib
 from dataclasses import dataclass, field
 
 DEFAULT_OUTPUT_CAP = 64 * 1024
+MAX_TIME_S = 3600.0
+MAX_MEMORY_BYTES = 2**40
 STDERR_TAIL = 2048
 
 
@@ -42,8 +44,8 @@ class Limits:
     disk_bytes: int = 16 * 1024 * 1024
 
     def __post_init__(self) -> None:
-        if self.time_s <= 0 or self.memory_bytes <= 0 or self.output_bytes <= 0:
-            raise ValueError(f"limits must be positive: {self}")
+        if not (0 < self.time_s <= MAX_TIME_S and 0 < self.memory_bytes <= MAX_MEMORY_BYTES and self.output_bytes > 0):
+            raise ValueError(f"limits out of range (time in (0, {MAX_TIME_S}] s, memory in (0, 2**40] bytes): {self}")
 
     @property
     def wall_s(self) -> float:

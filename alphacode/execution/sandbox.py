@@ -22,9 +22,6 @@ from alphacode.execution.records import Job, Limits, Outcome, SandboxLanguage, S
 from alphacode.execution.protocol import Isolation, receive, send
 
 
-MAX_CHUNK = 16  # jobs per request to a zygote when many are pending
-
-
 class SandboxUnavailable(RuntimeError):
     """The machine cannot give the isolation untrusted code needs (and unsafe mode was not asked for)."""
 
@@ -59,8 +56,11 @@ class _Worker:
         self.isolation = Isolation(**hello)
 
     def request(self, message: tuple) -> object:
-        send(self.wfd, message)
-        reply = receive(self.rfd)
+        try:
+            send(self.wfd, message)
+            reply = receive(self.rfd)
+        except OSError as err:  # a broken pipe: the zygote is gone
+            raise SandboxError(f"sandbox worker unreachable ({err})") from err
         if reply is None:
             raise SandboxError(f"sandbox worker died (exit code {self.process.wait()})")
         if isinstance(reply, Exception):
@@ -90,6 +90,8 @@ class Sandbox:
                  unsafe_no_isolation: bool = False) -> None:
         if sys.platform != "linux":
             raise SandboxUnavailable("the sandbox needs Linux (namespaces, seccomp, rlimits)")
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.cache_dir.chmod(0o755)  # the sandbox uid must reach the binaries; nothing else lives here
@@ -110,11 +112,12 @@ class Sandbox:
         for _ in range(self._size - 1):
             self._spawn()
 
-    def _spawn(self) -> _Worker:
+    def _spawn(self, idle: bool = True) -> _Worker:
         worker = _Worker(self.cache_dir, self.unsafe)
         with self._lock:
             self._workers.append(worker)
-        self._idle.put(worker)
+        if idle:
+            self._idle.put(worker)
         return worker
 
     def __enter__(self) -> Sandbox:
@@ -186,61 +189,44 @@ class Sandbox:
                 bar.close()
 
     def _drain(self, pending: queue.Queue, done: queue.Queue) -> None:
-        """Worker thread: take jobs in chunks (bigger while much is pending) and run them on an idle zygote."""
-        stop = False
-        while not stop and (item := pending.get()) is not None:
-            chunk = [item]
-            while len(chunk) < min(MAX_CHUNK, pending.qsize() // (2 * self._size)):
-                try:
-                    nxt = pending.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                chunk.append(nxt)
+        """Worker thread: run jobs on idle zygotes until the sentinel; every job gets a result posted."""
+        while (item := pending.get()) is not None:
+            index, job = item
             worker = self._idle.get()
+            result: list[Outcome] | BaseException
             try:
-                results = self._run_jobs(worker, [job for _, job in chunk])
+                result = self._run_job(worker, job)
             except SandboxError as err:
-                self._replace(worker)
-                worker = None
-                results = [err] * len(chunk)
+                result = err
+                worker = self._replace(worker)
             except BaseException as err:  # surface anything unexpected to the caller
-                results = [err] * len(chunk)
+                result = err
             finally:
                 if worker is not None:
                     self._idle.put(worker)
-            for (index, _), result in zip(chunk, results):
                 done.put((index, result))
 
-    def _replace(self, worker: _Worker) -> None:
+    def _replace(self, worker: _Worker) -> _Worker | None:
+        """Swap a broken zygote for a fresh one (None if none can start: the pool shrinks)."""
         with self._lock:
             if worker in self._workers:
                 self._workers.remove(worker)
         worker.close()
-        self._spawn()
+        try:
+            return self._spawn(idle=False)
+        except (SandboxError, OSError):
+            return None
 
-    def _run_jobs(self, worker: _Worker, jobs: list[Job]) -> list[list[Outcome]]:
-        results: list[list[Outcome] | None] = [None] * len(jobs)
-        requests, slots = [], []
-        for i, job in enumerate(jobs):
-            target = job.code
-            if job.language is SandboxLanguage.CPP:
-                target = job.code_hash
-                failed = self._compile(worker, job.code, target)
-                if failed is not None:
-                    results[i] = [failed] * len(job.inputs)
-                    continue
-            if not job.inputs:
-                results[i] = []
-                continue
-            requests.append((job.language.value, target, list(job.inputs), job.limits))
-            slots.append(i)
-        if requests:
-            for i, outcomes in zip(slots, worker.request(("run", requests))):
-                results[i] = outcomes
-        return results
+    def _run_job(self, worker: _Worker, job: Job) -> list[Outcome]:
+        if not job.inputs:
+            return []
+        target = job.code
+        if job.language is SandboxLanguage.CPP:
+            target = job.code_hash
+            failed = self._compile(worker, job.code, target)
+            if failed is not None:
+                return [failed] * len(job.inputs)
+        return worker.request(("run", job.language.value, target, list(job.inputs), job.limits))
 
     def _compile(self, worker: _Worker, code: str, key: str) -> Outcome | None:
         """Compile once per distinct source; the compile error outcome if it does not compile."""

@@ -13,6 +13,7 @@ either limit. It never imports JAX or TensorFlow.
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import gc
 import io
@@ -69,8 +70,9 @@ def _enter_namespaces(isolation: Isolation) -> None:
     isolation.mode = "userns"
 
 
-def _bind(source: str, root: str, *, writable: bool = False, target: str | None = None) -> None:
-    """Bind-mount ``source`` at the same path under ``root`` (or at ``target``), read-only by default."""
+def _bind(source: str, root: str, *, writable: bool = False, target: str | None = None, device: bool = False) -> None:
+    """Bind-mount ``source`` at the same path under ``root`` (or at ``target``), read-only by default;
+    only ``device`` binds may be opened as device nodes."""
     target = target or root + source
     if os.path.isdir(source):
         os.makedirs(target, exist_ok=True)
@@ -78,7 +80,7 @@ def _bind(source: str, root: str, *, writable: bool = False, target: str | None 
         os.makedirs(os.path.dirname(target), exist_ok=True)
         open(target, "a").close()
     linux.mount(source, target, None, linux.MS_BIND | linux.MS_REC)
-    flags = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_NOSUID | linux.MS_NODEV
+    flags = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_NOSUID | (0 if device else linux.MS_NODEV)
     linux.mount(None, target, None, flags | (0 if writable else linux.MS_RDONLY))
 
 
@@ -99,7 +101,7 @@ def _build_root(root: str, cache_dir: str) -> None:
     if not stdlib.startswith("/usr/"):
         _bind(os.path.dirname(stdlib), root)  # <prefix>/lib: the standard library and libpython
     for dev in ("null", "zero", "full", "random", "urandom"):
-        _bind(f"/dev/{dev}", root, writable=True)
+        _bind(f"/dev/{dev}", root, writable=True, device=True)
     os.makedirs(f"{root}/work")
     linux.mount("tmpfs", f"{root}/work", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV,
                 f"size={WORK_BYTES},nr_inodes={WORK_INODES},mode=0711")
@@ -178,10 +180,16 @@ class Zygote:
         except BaseException:
             traceback.print_exc()
             status = 1
-        try:
-            sys.stdout.flush()
+        try:  # what a normal interpreter exit does: join threads, run atexit handlers, flush
+            if "threading" in sys.modules:
+                sys.modules["threading"]._shutdown()
+            atexit._run_exitfuncs()
+            for stream in (sys.stdout, sys.__stdout__, sys.stderr, sys.__stderr__):
+                stream.flush()
         except MemoryError:
             status = EXIT_MEMORY
+        except SystemExit as exit_request:
+            status = _exit_status(exit_request.code)
         except BaseException:
             status = status or 1
         os._exit(status)
@@ -277,7 +285,7 @@ class Zygote:
                 f.write(code)
             outcome, _ = self._execute(COMPILE_LIMITS, b"", "compile", GXX[0], 0, argv=list(GXX), workdir=workdir)
             if outcome.status is Status.OK and os.path.isfile(f"{workdir}/prog"):
-                staging = f"{self.cache_dir}/.{key}.{os.getpid()}.tmp"
+                staging = f"{self.cache_dir}/.{key}.{os.urandom(8).hex()}.tmp"
                 shutil.copyfile(f"{workdir}/prog", staging)
                 os.chmod(staging, 0o755)
                 os.replace(staging, f"{self.cache_dir}/{key}")
@@ -304,18 +312,21 @@ class Zygote:
     def serve(self, rfd: int, wfd: int) -> None:
         """Answer requests until the driver closes the pipe.
 
-        ``("compile", code, key)`` answers an :class:`Outcome`; ``("run", [(language, target,
-        inputs, limits), ...])`` answers one list of outcomes per job. Several jobs per request
-        spare the driver a round trip per program.
+        ``("compile", code, key)`` answers an :class:`Outcome`; ``("run", language, target, inputs,
+        limits)`` answers one outcome per input. One program per request, and its results are
+        dropped once sent: a child is forked while the zygote holds nothing of another program.
         """
         while (request := receive(rfd)) is not None:
             _reap_zombies()  # as PID 1 of its namespace the zygote inherits every orphan
             kind, *args = request
+            del request
             try:
-                result = self.compile(*args) if kind == "compile" else [self.run(*job) for job in args[0]]
+                result = self.compile(*args) if kind == "compile" else self.run(*args)
             except Exception as err:  # report, keep serving: one bad job must not take the worker down
                 result = err
+            del args
             send(wfd, result)
+            del result
 
 
 def _reap_zombies() -> None:
@@ -347,7 +358,7 @@ def _classify(killed: str | None, rusage: resource.struct_rusage, wait_status: i
         status = Status.SANDBOX_VIOLATION
     elif sig == signal.SIGXFSZ:
         status = Status.OUTPUT_LIMIT
-    elif exit_code == EXIT_MEMORY or "MemoryError" in stderr or "std::bad_alloc" in stderr:
+    elif exit_code == EXIT_MEMORY or (exit_code != 0 and ("MemoryError" in stderr or "std::bad_alloc" in stderr)):
         status = Status.MEMORY_LIMIT
     elif exit_code == EXIT_SYNTAX:
         status = Status.COMPILE_ERROR
@@ -375,13 +386,16 @@ def _prepare_interpreter_for_programs() -> None:
     files before running the program); the environment is empty; the import path holds only the
     standard library; signals a program may meet take their default action.
     """
-    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8", errors="replace")
-    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16), encoding="utf-8")
-    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
-                                  write_through=True)
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
+                                                 encoding="utf-8", errors="replace")
+    sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16),
+                                                   encoding="utf-8")
+    sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                                   errors="backslashreplace", write_through=True)
     sys.argv = ["main.py"]
     sys.path = [p for p in sys.path if p.startswith(os.path.dirname(os.__file__))]
     os.environ.clear()
+    atexit._clear()  # exit handlers of the zygote's own imports are not the program's
     for sig in (signal.SIGXFSZ, signal.SIGPIPE, signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
 
