@@ -40,6 +40,12 @@ def _as_targets(dataset: tf.data.Dataset) -> tf.data.Dataset:
     return dataset.map(lambda text: {"targets": text}, num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def mask_tokens(tokens: tf.Tensor, seed: tf.Tensor, mlm_rate: float) -> tf.Tensor:
+    """Replace a seeded ``mlm_rate`` share of ``tokens`` with ``MASK_ID`` (the encoder's MLM input)."""
+    masked = tf.random.stateless_uniform(tf.shape(tokens), seed=seed) < mlm_rate
+    return tf.where(masked, tf.constant(MASK_ID, tokens.dtype), tokens)
+
+
 @seqio.map_over_dataset(num_seeds=2)
 def _split_and_mask(features: Mapping[str, tf.Tensor], seeds: tf.Tensor, encoder_length: int,
                     mlm_rate: float) -> dict[str, tf.Tensor]:
@@ -48,9 +54,7 @@ def _split_and_mask(features: Mapping[str, tf.Tensor], seeds: tf.Tensor, encoder
     split = tf.random.stateless_uniform([], seed=seeds[0], minval=1, maxval=tf.maximum(n, 2), dtype=tf.int32)
     split = tf.minimum(split, n)
     prefix = tokens[:split][-encoder_length:]
-    masked = tf.random.stateless_uniform(tf.shape(prefix), seed=seeds[1]) < mlm_rate
-    return {"inputs": tf.where(masked, tf.constant(MASK_ID, prefix.dtype), prefix), "mlm_targets": prefix,
-            "targets": tokens[split:]}
+    return {"inputs": mask_tokens(prefix, seeds[1], mlm_rate), "mlm_targets": prefix, "targets": tokens[split:]}
 
 
 def random_split_and_mask(dataset: tf.data.Dataset, sequence_length: Mapping[str, int],
@@ -72,8 +76,8 @@ class MLMFeatureConverter(seqio.EncDecFeatureConverter):
         "encoder_loss_weights": seqio.FeatureConverter.FeatureSpec(dtype=tf.int32),
     }
 
-    def __init__(self) -> None:
-        super().__init__(pack=False, bos_id=BOS_ID)
+    def __init__(self, passthrough_features: Mapping[str, seqio.FeatureConverter.FeatureSpec] | None = None) -> None:
+        super().__init__(pack=False, bos_id=BOS_ID, passthrough_features=passthrough_features)
 
     def _convert_example(self, features: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         converted = dict(super()._convert_example(features))

@@ -1,0 +1,109 @@
+"""seqio tasks for fine-tuning on CodeContests-format problems.
+
+One example per (problem, solution), correct and incorrect alike, for Python 3 and C++ solutions
+(others are skipped and counted). The encoder reads the value-conditioning prompt
+(:mod:`finetune.prompt`: rating, tags, language, CORRECT/INCORRECT SOLUTION, then the statement),
+with MLM masking as in pretraining; the decoder's target is the solution. Long prompts keep their
+beginning and long solutions are cut at the decoder length, as in the paper. Problems come from any
+layout :mod:`alphacode.problems` reads: JSON, JSON Lines, or the Hugging Face Parquet copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from alphacode.problems import Language, Problem, load_problems
+from finetune.prompt import PromptHeader, build_prompt
+
+SPLITS = ("train", "valid", "test")
+_LANGUAGES = {Language.PYTHON3: "python3", Language.CPP: "cpp"}
+
+
+def split_of(problem_name: str) -> str:
+    """The fixed split of a problem, by a hash of its name: 70% train, 15% valid, 15% test."""
+    bucket = int(hashlib.sha256(problem_name.encode("utf-8")).hexdigest(), 16) % 20
+    return "train" if bucket < 14 else "valid" if bucket < 17 else "test"
+
+
+def solution_examples(problems: Iterable[Problem], skipped: Counter | None = None) -> Iterator[dict[str, Any]]:
+    """Prompt, solution and correctness of every Python 3 / C++ solution; other languages are
+    counted in ``skipped`` by language name."""
+    for problem in problems:
+        for correct, solutions in ((True, problem.solutions), (False, problem.incorrect_solutions)):
+            for solution in solutions:
+                language = _LANGUAGES.get(solution.language)
+                if language is None:
+                    if skipped is not None:
+                        skipped[solution.language.name] += 1
+                    continue
+                header = PromptHeader(language=language, correct=correct, rating=problem.cf_rating or None,
+                                      tags=problem.cf_tags)
+                yield {"inputs": build_prompt(problem.description, header), "targets": solution.solution,
+                       "correct": [int(correct)]}
+
+
+def register_finetune_task(name: str, problems: str | os.PathLike[str], tokenizer_model: str | os.PathLike[str],
+                           mlm_rate: float = 0.15):  # -> seqio.Task
+    """Register (or replace) the seqio task ``name`` over the problems at ``problems`` (file or directory)."""
+    import functools
+
+    import seqio
+    import tensorflow as tf
+
+    from pretrain.tasks import mask_tokens
+
+    loaded = load_problems(problems)
+    vocabulary = seqio.SentencePieceVocabulary(str(tokenizer_model))
+
+    def dataset_fn(split: str, shuffle_files: bool, seed: int | None = None) -> tf.data.Dataset:
+        chosen = [p for p in loaded if split_of(p.name) == split]
+        rows = list(solution_examples(chosen))
+        return tf.data.Dataset.from_generator(
+            lambda: iter(rows),
+            output_signature={"inputs": tf.TensorSpec([], tf.string), "targets": tf.TensorSpec([], tf.string),
+                              "correct": tf.TensorSpec([1], tf.int32)})
+
+    @seqio.map_over_dataset(num_seeds=1)
+    def mask_prompt(features: Mapping[str, tf.Tensor], seed: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {**features, "mlm_targets": features["inputs"], "inputs": mask_tokens(features["inputs"], seed, mlm_rate)}
+
+    def trim_prompt(dataset: tf.data.Dataset, sequence_length: Mapping[str, int]) -> tf.data.Dataset:
+        length = sequence_length["inputs"]
+        return dataset.map(lambda f: {**f, "inputs": f["inputs"][:length]}, num_parallel_calls=tf.data.AUTOTUNE)
+
+    output_features = {
+        "inputs": seqio.Feature(vocabulary, add_eos=False),
+        "targets": seqio.Feature(vocabulary, add_eos=True),
+        "mlm_targets": seqio.Feature(vocabulary, add_eos=False),
+        "correct": seqio.Feature(seqio.PassThroughVocabulary(2), add_eos=False, dtype=tf.int32),
+    }
+    if name in seqio.TaskRegistry.names():
+        seqio.TaskRegistry.remove(name)
+    return seqio.TaskRegistry.add(
+        name,
+        source=seqio.FunctionDataSource(dataset_fn, splits=SPLITS),
+        preprocessors=[
+            functools.partial(seqio.preprocessors.tokenize, output_features={k: output_features[k] for k in ("inputs", "targets")}),
+            functools.partial(trim_prompt),
+            mask_prompt,
+            seqio.preprocessors.append_eos_after_trim,
+        ],
+        output_features=output_features,
+    )
+
+
+def finetune_dataset(task_name: str, split: str, encoder_length: int, decoder_length: int, seed: int = 0):
+    """The task's split as model features (the pretraining converter plus the ``correct`` flag)."""
+    import seqio
+    import tensorflow as tf
+
+    from pretrain.tasks import MLMFeatureConverter
+
+    lengths = {"inputs": encoder_length, "targets": decoder_length, "mlm_targets": encoder_length, "correct": 1}
+    converter = MLMFeatureConverter(passthrough_features={"correct": seqio.FeatureConverter.FeatureSpec(dtype=tf.int32)})
+    return seqio.get_dataset(task_name, task_feature_lengths=lengths, dataset_split=split, shuffle=False,
+                             num_epochs=1, feature_converter=converter, seed=seed)

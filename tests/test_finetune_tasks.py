@@ -1,0 +1,85 @@
+"""Fine-tuning examples: one per Python 3 / C++ solution, the same from JSON as from the Parquet layout."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sysconfig
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from alphacode.problems import Language, load_problems, problem_to_dict
+from finetune.tasks import SPLITS, finetune_dataset, register_finetune_task, solution_examples, split_of
+from pretrain.corpus import build_corpus
+from pretrain.pipeline import PretrainPaths, prepare_tokenizer
+from tests.conftest import ROOT
+
+CONTEST = ROOT / "data" / "contest"
+
+
+def hf_parquet(rows: list[dict], path: Path) -> None:
+    """Write problems with the nested struct columns of the public Hugging Face copy."""
+    tests = pa.struct([("input", pa.list_(pa.string())), ("output", pa.list_(pa.string()))])
+    solutions = pa.struct([("language", pa.list_(pa.int64())), ("solution", pa.list_(pa.string()))])
+    schema = pa.schema([
+        ("name", pa.string()), ("description", pa.string()), ("public_tests", tests), ("private_tests", tests),
+        ("generated_tests", tests), ("source", pa.int64()), ("difficulty", pa.int64()), ("solutions", solutions),
+        ("incorrect_solutions", solutions), ("cf_rating", pa.int64()), ("cf_tags", pa.list_(pa.string())),
+        ("time_limit", pa.struct([("seconds", pa.int64()), ("nanos", pa.int64())])), ("memory_limit_bytes", pa.int64()),
+    ])
+    pq.write_table(pa.Table.from_pylist([{k: r[k] for k in schema.names} for r in rows], schema=schema), path)
+
+
+@pytest.fixture(scope="module")
+def tokenizer_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    source = tmp_path_factory.mktemp("src")
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for name in ["textwrap.py", "heapq.py", "bisect.py", "shlex.py", "string.py", "fractions.py"]:
+        shutil.copy(stdlib / name, source / name)
+    paths = PretrainPaths(tmp_path_factory.mktemp("tok"))
+    build_corpus([source], paths.corpus)
+    prepare_tokenizer(paths, vocab_size=500)
+    return paths.tokenizer_model
+
+
+def test_examples_cover_both_languages_and_count_the_rest() -> None:
+    problems = load_problems(CONTEST)
+    skipped: Counter = Counter()
+    examples = list(solution_examples(problems, skipped))
+    expected = sum(1 for p in problems for s in p.solutions + p.incorrect_solutions
+                   if s.language in (Language.PYTHON3, Language.CPP))
+    assert len(examples) == expected
+    assert any("LANGUAGE IS cpp\nCORRECT SOLUTION" in e["inputs"] for e in examples)
+    assert any("LANGUAGE IS python3\nINCORRECT SOLUTION" in e["inputs"] for e in examples)
+    java = problems[0].__class__(name="j", description="d", solutions=(problems[0].solutions[0].__class__(Language.JAVA, "x"),))
+    list(solution_examples([java], skipped))
+    assert skipped == Counter({"JAVA": 1})
+    assert {split_of(p.name) for p in problems} == set(SPLITS)
+
+
+def test_parquet_layout_yields_the_same_examples_as_json(tmp_path: Path, tokenizer_model: Path) -> None:
+    problems = load_problems(CONTEST)[:3]
+    rows = [problem_to_dict(p) for p in problems]
+    (tmp_path / "json").mkdir()
+    for row in rows:
+        (tmp_path / "json" / f"{row['name']}.json").write_text(json.dumps(row))
+    (tmp_path / "parquet").mkdir()
+    hf_parquet(rows, tmp_path / "parquet" / "train-00000-of-00001.parquet")
+    outputs = {}
+    for layout in ("json", "parquet"):
+        register_finetune_task(f"ft_{layout}", tmp_path / layout, tokenizer_model)
+        outputs[layout] = [ex for split in SPLITS
+                           for ex in finetune_dataset(f"ft_{layout}", split, 96, 64).as_numpy_iterator()]
+    assert len(outputs["json"]) == sum(len(p.solutions) + len(p.incorrect_solutions) for p in problems)
+    for a, b in zip(outputs["json"], outputs["parquet"], strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+    first = outputs["json"][0]
+    assert first["encoder_input_tokens"].shape == (96,) and first["decoder_target_tokens"].shape == (64,)
+    assert set(int(ex["correct"][0]) for ex in outputs["json"]) == {0, 1}
