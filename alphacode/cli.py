@@ -148,6 +148,45 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from alphacode.model import get_config
+    from alphacode.train import TrainConfig, load_checkpoint
+    from finetune.losses import FinetuneLossConfig
+    from finetune.pipeline import finetune
+
+    if not Path(args.data).exists():
+        raise UsageError(f"{args.data}: no such file or directory")
+    init_params = None
+    if args.init:
+        try:
+            config, init_params = load_checkpoint(args.init)
+        except FileNotFoundError as err:
+            raise UsageError(str(err)) from None
+    else:
+        try:
+            config = get_config(args.config)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+    tokenizer = Path(args.tokenizer or (Path(args.init) / ".." / "tokenizer.model" if args.init else ""))
+    if not tokenizer.is_file():
+        raise UsageError(f"{tokenizer}: no tokenizer model; pass --tokenizer (the pretraining run's tokenizer.model)")
+    workdir = args.workdir or f"runs/finetune-{config.name}"
+    train = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                        warmup_steps=max(1, args.steps // 10), checkpoint_every=args.checkpoint_every,
+                        eval_every=args.checkpoint_every)
+    losses = FinetuneLossConfig(temperature=None if args.no_tempering else 0.2, gold=not args.no_gold,
+                                value_weight=args.value_weight, mlm_weight=args.mlm_weight)
+    summary = finetune(config, train, workdir, data=args.data, tokenizer_model=tokenizer, init_params=init_params,
+                       loss_config=losses)
+    first, last = summary.first_metrics, summary.last_metrics
+    print(f"step {summary.first_step}: decoder loss {first.get('decoder_loss', float('nan')):.3f}; step "
+          f"{summary.last_step}: decoder loss {last.get('decoder_loss', float('nan')):.3f}, value loss "
+          f"{last.get('value_loss', float('nan')):.3f}; eval decoder loss "
+          f"{summary.eval_metrics.get('decoder_loss', float('nan')):.3f}")
+    print(f"checkpoint: {workdir}/run")
+    return 0
+
+
 def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     import tempfile
     from collections import defaultdict
@@ -227,6 +266,24 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--checkpoint-every", type=_positive_int, default=100)
     pre.add_argument("--mesh", default="", help="e.g. data=4,fsdp=2 (default: all devices on data)")
     pre.set_defaults(func=cmd_pretrain)
+
+    fin = sub.add_parser("finetune", help="fine-tune on CodeContests-format problems (tempering, GOLD, value head)",
+                         description="Problems -> seqio shards -> training from a pretrained checkpoint. "
+                                     "Rerun the same command to resume.")
+    fin.add_argument("--config", default="tiny", help="used without --init")
+    fin.add_argument("--init", help="a pretraining run directory (its run/ folder) to start from")
+    fin.add_argument("--data", default="data/contest", help="problems: JSON, JSONL, Parquet, or a directory")
+    fin.add_argument("--tokenizer", help="SentencePiece model (default: next to the --init run)")
+    fin.add_argument("--steps", type=_positive_int, default=200)
+    fin.add_argument("--workdir", help="default: runs/finetune-CONFIG")
+    fin.add_argument("--batch-size", type=_positive_int, default=16)
+    fin.add_argument("--learning-rate", type=float, default=1e-3)
+    fin.add_argument("--checkpoint-every", type=_positive_int, default=100)
+    fin.add_argument("--no-gold", action="store_true", help="plain likelihood on correct solutions")
+    fin.add_argument("--no-tempering", action="store_true", help="train at temperature 1 instead of 0.2")
+    fin.add_argument("--value-weight", type=float, default=0.1, help="0 turns the value head off")
+    fin.add_argument("--mlm-weight", type=float, default=1.0)
+    fin.set_defaults(func=cmd_finetune)
 
     tok = sub.add_parser("tokenizer", help="train the SentencePiece tokenizer").add_subparsers(
         dest="action", metavar="ACTION", required=True)

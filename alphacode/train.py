@@ -244,8 +244,9 @@ class Trainer:
         if latest is not None:
             return manager.restore(latest, args=ocp.args.StandardRestore(self.abstract_state))
         state = self.init_state(jax.random.PRNGKey(self.config.seed))
-        if self._init_params is not None:
-            params = jax.device_put(nn.unbox(self._init_params), self.state_shardings.params)
+        if self._init_params is not None:  # e.g. fine-tuning from a pretrained checkpoint
+            params = jax.device_put(_overlay(jax.device_get(state.params), nn.unbox(self._init_params)),
+                                    self.state_shardings.params)
             state = state.replace(params=params, opt_state=jax.jit(
                 self.optimizer.init, out_shardings=self.state_shardings.opt_state)(params))
         return state
@@ -315,6 +316,16 @@ class Trainer:
             for k, v in metrics.items():
                 totals[k] = totals.get(k, 0.0) + float(v) / self.config.eval_batches
         return totals
+
+
+def _overlay(fresh: Any, loaded: Any) -> Any:
+    """``fresh`` parameters with every entry ``loaded`` also has replaced by the loaded one, so a
+    checkpoint without a newer module (such as the value head) still initialises the rest."""
+    if isinstance(fresh, Mapping):
+        return {k: _overlay(v, loaded[k]) if isinstance(loaded, Mapping) and k in loaded else v for k, v in fresh.items()}
+    if getattr(loaded, "shape", None) != getattr(fresh, "shape", None):
+        raise ValueError(f"checkpoint parameter of shape {getattr(loaded, 'shape', None)} does not fit {fresh.shape}")
+    return loaded
 
 
 def _unbox_state(state: TrainState) -> TrainState:

@@ -212,6 +212,11 @@ class EncoderDecoder(nn.Module):
         if not cfg.tie_embeddings:
             self.lm_head = nn.Dense(cfg.vocab_size, use_bias=False, dtype=cfg.dtype, param_dtype=cfg.param_dtype,
                                     kernel_init=_init(("embed", "vocab")))
+        # The value-prediction head (fine-tuning only): declared here so every init creates it.
+        self.value_kernel = self.param("value_kernel", nn.with_logical_partitioning(nn.initializers.zeros, ("embed",)),
+                                       (cfg.d_model,), jnp.dtype(cfg.param_dtype))
+        self.value_bias = self.param("value_bias", nn.with_logical_partitioning(nn.initializers.zeros, ()), (),
+                                     jnp.dtype(cfg.param_dtype))
 
     def _logits(self, x: Array) -> Array:
         if self.config.tie_embeddings:
@@ -236,16 +241,28 @@ class EncoderDecoder(nn.Module):
         """Each decoder layer's cross-attention keys and values, computed once per encoding."""
         return [layer.cross_kv(encoded) for layer in self.decoder_layers]
 
-    def decode(self, tokens: Array, cross_kv: Sequence[KV], encoder_mask: Array, *, decode: bool = False,
-               deterministic: bool = True) -> Array:
-        """Decoder logits [B, L, vocab] (float32). With ``decode=True`` each call appends to the cache."""
+    def decoder_states(self, tokens: Array, cross_kv: Sequence[KV], encoder_mask: Array, *, decode: bool = False,
+                       deterministic: bool = True) -> Array:
+        """Final (normalised) decoder states [B, L, d]. With ``decode=True`` each call appends to the cache."""
         x = nn.with_logical_constraint(self.embedding(tokens), ("batch", "length", "act_embed"))
         length = tokens.shape[1]
         self_mask = None if decode else jnp.tril(jnp.ones((length, length), bool))[None]
         cross_mask = encoder_mask[:, None, :]
         for layer, kv in zip(self.decoder_layers, cross_kv):
             x = layer(x, self_mask, kv, cross_mask, decode=decode, deterministic=deterministic)
-        return self._logits(self.decoder_norm(x))
+        return self.decoder_norm(x)
+
+    def decode(self, tokens: Array, cross_kv: Sequence[KV], encoder_mask: Array, *, decode: bool = False,
+               deterministic: bool = True) -> Array:
+        """Decoder logits [B, L, vocab] (float32). With ``decode=True`` each call appends to the cache."""
+        return self._logits(self.decoder_states(tokens, cross_kv, encoder_mask, decode=decode, deterministic=deterministic))
+
+    def value(self, states: Array, weights: Array) -> Array:
+        """Value-prediction logit [B] (is the solution correct?) from the mean of the decoder states
+        over the solution's tokens (``weights``), as AlphaCode's auxiliary value head."""
+        w = weights.astype(jnp.float32)[..., None]
+        pooled = jnp.sum(states.astype(jnp.float32) * w, axis=1) / jnp.maximum(jnp.sum(w, axis=1), 1.0)
+        return pooled @ self.value_kernel.astype(jnp.float32) + self.value_bias
 
     def __call__(self, encoder_tokens: Array, decoder_inputs: Array, deterministic: bool = True) -> Array:
         encoded = self.encode(encoder_tokens, deterministic)
