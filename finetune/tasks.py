@@ -54,7 +54,7 @@ def register_finetune_task(name: str, problems: str | os.PathLike[str], tokenize
     import seqio
     import tensorflow as tf
 
-    from pretrain.tasks import mask_tokens
+    from pretrain.tasks import mask_tokens, register_task
 
     loaded = load_problems(problems)
     vocabulary = seqio.SentencePieceVocabulary(str(tokenizer_model))
@@ -81,14 +81,12 @@ def register_finetune_task(name: str, problems: str | os.PathLike[str], tokenize
         "mlm_targets": seqio.Feature(vocabulary, add_eos=False),
         "correct": seqio.Feature(seqio.PassThroughVocabulary(2), add_eos=False, dtype=tf.int32),
     }
-    if name in seqio.TaskRegistry.names():
-        seqio.TaskRegistry.remove(name)
-    return seqio.TaskRegistry.add(
+    return register_task(
         name,
         source=seqio.FunctionDataSource(dataset_fn, splits=SPLITS),
         preprocessors=[
             functools.partial(seqio.preprocessors.tokenize, output_features={k: output_features[k] for k in ("inputs", "targets")}),
-            functools.partial(trim_prompt),
+            trim_prompt,
             mask_prompt,
             seqio.preprocessors.append_eos_after_trim,
         ],

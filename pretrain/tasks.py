@@ -92,6 +92,13 @@ class MLMFeatureConverter(seqio.EncDecFeatureConverter):
         return lengths
 
 
+def register_task(name: str, **task: Any) -> seqio.Task:
+    """Add a seqio task, replacing one of the same name (a rerun may point it at other files)."""
+    if name in seqio.TaskRegistry.names():
+        seqio.TaskRegistry.remove(name)
+    return seqio.TaskRegistry.add(name, **task)
+
+
 def register_pretraining_task(name: str, corpus_dir: str | os.PathLike[str], tokenizer_model: str | os.PathLike[str],
                               mlm_rate: float = 0.15) -> seqio.Task:
     """Register (or replace) the seqio task ``name`` over a corpus built by :mod:`pretrain.corpus`."""
@@ -107,9 +114,7 @@ def register_pretraining_task(name: str, corpus_dir: str | os.PathLike[str], tok
         "targets": seqio.Feature(vocabulary, add_eos=True),
         "mlm_targets": seqio.Feature(vocabulary, add_eos=False),
     }
-    if name in seqio.TaskRegistry.names():
-        seqio.TaskRegistry.remove(name)
-    return seqio.TaskRegistry.add(
+    return register_task(
         name,
         source=seqio.FunctionDataSource(dataset_fn, splits=SPLITS),
         preprocessors=[
