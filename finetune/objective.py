@@ -14,17 +14,14 @@ import jax.numpy as jnp
 
 from alphacode.model.transformer import EncoderDecoder
 from finetune.losses import FinetuneLossConfig, solution_loss, value_loss
-from pretrain.objective import masked_positions, token_cross_entropy
+from pretrain.objective import encoder_decoder_pass, masked_positions, mlm_cross_entropy
 
 Batch = Mapping[str, Any]
 
 
 def _forward(module: EncoderDecoder, batch: Batch, positions: jax.Array, deterministic: bool):
-    encoded = module.encode(batch["encoder_input_tokens"], deterministic)
-    states = module.decoder_states(batch["decoder_input_tokens"], module.cross_kv(encoded),
-                                   batch["encoder_input_tokens"] != 0, deterministic=deterministic)
-    mlm_logits = module.encoder_logits(jnp.take_along_axis(encoded, positions[..., None], axis=1))
-    return module.encoder_logits(states), module.value(states, batch["decoder_loss_weights"]), mlm_logits
+    states, mlm_logits = encoder_decoder_pass(module, batch, positions, deterministic)
+    return module.vocab_logits(states), module.value(states, batch["decoder_loss_weights"]), mlm_logits
 
 
 def finetune_loss(model: EncoderDecoder, params: Any, batch: Batch, rng: jax.Array | None,
@@ -37,8 +34,7 @@ def finetune_loss(model: EncoderDecoder, params: Any, batch: Batch, rng: jax.Arr
     correct = batch["correct"].reshape(-1).astype(bool)
     sol_sum, sol_n = solution_loss(logits, batch["decoder_target_tokens"], batch["decoder_loss_weights"], correct, config)
     val_sum, val_n = value_loss(value_logits, correct)
-    mlm_sum, mlm_n = token_cross_entropy(mlm_logits, jnp.take_along_axis(batch["encoder_target_tokens"], positions, axis=1),
-                                         jnp.take_along_axis(batch["encoder_loss_weights"], positions, axis=1))
+    mlm_sum, mlm_n = mlm_cross_entropy(mlm_logits, batch, positions)
     solution = sol_sum / jnp.maximum(sol_n, 1.0)
     value = val_sum / jnp.maximum(val_n, 1.0)
     mlm = mlm_sum / jnp.maximum(mlm_n, 1.0)

@@ -13,9 +13,9 @@ from pathlib import Path
 from alphacode.model import ModelConfig
 from alphacode.train import TrainConfig, TrainSummary
 from finetune.losses import FinetuneLossConfig
+from pretrain.pipeline import FULL_LENGTHS
 
-TRAIN_LENGTHS = {"tiny": (256, 256), "small": (384, 384)}
-FULL_LENGTHS = (1536, 768)
+TRAIN_LENGTHS = {"tiny": (256, 256), "small": (384, 384)}  # statements are longer than code-file prefixes
 
 
 def finetune(config: ModelConfig, train_config: TrainConfig, workdir: str | os.PathLike[str], *, data: str | os.PathLike[str],

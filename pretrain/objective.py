@@ -41,12 +41,24 @@ def masked_positions(weights: jax.Array, fraction: float = MLM_POSITIONS_FRACTIO
     return jax.lax.top_k(weights.astype(jnp.float32), k)[1]
 
 
-def _forward(module: EncoderDecoder, batch: Batch, positions: jax.Array, deterministic: bool) -> tuple[jax.Array, jax.Array]:
+def encoder_decoder_pass(module: EncoderDecoder, batch: Batch, positions: jax.Array,
+                         deterministic: bool) -> tuple[jax.Array, jax.Array]:
+    """Decoder states [B, L, d] and the MLM logits at ``positions`` of the encoder (call inside ``apply``)."""
     encoded = module.encode(batch["encoder_input_tokens"], deterministic)
-    decoder_logits = module.decode(batch["decoder_input_tokens"], module.cross_kv(encoded),
+    states = module.decoder_states(batch["decoder_input_tokens"], module.cross_kv(encoded),
                                    batch["encoder_input_tokens"] != 0, deterministic=deterministic)
-    gathered = jnp.take_along_axis(encoded, positions[..., None], axis=1)
-    return decoder_logits, module.encoder_logits(gathered)
+    return states, module.vocab_logits(jnp.take_along_axis(encoded, positions[..., None], axis=1))
+
+
+def mlm_cross_entropy(mlm_logits: jax.Array, batch: Batch, positions: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The encoder's masked-token loss sum and count, at the gathered ``positions``."""
+    return token_cross_entropy(mlm_logits, jnp.take_along_axis(batch["encoder_target_tokens"], positions, axis=1),
+                               jnp.take_along_axis(batch["encoder_loss_weights"], positions, axis=1))
+
+
+def _forward(module: EncoderDecoder, batch: Batch, positions: jax.Array, deterministic: bool) -> tuple[jax.Array, jax.Array]:
+    states, mlm_logits = encoder_decoder_pass(module, batch, positions, deterministic)
+    return module.vocab_logits(states), mlm_logits
 
 
 def pretrain_loss(model: EncoderDecoder, params: Any, batch: Batch, rng: jax.Array | None,
@@ -54,12 +66,10 @@ def pretrain_loss(model: EncoderDecoder, params: Any, batch: Batch, rng: jax.Arr
     """Decoder next-token loss plus ``mlm_weight`` x encoder masked-token loss (means over their tokens)."""
     rngs = {"dropout": rng} if rng is not None else {}
     positions = masked_positions(batch["encoder_loss_weights"])
-    decoder_logits, encoder_logits = model.apply({"params": params}, batch, positions, rng is None, method=_forward,
-                                                 rngs=rngs)
+    decoder_logits, mlm_logits = model.apply({"params": params}, batch, positions, rng is None, method=_forward,
+                                             rngs=rngs)
     dec_sum, dec_n = token_cross_entropy(decoder_logits, batch["decoder_target_tokens"], batch["decoder_loss_weights"])
-    mlm_targets = jnp.take_along_axis(batch["encoder_target_tokens"], positions, axis=1)
-    mlm_weights = jnp.take_along_axis(batch["encoder_loss_weights"], positions, axis=1)
-    mlm_sum, mlm_n = token_cross_entropy(encoder_logits, mlm_targets, mlm_weights)
+    mlm_sum, mlm_n = mlm_cross_entropy(mlm_logits, batch, positions)
     decoder_loss = dec_sum / jnp.maximum(dec_n, 1.0)
     mlm_loss = mlm_sum / jnp.maximum(mlm_n, 1.0)
     return decoder_loss + mlm_weight * mlm_loss, {"decoder_loss": decoder_loss, "mlm_loss": mlm_loss}

@@ -233,9 +233,9 @@ class EncoderDecoder(nn.Module):
             x = layer(x, mask, deterministic)
         return self.encoder_norm(x)
 
-    def encoder_logits(self, encoded: Array) -> Array:
-        """Vocabulary logits over encoder positions, for the encoder's masked-language-model loss."""
-        return self._logits(encoded)
+    def vocab_logits(self, states: Array) -> Array:
+        """Vocabulary logits of encoder or decoder states (the MLM loss, the value-head pass)."""
+        return self._logits(states)
 
     def cross_kv(self, encoded: Array) -> list[KV]:
         """Each decoder layer's cross-attention keys and values, computed once per encoding."""
