@@ -41,7 +41,6 @@ class Limits:
     wall_time_s: float | None = None
     max_threads: int = 16
     max_open_files: int = 64
-    disk_bytes: int = 16 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not (0 < self.time_s <= MAX_TIME_S and 0 < self.memory_bytes <= MAX_MEMORY_BYTES and self.output_bytes > 0):
@@ -79,7 +78,3 @@ class Outcome:
     exit_code: int | None = None
     signal: int | None = None
     output_truncated: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.status is Status.OK

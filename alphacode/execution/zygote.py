@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import contextlib
 import gc
 import io
 import math
@@ -27,6 +28,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import asdict
 
 from alphacode.execution import _linux as linux
@@ -196,16 +198,22 @@ class Zygote:
 
     # -- supervision, in the zygote -----------------------------------------------------------
 
-    def _execute(self, limits: Limits, stdin_data: bytes, profile: str, target: str, memory_slack: int,
-                 argv: list[str] | None = None, workdir: str | None = None) -> tuple[Outcome, str]:
-        """Fork, set up, run ``target`` (Python source or a path to exec), supervise and classify."""
-        own_dir = workdir is None
-        if own_dir:
-            self.counter += 1
-            workdir = f"{self.work_root}/{self.counter}"
-            os.mkdir(workdir, 0o700)
+    @contextlib.contextmanager
+    def _workdir(self) -> Iterator[str]:
+        """A fresh, private working directory owned by the sandbox uid, removed afterwards."""
+        self.counter += 1
+        workdir = f"{self.work_root}/{self.counter}"
+        os.mkdir(workdir, 0o700)
+        try:
             if self.isolation.uid:
                 os.chown(workdir, self.uid, self.uid)
+            yield workdir
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _execute(self, limits: Limits, stdin_data: bytes, profile: str, target: str, memory_slack: int,
+                 workdir: str, argv: list[str] | None = None) -> Outcome:
+        """Fork, set up, run ``target`` (Python source or a path to exec) in ``workdir``, supervise and classify."""
         fds = [os.memfd_create(name) for name in ("stdin", "stdout", "stderr")]
         try:
             os.write(fds[0], stdin_data)
@@ -232,10 +240,7 @@ class Zygote:
         finally:
             for fd in fds:
                 os.close(fd)
-            if own_dir:
-                shutil.rmtree(workdir, ignore_errors=True)
-        outcome = _classify(killed, rusage, wait_status, wall, limits, stdout, stderr)
-        return outcome, workdir
+        return _classify(killed, rusage, wait_status, wall, limits, stdout, stderr)
 
     def _supervise(self, pid: int, limits: Limits, started: float) -> tuple[str | None, resource.struct_rusage, int, float]:
         """Wait for the child; kill it once its CPU time or the wall clock passes the limit."""
@@ -271,30 +276,32 @@ class Zygote:
         else:
             profile, slack = "cpp", RUNTIME_SLACK_BYTES
             target = os.path.join(self.cache_dir, target)
-        return [self._execute(limits, data, profile, target, slack)[0] for data in inputs]
+        outcomes = []
+        for data in inputs:
+            with self._workdir() as workdir:
+                outcomes.append(self._execute(limits, data, profile, target, slack, workdir))
+        return outcomes
 
     def compile(self, code: str, key: str) -> Outcome:
         """Compile C++ with g++ inside the sandbox; on success the binary lands in the cache as ``key``."""
-        self.counter += 1
-        workdir = f"{self.work_root}/{self.counter}"
-        os.mkdir(workdir, 0o700)
         try:
-            if self.isolation.uid:
-                os.chown(workdir, self.uid, self.uid)
-            with open(f"{workdir}/main.cpp", "w") as f:
-                f.write(code)
-            outcome, _ = self._execute(COMPILE_LIMITS, b"", "compile", GXX[0], 0, argv=list(GXX), workdir=workdir)
-            if outcome.status is Status.OK and os.path.isfile(f"{workdir}/prog"):
-                staging = f"{self.cache_dir}/.{key}.{os.urandom(8).hex()}.tmp"
-                shutil.copyfile(f"{workdir}/prog", staging)
-                os.chmod(staging, 0o755)
-                os.replace(staging, f"{self.cache_dir}/{key}")
-                return outcome
-            return Outcome(Status.COMPILE_ERROR, stderr_tail=outcome.stderr_tail, wall_time_s=outcome.wall_time_s,
-                           cpu_time_s=outcome.cpu_time_s, exit_code=outcome.exit_code, signal=outcome.signal)
+            with self._workdir() as workdir:
+                return self._compile_in(code, key, workdir)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
             self._reap_strays()
+
+    def _compile_in(self, code: str, key: str, workdir: str) -> Outcome:
+        with open(f"{workdir}/main.cpp", "w") as f:
+            f.write(code)
+        outcome = self._execute(COMPILE_LIMITS, b"", "compile", GXX[0], 0, workdir, argv=list(GXX))
+        if outcome.status is Status.OK and os.path.isfile(f"{workdir}/prog"):
+            staging = f"{self.cache_dir}/.{key}.{os.urandom(8).hex()}.tmp"
+            shutil.copyfile(f"{workdir}/prog", staging)
+            os.chmod(staging, 0o755)
+            os.replace(staging, f"{self.cache_dir}/{key}")
+            return outcome
+        return Outcome(Status.COMPILE_ERROR, stderr_tail=outcome.stderr_tail, wall_time_s=outcome.wall_time_s,
+                       cpu_time_s=outcome.cpu_time_s, exit_code=outcome.exit_code, signal=outcome.signal)
 
     def _reap_strays(self) -> None:
         """Kill anything still running under the sandbox uid (g++'s helpers if g++ was killed) and reap it."""
@@ -410,9 +417,8 @@ def _build_filters(exec_address: int) -> dict[str, bytes | str]:
     if pid == 0:
         os.close(rfd)
         try:
-            reason = policy.available()
-            result = {"error": reason} if reason else {p: policy.build_bpf(p, exec_address) for p in policy.PROFILES}
-        except BaseException as err:
+            result = {p: policy.build_bpf(p, exec_address) for p in policy.PROFILES}
+        except BaseException as err:  # a missing libseccomp surfaces as OSError, AttributeError or RuntimeError
             result = {"error": f"seccomp unavailable ({err!r})"}
         send(wfd, result)
         os._exit(0)
