@@ -23,9 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mutants import mutants  # noqa: E402
 
 from alphacode.execution import Limits, Sandbox, Status, make_job  # noqa: E402
-from alphacode.execution.judge import Submission, judge_many, limits_for  # noqa: E402
-from alphacode.execution.records import SandboxLanguage  # noqa: E402
-from alphacode.problems import Language, load_problems  # noqa: E402
+from alphacode.execution.judge import judge_many, solution_submission  # noqa: E402
+from alphacode.problems import load_problems  # noqa: E402
 
 TIMEOUT_S = 3.0
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -74,11 +73,7 @@ def mutant_completions(problems: list[dict]) -> tuple[list[dict], list[str]]:
 
 def stdin_stdout_rate(sandbox: Sandbox, repeats: int) -> tuple[int, int, float]:
     problems = load_problems(EXAMPLES)
-    submissions = [
-        Submission(s.solution, SandboxLanguage.PYTHON3 if s.language is Language.PYTHON3 else SandboxLanguage.CPP,
-                   p.tests(), limits_for(p))
-        for p in problems for s in p.solutions
-    ] * repeats
+    submissions = [solution_submission(p, s) for p in problems for s in p.solutions] * repeats
     judge_many(sandbox, submissions[:len(submissions) // repeats])  # compiles the C++ ones once
     started = time.perf_counter()
     results = judge_many(sandbox, submissions)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from alphacode.execution import Sandbox
-from alphacode.execution.judge import Submission, judge_many, limits_for
-from alphacode.execution.records import SandboxLanguage
+from alphacode.execution.judge import judge_many, solution_submission
 from alphacode.problems import Language, load_problems
 from tests.conftest import ROOT
 
 CONTEST = ROOT / "data" / "contest"
-LANGUAGES = {Language.PYTHON3: SandboxLanguage.PYTHON3, Language.CPP: SandboxLanguage.CPP}
 
 
 def test_problem_set_shape() -> None:
@@ -24,10 +22,8 @@ def test_problem_set_shape() -> None:
 
 def test_every_solution_gets_its_verdict(sandbox: Sandbox) -> None:
     problems = load_problems(CONTEST)
-    correct = [Submission(s.solution, LANGUAGES[s.language], p.tests(), limits_for(p))
-               for p in problems for s in p.solutions]
-    incorrect = [Submission(s.solution, LANGUAGES[s.language], p.tests(), limits_for(p))
-                 for p in problems for s in p.incorrect_solutions]
+    correct = [solution_submission(p, s) for p in problems for s in p.solutions]
+    incorrect = [solution_submission(p, s) for p in problems for s in p.incorrect_solutions]
     results = judge_many(sandbox, correct + incorrect, progress="judging")
     names = [p.name for p in problems for _ in p.solutions] + [p.name for p in problems for _ in p.incorrect_solutions]
     rejected_correct = [n for n, r in zip(names, results[: len(correct)]) if not r.accepted]

@@ -12,8 +12,7 @@ import pytest
 
 from alphacode.cli import main as cli_main
 from alphacode.execution import Sandbox
-from alphacode.execution.judge import Verdict, judge, judge_many, Submission, limits_for
-from alphacode.execution.records import SandboxLanguage
+from alphacode.execution.judge import Verdict, judge, judge_many, solution_submission
 from alphacode.problems import Language, load_problem
 from tests.conftest import EXAMPLES
 
@@ -41,11 +40,7 @@ def test_bundled_solution_is_accepted_by_the_cli(solution: Path, capsys: pytest.
 
 def test_incorrect_solutions_are_rejected(sandbox: Sandbox) -> None:
     problems = [load_problem(p) for p in PROBLEMS]
-    submissions = [
-        Submission(s.solution, SandboxLanguage.PYTHON3 if s.language is Language.PYTHON3 else SandboxLanguage.CPP,
-                   p.tests(), limits_for(p))
-        for p in problems for s in p.incorrect_solutions
-    ]
+    submissions = [solution_submission(p, s) for p in problems for s in p.incorrect_solutions]
     assert submissions
     assert all(not r.accepted for r in judge_many(sandbox, submissions))
 

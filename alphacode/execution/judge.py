@@ -10,7 +10,7 @@ from typing import Any
 from alphacode.execution.checker import outputs_match
 from alphacode.execution.records import DEFAULT_OUTPUT_CAP, Limits, Outcome, SandboxLanguage, Status
 from alphacode.execution.sandbox import Sandbox, make_job
-from alphacode.problems import Problem, Test
+from alphacode.problems import Language, Problem, Solution, Test
 
 DEFAULT_TIME_LIMIT_S = 2.0
 DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024
@@ -98,6 +98,16 @@ class Submission:
     language: SandboxLanguage
     tests: tuple[Test, ...]
     limits: Limits
+
+
+_SANDBOX_LANGUAGES = {Language.PYTHON3: SandboxLanguage.PYTHON3, Language.CPP: SandboxLanguage.CPP}
+
+
+def solution_submission(problem: Problem, solution: Solution, tests: str = "all") -> Submission:
+    """A problem's own (correct or incorrect) solution, to judge on its tests under its limits."""
+    if solution.language not in _SANDBOX_LANGUAGES:
+        raise ValueError(f"{problem.name}: the sandbox runs Python 3 and C++, not {solution.language.name}")
+    return Submission(solution.solution, _SANDBOX_LANGUAGES[solution.language], problem.tests(tests), limits_for(problem))
 
 
 def judge_many(sandbox: Sandbox, submissions: Sequence[Submission], progress: str | None = None) -> list[JudgeResult]:
