@@ -1,0 +1,134 @@
+"""Self-contained model directories: ``config.json`` + ``params.npz`` + ``tokenizer.model``.
+
+An export is what ships (the bundled default model) and what samplers load; a training work
+directory (orbax checkpoints) is what trainers resume. :func:`load_model` reads either. Weights can
+be stored as int8 with one float scale per output channel (about 4x smaller than float32, which is
+how the default model fits the repository), as bfloat16, or as float32; they are always float32
+again after loading.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alphacode.fileio import atomic_write, atomic_write_bytes, atomic_write_text
+from alphacode.model.config import ModelConfig
+
+FORMAT = "alphacode-export-1"
+WEIGHT_FORMATS = ("int8", "bfloat16", "float32")
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "default_model"
+_SCALE = "::scale"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to sample from: its config, float32 parameters and tokenizer."""
+
+    config: ModelConfig
+    params: Any
+    tokenizer: Any  # alphacode.tokenizer.Tokenizer
+    path: Path
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, np.ndarray]:
+    if isinstance(tree, dict) or hasattr(tree, "items"):
+        out: dict[str, np.ndarray] = {}
+        for key, value in tree.items():
+            out.update(_flatten(value, f"{prefix}{key}/"))
+        return out
+    return {prefix.rstrip("/"): np.asarray(tree, np.float32)}
+
+
+def _unflatten(flat: dict[str, np.ndarray]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for path, value in flat.items():
+        node = tree
+        *parents, leaf = path.split("/")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return tree
+
+
+def _encode(name: str, value: np.ndarray, weights: str) -> dict[str, np.ndarray]:
+    """Storage arrays for one parameter; vectors (norm scales, biases) stay float32."""
+    if value.ndim < 2 or weights == "float32":
+        return {name: value}
+    if weights == "bfloat16":
+        import ml_dtypes
+
+        return {name: value.astype(ml_dtypes.bfloat16).view(np.uint16)}
+    reduce_axes = tuple(range(value.ndim - 1))  # one scale per output channel (last axis)
+    scale = np.abs(value).max(axis=reduce_axes, keepdims=True) / 127.0
+    scale = np.where(scale == 0, 1.0, scale).astype(np.float32)
+    return {name: np.clip(np.rint(value / scale), -127, 127).astype(np.int8), name + _SCALE: scale}
+
+
+def _decode(stored: dict[str, np.ndarray], weights: str) -> dict[str, np.ndarray]:
+    out = {}
+    for name, value in stored.items():
+        if name.endswith(_SCALE):
+            continue
+        if value.dtype == np.int8:
+            out[name] = value.astype(np.float32) * stored[name + _SCALE]
+        elif weights == "bfloat16" and value.dtype == np.uint16:
+            import ml_dtypes
+
+            out[name] = value.view(ml_dtypes.bfloat16).astype(np.float32)
+        else:
+            out[name] = value.astype(np.float32)
+    return out
+
+
+def export_model(config: ModelConfig, params: Any, tokenizer_model: str | os.PathLike[str],
+                 out_dir: str | os.PathLike[str], *, weights: str = "int8", metadata: dict | None = None) -> Path:
+    """Write ``out_dir`` with the config, the parameters in ``weights`` format and the tokenizer."""
+    if weights not in WEIGHT_FORMATS:
+        raise ValueError(f"weights must be one of {WEIGHT_FORMATS}, got {weights!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stored: dict[str, np.ndarray] = {}
+    for name, value in _flatten(params).items():
+        stored.update(_encode(name, value, weights))
+    atomic_write(out / "params.npz", lambda handle: np.savez_compressed(handle, **stored))
+    atomic_write_bytes(out / "tokenizer.model", Path(tokenizer_model).read_bytes())
+    payload = {"format": FORMAT, "weights": weights, "model": dataclasses.asdict(config), "metadata": metadata or {}}
+    atomic_write_text(out / "config.json", json.dumps(payload, indent=2) + "\n")
+    return out
+
+
+def _find_tokenizer(path: Path) -> Path:
+    for directory in (path, *path.parents):
+        if (directory / "tokenizer.model").exists():
+            return directory / "tokenizer.model"
+    raise FileNotFoundError(f"{path}: no tokenizer.model in it or in a folder above it")
+
+
+def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
+    """An export directory or a training work directory (``None``: the bundled default model).
+
+    Raises ``FileNotFoundError`` with a one-line reason when ``path`` holds neither."""
+    from alphacode.tokenizer import Tokenizer
+
+    path = Path(path) if path is not None else DEFAULT_MODEL_DIR
+    config_file = path / "config.json"
+    if not config_file.exists():
+        raise FileNotFoundError(f"{path}: no config.json; not a model export or training directory")
+    payload = json.loads(config_file.read_text())
+    config = ModelConfig(**payload["model"])
+    if payload.get("format") == FORMAT:
+        with np.load(path / "params.npz") as archive:
+            params = _unflatten(_decode(dict(archive), payload["weights"]))
+    else:
+        from alphacode.train import load_checkpoint
+
+        config, params = load_checkpoint(path)
+        params = _unflatten(_flatten(params))
+    return LoadedModel(config=config, params=params, tokenizer=Tokenizer.load(_find_tokenizer(path)), path=path)
