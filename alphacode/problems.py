@@ -104,7 +104,11 @@ class Solution:
 
 @dataclass(frozen=True)
 class Problem:
-    """A competitive-programming problem with its tests and reference solutions."""
+    """A competitive-programming problem with its tests and reference solutions.
+
+    With ``entry_point`` set the problem is function-style (HumanEval): a program defines that function,
+    a test's input is a Python literal of the argument tuple and its output the ``repr`` of the result.
+    """
 
     name: str
     description: str
@@ -119,6 +123,7 @@ class Problem:
     time_limit: float | None = None
     memory_limit_bytes: int = 0
     source: int = 0
+    entry_point: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def tests(self, which: str = "all") -> tuple[Test, ...]:
@@ -243,6 +248,14 @@ class _Parser:
             raise self.fail("time_limit", f"expected 0 to {MAX_TIME_LIMIT_S:.0f} seconds, got {limit!r}")
         return limit or None
 
+    def entry_point(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        name = self.text(value, "entry_point")
+        if not name.isidentifier():
+            raise self.fail("entry_point", f"expected a Python function name, got {name!r}")
+        return name
+
     def problem(self, data: Any) -> Problem:
         if not isinstance(data, Mapping):
             raise self.fail("", f"expected a JSON object describing a problem, got {_kind(data)}")
@@ -267,6 +280,7 @@ class _Parser:
             time_limit=self.time_limit(data.get("time_limit")),
             memory_limit_bytes=memory,
             source=self.integer(data.get("source"), "source"),
+            entry_point=self.entry_point(data.get("entry_point")),
             extra={k: v for k, v in data.items() if k not in known},
         )
 
@@ -306,6 +320,7 @@ def problem_to_dict(problem: Problem) -> dict[str, Any]:
         "cf_tags": list(problem.cf_tags),
         "time_limit": {"seconds": seconds, "nanos": round((limit - seconds) * 1e9)} if problem.time_limit else None,
         "memory_limit_bytes": problem.memory_limit_bytes,
+        "entry_point": problem.entry_point,
     }
 
 

@@ -102,12 +102,46 @@ class Submission:
 
 _SANDBOX_LANGUAGES = {Language.PYTHON3: SandboxLanguage.PYTHON3, Language.CPP: SandboxLanguage.CPP}
 
+_FUNCTION_DRIVER = """
+
+def __alphacode_call():
+    import ast, io, sys
+    arguments = ast.literal_eval(sys.stdin.read())
+    stdout, sys.stdout = sys.stdout, io.StringIO()
+    try:
+        result = {entry_point}(*arguments)
+    finally:
+        sys.stdout = stdout
+    print(repr(result))
+
+
+__alphacode_call()
+"""
+
+
+def runnable_code(problem: Problem, code: str, language: str | SandboxLanguage) -> str:
+    """The program to run for ``code``: itself for stdin/stdout problems; for a function-style problem,
+    ``code`` plus a driver that reads the argument tuple from stdin, calls the entry point (its own
+    prints discarded) and prints ``repr`` of the result, so one sandbox and judge serve both kinds."""
+    if problem.entry_point is None:
+        return code
+    if SandboxLanguage(language) is not SandboxLanguage.PYTHON3:
+        raise ValueError(f"{problem.name}: function-style problems take Python 3 programs, not {language}")
+    return code + _FUNCTION_DRIVER.format(entry_point=problem.entry_point)
+
+
+def make_submission(problem: Problem, code: str, language: str | SandboxLanguage, tests: str = "all",
+                    limits: Limits | None = None) -> Submission:
+    """A program for ``problem``, made runnable (see :func:`runnable_code`), to judge on one of its test sets."""
+    lang = SandboxLanguage(language)
+    return Submission(runnable_code(problem, code, lang), lang, problem.tests(tests), limits or limits_for(problem))
+
 
 def solution_submission(problem: Problem, solution: Solution, tests: str = "all") -> Submission:
     """A problem's own (correct or incorrect) solution, to judge on its tests under its limits."""
     if solution.language not in _SANDBOX_LANGUAGES:
         raise ValueError(f"{problem.name}: the sandbox runs Python 3 and C++, not {solution.language.name}")
-    return Submission(solution.solution, _SANDBOX_LANGUAGES[solution.language], problem.tests(tests), limits_for(problem))
+    return make_submission(problem, solution.solution, _SANDBOX_LANGUAGES[solution.language], tests)
 
 
 def judge_many(sandbox: Sandbox, submissions: Sequence[Submission], progress: str | None = None) -> list[JudgeResult]:
@@ -120,6 +154,4 @@ def judge_many(sandbox: Sandbox, submissions: Sequence[Submission], progress: st
 def judge(sandbox: Sandbox, code: str, language: str | SandboxLanguage, problem: Problem,
           tests: str = "all", limits: Limits | None = None) -> JudgeResult:
     """Judge one program on one of the problem's test sets (``public``, ``private``, ``generated``, ``all``)."""
-    chosen = problem.tests(tests)
-    lang = SandboxLanguage(language.value if isinstance(language, SandboxLanguage) else language)
-    return judge_many(sandbox, [Submission(code, lang, chosen, limits or limits_for(problem))])[0]
+    return judge_many(sandbox, [make_submission(problem, code, language, tests, limits)])[0]
