@@ -1,7 +1,8 @@
-"""Shared fixtures: one sandbox for the session (starting zygotes costs ~0.2 s each)."""
+"""Shared fixtures: one sandbox for the session (starting zygotes costs ~0.2 s each), a tiny model export."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,3 +18,34 @@ EXAMPLES = ROOT / "examples"
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     with Sandbox(workers=2, cache_dir=tmp_path_factory.mktemp("cpp-cache")) as box:
         yield box
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A self-contained ``tiny`` model export (random weights, a 1000-piece tokenizer trained on the bundled
+    problems' statements and solutions), built offline in a few seconds; load it with ``load_model``."""
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+
+    from alphacode.model import get_config
+    from alphacode.model.export import export_model
+    from alphacode.model.transformer import EncoderDecoder
+    from alphacode.problems import load_problems
+    from alphacode.tokenizer import train_tokenizer
+    from pretrain.corpus import build_corpus
+
+    work = tmp_path_factory.mktemp("tiny-model")
+    rows = []
+    for problem in load_problems(EXAMPLES) + load_problems(ROOT / "data" / "contest"):
+        rows.append({"path": f"{problem.name}/statement.py", "language": "Python", "content": problem.description})
+        for i, solution in enumerate(problem.solutions):
+            language = "C++" if solution.language.slug == "cpp" else "Python"
+            rows.append({"path": f"{problem.name}/{i}", "language": language, "content": solution.solution})
+    (work / "texts.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    build_corpus([work / "texts.jsonl"], work / "corpus")
+    tokenizer = train_tokenizer(work / "corpus", work / "tokenizer", vocab_size=1000)
+    config = get_config("tiny", vocab_size=tokenizer.vocab_size)
+    ones = jnp.ones((1, 8), jnp.int32)
+    params = nn.meta.unbox(EncoderDecoder(config).init(jax.random.PRNGKey(0), ones, ones)["params"])
+    return export_model(config, params, work / "tokenizer.model", work / "model", weights="float32")

@@ -1,0 +1,271 @@
+"""Sampling many problems on Ray: one model replica per actor, work units pulled from the driver.
+
+The driver plans every work unit (:mod:`sampling.units`), skips those whose file is already in the
+store, and keeps each actor fed with up to ``PREFETCH`` units so it never waits for the driver. Each
+actor loads the model once (shipped through Ray's object store, so nodes need no shared disk),
+compiles its decode loop once, and returns a unit's candidates; the driver writes each finished unit
+atomically into the :class:`~sampling.store.SampleStore`. Nothing but the driver writes the store.
+
+Faults: an actor that dies is restarted by Ray (``max_restarts``) and its unfinished calls are
+retried there (``max_task_retries``); a unit whose worker is gone for good goes back in the queue for
+the others. Because a unit's seed depends only on its name, a retried unit yields the same samples.
+A killed driver loses at most the units in flight: rerunning the same command skips finished units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from alphacode.problems import Problem
+from sampling.candidate import Candidate
+from sampling.model_sampler import SamplingConfig
+from sampling.store import SampleStore
+from sampling.units import WorkUnit, duplicate_ids, plan_units, units_per_problem
+
+PREFETCH = 2  # units queued per actor: one running, one waiting, so the actor never idles on the driver
+
+
+class WorkersLost(RuntimeError):
+    """Every sampling worker died for good; finished units are in the store and a rerun resumes."""
+
+
+@dataclass(frozen=True)
+class FaultInjection:
+    """For fault tests: the worker running unit ``unit`` of ``problem_id`` calls ``os._exit(1)``
+    ``after_s`` seconds into it. It happens once: the worker creates ``marker`` before exiting, and
+    an existing ``marker`` disarms the fault (so the restarted worker finishes the unit)."""
+
+    problem_id: str
+    unit: int
+    marker: str
+    after_s: float = 0.05
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one run did. ``sampling_seconds`` runs from the first worker ready to the last unit written."""
+
+    problems: int
+    units_total: int
+    units_skipped: int
+    units_written: int
+    samples_written: int
+    new_programs: int
+    units_retried: int
+    workers: int
+    seconds: float
+    sampling_seconds: float
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples_written / self.sampling_seconds if self.sampling_seconds > 0 else 0.0
+
+
+class SamplingWorker:
+    """The body of a Ray actor: one model replica, compiled at start-up, that samples whole units."""
+
+    def __init__(self, model: list[Any], config: SamplingConfig, problems: dict[str, Problem],
+                 fault: FaultInjection | None = None) -> None:
+        import ray
+
+        from sampling.model_sampler import ModelSampler
+
+        # ``model`` is [object ref]: a nested ref, fetched here, stays owned (and alive) in the driver
+        self._sampler = ModelSampler(ray.get(model[0]), config)
+        self._sampler.warmup()
+        self._problems = problems
+        self._fault = fault
+
+    def ready(self) -> bool:
+        return True
+
+    def run(self, unit: WorkUnit) -> list[Candidate]:
+        """The candidates of ``unit``, each tagged with the unit index."""
+        fault = self._fault
+        timer = None
+        if fault and (fault.problem_id, fault.unit) == (unit.problem_id, unit.unit) and not os.path.exists(fault.marker):
+            timer = threading.Timer(fault.after_s, _die, args=(fault.marker,))
+            timer.start()
+        candidates = self._sampler.sample(self._problems[unit.problem_id], unit.size, unit.seed)
+        if timer is not None:
+            timer.cancel()
+        return [dataclasses.replace(c, unit=unit.unit) for c in candidates]
+
+
+def _die(marker: str) -> None:
+    with open(marker, "x"):
+        pass
+    os._exit(1)
+
+
+def model_fingerprint(model: Any) -> str:
+    """Identifies a model's weights and config without hashing every byte: shapes plus each
+    parameter's first and last 4 KiB (two checkpoints of one run differ in all of them)."""
+    import numpy as np
+
+    digest = hashlib.sha256(json.dumps(dataclasses.asdict(model.config), sort_keys=True).encode())
+    digest.update(model.tokenizer.__getstate__()["model_proto"])
+
+    def visit(tree: Any, prefix: str) -> None:
+        if hasattr(tree, "items"):
+            for key in sorted(tree):
+                visit(tree[key], f"{prefix}/{key}")
+            return
+        data = np.ascontiguousarray(tree).view(np.uint8).reshape(-1)
+        digest.update(f"{prefix}:{tree.shape}:{tree.dtype}".encode())
+        digest.update(data[:4096].tobytes() + data[-4096:].tobytes())
+
+    visit(model.params, "")
+    return digest.hexdigest()[:32]
+
+
+def _connect(address: str | None, workers: int | None) -> None:
+    import ray
+
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING)
+    else:  # leave a core to the driver (writing, hashing) and the Ray daemons
+        ray.init(address="local", num_cpus=workers or max(1, (os.cpu_count() or 1) - 1), include_dashboard=False,
+                 logging_level=logging.WARNING)
+
+
+def run_sampling(problems: Sequence[Problem], model: Any, store_dir: str | os.PathLike[str], samples: int, *,
+                 config: SamplingConfig = SamplingConfig(), unit_size: int | None = None, seed: int = 0,
+                 workers: int | None = None, address: str | None = None, max_restarts: int = 3,
+                 fault: FaultInjection | None = None, progress: bool = True) -> RunSummary:
+    """Draw ``samples`` candidates for each problem with ``model`` (a ``load_model`` result) into a store.
+
+    Uses the Ray already initialised in this process, else joins ``address``, else starts a local Ray.
+    ``workers`` defaults to one per GPU, or one per Ray CPU without GPUs. ``unit_size`` (default: 4
+    batches) must be a multiple of the batch size. Rerunning with the same arguments resumes."""
+    import ray
+
+    started = time.monotonic()
+    unit_size = unit_size or 4 * config.batch_size
+    if unit_size % config.batch_size:
+        raise ValueError(f"unit size {unit_size} is not a multiple of the batch size {config.batch_size}")
+    repeated = duplicate_ids(p.name for p in problems)
+    if repeated:
+        raise ValueError(f"problem names must be unique; repeated: {', '.join(repeated[:5])}")
+    settings = {"model": model_fingerprint(model), "sampling": config.to_json(), "unit_size": unit_size, "seed": seed}
+    plan = {p.name: (samples, units_per_problem(samples, unit_size)) for p in problems}
+    with SampleStore.open_for_writing(store_dir, settings, plan) as store:
+        units = plan_units([p.name for p in problems], samples, unit_size, seed)
+        finished = {p.name: set(store.finished_units(p.name)) for p in problems}
+        driver = _Driver(store, [u for u in units if u.unit not in finished[u.problem_id]])
+        driver.summary["units_skipped"] = len(units) - len(driver.todo)
+        if driver.todo:
+            started_ray = not ray.is_initialized()
+            if started_ray:
+                _connect(address, workers)
+            try:
+                driver.run(problems, model, config, workers, max_restarts, fault, progress,
+                           total=samples * len(problems))
+            finally:
+                if started_ray:
+                    ray.shutdown()
+    ended = time.monotonic()
+    return RunSummary(problems=len(problems), units_total=len(units), **driver.summary, seconds=ended - started,
+                      sampling_seconds=ended - driver.first_ready if driver.first_ready else 0.0)
+
+
+class _Driver:
+    """The driver loop: keeps every actor fed, writes finished units, requeues the units of lost actors."""
+
+    def __init__(self, store: SampleStore, todo: list[WorkUnit]) -> None:
+        self.store = store
+        self.todo = deque(todo)
+        self.remaining: dict[str, int] = {}
+        for unit in todo:
+            self.remaining[unit.problem_id] = self.remaining.get(unit.problem_id, 0) + 1
+        self.in_flight: dict[Any, tuple[WorkUnit, Any]] = {}
+        self.alive: list[Any] = []
+        self.first_ready: float | None = None
+        self.last_error: BaseException | None = None
+        self.summary = {"units_skipped": 0, "units_written": 0, "samples_written": 0, "new_programs": 0,
+                        "units_retried": 0, "workers": 0}
+
+    def _feed(self, actor: Any) -> None:
+        while self.todo and sum(a is actor for _, a in self.in_flight.values()) < PREFETCH:
+            unit = self.todo.popleft()
+            self.in_flight[actor.run.remote(unit)] = (unit, actor)
+
+    def _lose(self, actor: Any, error: BaseException) -> None:
+        import ray
+
+        self.last_error = error
+        if any(a is actor for a in self.alive):
+            self.alive = [a for a in self.alive if a is not actor]
+            ray.kill(actor, no_restart=True)
+
+    def run(self, problems: Sequence[Problem], model: Any, config: SamplingConfig, workers: int | None,
+            max_restarts: int, fault: FaultInjection | None, progress: bool, total: int) -> None:
+        import ray
+        from ray.exceptions import ActorUnavailableError, RayActorError
+        from tqdm import tqdm
+
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
+        count = workers or max(1, gpus or int(resources.get("CPU", 1)))
+        self.summary["workers"] = count
+        options: dict[str, Any] = {"num_cpus": 1, "num_gpus": 1 if gpus else 0, "max_restarts": max_restarts,
+                                   "max_task_retries": max_restarts}
+        prompts = {p.name: Problem(name=p.name, description=p.description) for p in problems if p.name in self.remaining}
+        actor_class = ray.remote(**options)(SamplingWorker)
+        model_ref, prompts_ref = ray.put(model), ray.put(prompts)
+        self.alive = [actor_class.remote([model_ref], config, prompts_ref, fault) for _ in range(count)]
+        actors = list(self.alive)
+        starting = {actor.ready.remote(): actor for actor in actors}
+        done = total - sum(u.size for u in self.todo)
+        try:
+            with tqdm(total=total, initial=done, unit="sample", desc="sampling", disable=not progress) as bar:
+                while self.todo or self.in_flight:
+                    if not self.alive:
+                        raise WorkersLost(f"all {count} sampling workers died; rerun to resume "
+                                           f"(last error: {self.last_error})")
+                    ref = ray.wait([*starting, *self.in_flight], num_returns=1)[0][0]
+                    if ref in starting:
+                        actor = starting.pop(ref)
+                        try:
+                            ray.get(ref)
+                        except RayActorError as error:
+                            self._lose(actor, error)
+                            continue
+                        self.first_ready = self.first_ready or time.monotonic()
+                        self._feed(actor)
+                        continue
+                    unit, actor = self.in_flight.pop(ref)
+                    try:
+                        candidates = ray.get(ref)
+                    except RayActorError as error:
+                        self.todo.appendleft(unit)
+                        self.summary["units_retried"] += 1
+                        if not isinstance(error, ActorUnavailableError):
+                            self._lose(actor, error)
+                        for other in self.alive:
+                            self._feed(other)
+                        continue
+                    self._write(unit, candidates)
+                    bar.update(len(candidates))
+                    self._feed(actor)
+        finally:
+            for actor in actors:
+                ray.kill(actor, no_restart=True)
+
+    def _write(self, unit: WorkUnit, candidates: list[Candidate]) -> None:
+        self.summary["new_programs"] += self.store.write_unit(unit.problem_id, unit.unit, candidates)
+        self.summary["units_written"] += 1
+        self.summary["samples_written"] += len(candidates)
+        self.remaining[unit.problem_id] -= 1
+        if not self.remaining[unit.problem_id]:
+            self.store.forget(unit.problem_id)

@@ -1,0 +1,95 @@
+"""The JAX model as a :class:`~sampling.candidate.Sampler`: prompts in the fine-tuning format, batched decoding.
+
+Each batch gets its own metadata, drawn as AlphaCode did: a random rating (800-3500) and random
+CodeContests tags in the header, Python 3 or C++ (``python_fraction`` of the batches ask for Python),
+and a temperature from ``temperatures``. Every batch has ``batch_size`` rows, also the last one of a
+call (surplus rows are dropped), so one compiled decode loop per temperature serves every call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from alphacode.problems import Problem
+from sampling.candidate import Candidate
+from sampling.units import derive_seed
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How programs are drawn. ``max_new_tokens=None`` means the model's ``max_decoder_length``."""
+
+    batch_size: int = 32
+    max_new_tokens: int | None = None
+    temperatures: tuple[float, ...] = (0.25,)
+    top_k: int = 0
+    top_p: float = 1.0
+    python_fraction: float = 0.5
+    max_tags: int = 3
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if not self.temperatures or any(t < 0 for t in self.temperatures):
+            raise ValueError(f"temperatures must be one or more values >= 0, got {self.temperatures}")
+        if self.top_k < 0 or not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"need top_k >= 0 and 0 < top_p <= 1, got {self.top_k} and {self.top_p}")
+        if not 0.0 <= self.python_fraction <= 1.0:
+            raise ValueError(f"python_fraction must be in [0, 1], got {self.python_fraction}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "temperatures": list(self.temperatures)}
+
+
+class ModelSampler:
+    """Draws candidates from a loaded model (``alphacode.model.export.load_model``); deterministic in ``seed``."""
+
+    def __init__(self, model: Any, config: SamplingConfig = SamplingConfig()) -> None:
+        import jax
+
+        from alphacode.decoding import Sampler
+
+        self.config = config
+        self.tokenizer = model.tokenizer
+        self.max_new_tokens = config.max_new_tokens or model.config.max_decoder_length
+        self._decoder = Sampler(model.config, jax.device_put(model.params))
+
+    def warmup(self) -> None:
+        """Compile the decode loop for every temperature now rather than in the first call."""
+        prompt = self.tokenizer.encode("warm-up")
+        for temperature in self.config.temperatures:
+            self._draw(prompt, 0, temperature)
+
+    def _draw(self, prompt: list[int], seed: int, temperature: float) -> Any:
+        key = np.array([seed >> 32, seed & 0xFFFFFFFF], np.uint32)  # a raw threefry key: all 64 bits count
+        cfg = self.config
+        return self._decoder.sample(prompt, cfg.batch_size, key, max_length=self.max_new_tokens,
+                                    temperature=temperature, top_k=cfg.top_k, top_p=cfg.top_p)
+
+    def sample(self, problem: Problem, n: int, seed: int) -> list[Candidate]:
+        from finetune.prompt import build_prompt, sampling_header
+
+        cfg = self.config
+        candidates: list[Candidate] = []
+        for batch_index, start in enumerate(range(0, n, cfg.batch_size)):
+            batch_seed = derive_seed(seed, batch_index)
+            meta = random.Random(batch_seed)
+            language = "python3" if meta.random() < cfg.python_fraction else "cpp"
+            header = sampling_header(meta, language, cfg.max_tags)
+            temperature = meta.choice(cfg.temperatures)
+            prompt = self.tokenizer.encode(build_prompt(problem.description, header))
+            batch = self._draw(prompt, batch_seed, temperature)
+            for row in range(min(cfg.batch_size, n - start)):
+                length = int(batch.lengths[row])
+                candidates.append(Candidate(
+                    problem_id=problem.name, language=language, code=self.tokenizer.decode(batch.tokens[row, :length]),
+                    logprob=float(batch.logprobs[row]), num_tokens=length, rating=header.rating, tags=header.tags,
+                    temperature=temperature, seed=seed, index=start + row))
+        return candidates

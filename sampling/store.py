@@ -1,0 +1,249 @@
+"""The sample store: one directory per sampling job, one Parquet file per finished work unit.
+
+Layout::
+
+    STORE/manifest.json                      format, sampling settings, problems (samples and units planned)
+    STORE/units/<problem dir>/<unit>.parquet one row per sample of that unit, written atomically
+
+A unit file appears whole or not at all (written beside, then renamed), so the files present are the
+record of finished work: a rerun skips them, and a reader can tail the directory while it grows.
+
+Duplicates: every sample keeps its row, so each (unit, index) exists exactly once, but a program's
+text is stored only once per problem. Each row carries ``code_hash`` (a hash of language and code)
+and ``code_unit``, the unit whose file holds the text; ``code`` is null in every other row with that
+hash. The file named by ``code_unit`` was always written no later than the row's own file, so a reader
+can resolve any row from files already present. Counting rows per hash gives how often each distinct
+program was sampled.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alphacode.fileio import atomic_write, atomic_write_text
+from sampling.candidate import Candidate
+
+FORMAT = "alphacode-samples/1"
+MANIFEST = "manifest.json"
+_UNIT_DIGITS = 8
+
+
+class StoreError(ValueError):
+    """A store that cannot be used as asked (other settings, busy, unreadable); the message is one line."""
+
+
+def code_hash(language: str, code: str) -> str:
+    """The identity of a program within a problem: same language and same text."""
+    return hashlib.blake2b(f"{language}\n{code}".encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def _problem_dir(problem_id: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", problem_id).strip("._")[:60] or "problem"
+    return f"{slug}-{hashlib.sha1(problem_id.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+
+
+def _schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([
+        ("problem_id", pa.string()), ("unit", pa.int32()), ("index", pa.int32()), ("language", pa.string()),
+        ("code", pa.large_string()), ("code_hash", pa.string()), ("code_unit", pa.int32()),
+        ("logprob", pa.float64()), ("num_tokens", pa.int32()), ("rating", pa.int32()),
+        ("tags", pa.list_(pa.string())), ("temperature", pa.float64()), ("seed", pa.uint64()),
+    ])
+
+
+class SampleStore:
+    """A store directory. Readers only need the path; the one writer opens it with :meth:`open_for_writing`."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._holders: dict[str, dict[str, int]] = {}  # problem -> code hash -> unit holding the text
+
+    # reading --------------------------------------------------------------------------------------
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest; :class:`StoreError` when the directory is not a store."""
+        path = self.root / MANIFEST
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise StoreError(f"{self.root}: not a sample store (no {MANIFEST})") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise StoreError(f"{path}: unreadable manifest ({err})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise StoreError(f"{path}: not a {FORMAT} manifest")
+        return data
+
+    def problem_ids(self) -> list[str]:
+        return list(self.manifest()["problems"])
+
+    def unit_dir(self, problem_id: str) -> Path:
+        return self.root / "units" / _problem_dir(problem_id)
+
+    def unit_path(self, problem_id: str, unit: int) -> Path:
+        return self.unit_dir(problem_id) / f"{unit:0{_UNIT_DIGITS}d}.parquet"
+
+    def finished_units(self, problem_id: str) -> list[int]:
+        """Units of ``problem_id`` whose file is present, in order."""
+        directory = self.unit_dir(problem_id)
+        if not directory.is_dir():
+            return []
+        return sorted(int(p.stem) for p in directory.iterdir()
+                      if p.suffix == ".parquet" and p.stem.isdigit() and not p.name.startswith("."))
+
+    def program_counts(self, problem_id: str) -> Counter[str]:
+        """How many samples of ``problem_id`` each distinct program (by :func:`code_hash`) has so far."""
+        import pyarrow.parquet as pq
+
+        counts: Counter[str] = Counter()
+        for unit in self.finished_units(problem_id):
+            counts.update(pq.read_table(self.unit_path(problem_id, unit), columns=["code_hash"]).column(0).to_pylist())
+        return counts
+
+    # writing --------------------------------------------------------------------------------------
+
+    @classmethod
+    @contextmanager
+    def open_for_writing(cls, root: str | os.PathLike[str], settings: Mapping[str, Any],
+                         problems: Mapping[str, tuple[int, int]]) -> Iterator[SampleStore]:
+        """Create the store or reopen it for the same ``settings``; hold its lock while in use.
+
+        ``problems`` maps each problem id to (samples, units) planned. Problems may be added to a store;
+        changing the settings or a problem's plan is refused with :class:`StoreError`."""
+        store = cls(root)
+        store.root.mkdir(parents=True, exist_ok=True)
+        with open(store.root / ".lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreError(f"{store.root}: another sampling job is writing this store") from None
+            store._merge_manifest(dict(settings), problems)
+            store._remove_partial_files()
+            yield store
+
+    def _merge_manifest(self, settings: dict[str, Any], problems: Mapping[str, tuple[int, int]]) -> None:
+        settings = json.loads(json.dumps(settings))  # the form it takes in the file, for comparing
+        if (self.root / MANIFEST).exists():
+            manifest = self.manifest()
+            for key in sorted(set(settings) | set(manifest["settings"])):
+                old, new = manifest["settings"].get(key), settings.get(key)
+                if old != new:
+                    raise StoreError(f"{self.root}: written with {key}={json.dumps(old)}, not {json.dumps(new)}; "
+                                     f"rerun with the same settings or use a new store")
+        else:
+            manifest = {"format": FORMAT, "settings": settings, "problems": {}}
+        for problem_id, (samples, units) in problems.items():
+            old = manifest["problems"].get(problem_id)
+            if old is not None and (old["samples"], old["units"]) != (samples, units):
+                raise StoreError(f"{self.root}: problem {problem_id!r} was planned with {old['samples']} samples in "
+                                 f"{old['units']} units, not {samples} in {units}; use a new store")
+            manifest["problems"][problem_id] = {"dir": _problem_dir(problem_id), "samples": samples, "units": units}
+        atomic_write_text(self.root / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+
+    def _remove_partial_files(self) -> None:
+        """Delete temporary files a killed writer left behind (only called under the lock)."""
+        units = self.root / "units"
+        if units.is_dir():
+            for leftover in units.glob("*/.*.tmp"):
+                leftover.unlink(missing_ok=True)
+
+    def _holders_of(self, problem_id: str) -> dict[str, int]:
+        import pyarrow.parquet as pq
+
+        if problem_id not in self._holders:
+            holders: dict[str, int] = {}
+            for unit in self.finished_units(problem_id):
+                table = pq.read_table(self.unit_path(problem_id, unit), columns=["code_hash", "code_unit"])
+                holders.update(zip(table.column(0).to_pylist(), table.column(1).to_pylist()))
+            self._holders[problem_id] = holders
+        return self._holders[problem_id]
+
+    def write_unit(self, problem_id: str, unit: int, candidates: list[Candidate]) -> int:
+        """Write one finished unit atomically; returns how many of its programs were new to the problem."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        holders = self._holders_of(problem_id)
+        added: dict[str, int] = {}
+        rows = []
+        for c in candidates:
+            digest = code_hash(c.language, c.code)
+            holder = holders.get(digest, added.get(digest))
+            if holder is None:
+                added[digest] = unit
+            rows.append({"problem_id": problem_id, "unit": unit, "index": c.index, "language": c.language,
+                         "code": c.code if holder is None else None, "code_hash": digest,
+                         "code_unit": unit if holder is None else holder, "logprob": c.logprob,
+                         "num_tokens": c.num_tokens, "rating": c.rating, "tags": list(c.tags),
+                         "temperature": c.temperature, "seed": c.seed})
+        table = pa.Table.from_pylist(rows, schema=_schema())
+        atomic_write(self.unit_path(problem_id, unit), lambda handle: pq.write_table(table, handle))
+        holders.update(added)
+        return len(added)
+
+    def forget(self, problem_id: str) -> None:
+        """Drop the in-memory index of a problem whose units are all written."""
+        self._holders.pop(problem_id, None)
+
+
+def _candidates_of(table: Any, texts: dict[str, str], read_texts: Any) -> Iterator[Candidate]:
+    rows = table.to_pylist()
+    for row in rows:
+        if row["code"] is not None:
+            texts[row["code_hash"]] = row["code"]
+    for row in sorted(rows, key=lambda r: r["index"]):
+        if row["code_hash"] not in texts:
+            read_texts(row["code_unit"])
+        yield Candidate(problem_id=row["problem_id"], language=row["language"], code=texts[row["code_hash"]],
+                        logprob=row["logprob"], num_tokens=row["num_tokens"], rating=row["rating"],
+                        tags=tuple(row["tags"] or ()), temperature=row["temperature"], seed=row["seed"],
+                        unit=row["unit"], index=row["index"])
+
+
+def iter_candidates(store: SampleStore | str | os.PathLike[str], problem_id: str, *, follow: bool = False,
+                    poll_s: float = 1.0, timeout_s: float | None = None) -> Iterator[Candidate]:
+    """Stream the candidates of ``problem_id``, unit by unit, each unit in index order.
+
+    ``follow=True`` keeps watching a store that is still being written until every planned unit of
+    the problem has been read (``TimeoutError`` after ``timeout_s`` seconds without finishing)."""
+    import pyarrow.parquet as pq
+
+    store = store if isinstance(store, SampleStore) else SampleStore(store)
+    started = time.monotonic()
+    texts: dict[str, str] = {}
+    done: set[int] = set()
+
+    def read_texts(unit: int) -> None:
+        table = pq.read_table(store.unit_path(problem_id, unit), columns=["code_hash", "code"])
+        texts.update((h, c) for h, c in zip(table.column(0).to_pylist(), table.column(1).to_pylist()) if c is not None)
+
+    while True:
+        planned = None
+        try:
+            planned = store.manifest()["problems"].get(problem_id, {}).get("units")
+        except StoreError:
+            if not follow:
+                raise
+        if planned is None and not follow:
+            raise StoreError(f"{store.root}: no problem {problem_id!r} in this store")
+        for unit in store.finished_units(problem_id):
+            if unit not in done:
+                done.add(unit)
+                yield from _candidates_of(pq.read_table(store.unit_path(problem_id, unit)), texts, read_texts)
+        if not follow or (planned is not None and len(done) >= planned):
+            return
+        if timeout_s is not None and time.monotonic() - started > timeout_s:
+            raise TimeoutError(f"{store.root}: {problem_id!r} has {len(done)} of {planned or '?'} units "
+                               f"after {timeout_s:g} s")
+        time.sleep(poll_s)

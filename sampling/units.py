@@ -1,0 +1,57 @@
+"""Work units: the pieces a sampling job is cut into, each with a seed fixed by its name.
+
+A unit is (problem id, unit index): ``size`` samples of one problem. Its seed is a hash of the job's
+base seed, the problem id and the unit index, so a unit run twice (a retry after a dead worker, a rerun
+after a dead driver) draws exactly the same samples, whichever worker runs it and in whatever order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+def derive_seed(*parts: object) -> int:
+    """A 64-bit seed from ``parts`` (their ``str``), the same on every machine and Python version."""
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+@dataclass(frozen=True, order=True)
+class WorkUnit:
+    """``size`` samples of problem ``problem_id``: unit ``unit`` of that problem, drawn with ``seed``."""
+
+    problem_id: str
+    unit: int
+    size: int
+    seed: int
+
+
+def plan_units(problem_ids: Sequence[str], samples: int, unit_size: int, seed: int) -> list[WorkUnit]:
+    """Every unit of the job, problem by problem (so a problem's samples complete early for the next
+    stage); each problem gets ``samples`` in units of ``unit_size``, the last one possibly smaller."""
+    if samples < 1 or unit_size < 1:
+        raise ValueError(f"samples and unit_size must be at least 1, got {samples} and {unit_size}")
+    units = []
+    for problem_id in problem_ids:
+        for unit, start in enumerate(range(0, samples, unit_size)):
+            units.append(WorkUnit(problem_id, unit, min(unit_size, samples - start),
+                                  derive_seed(seed, problem_id, unit)))
+    return units
+
+
+def units_per_problem(samples: int, unit_size: int) -> int:
+    """How many units ``samples`` samples take."""
+    return -(-samples // unit_size)
+
+
+def duplicate_ids(problem_ids: Iterable[str]) -> list[str]:
+    """Problem ids that occur more than once (units are named by id, so ids must be unique)."""
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for problem_id in problem_ids:
+        if problem_id in seen and problem_id not in repeated:
+            repeated.append(problem_id)
+        seen.add(problem_id)
+    return repeated
