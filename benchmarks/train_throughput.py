@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 
 import jax
 import numpy as np
@@ -36,31 +35,18 @@ def synthetic_batches(vocab: int, lengths: tuple[int, int], n: int, seed: int = 
     }
 
 
-def measure(name: str, steps: int, batch_size: int, accelerator: bool) -> dict[str, float]:
-    config = get_config(name)
-    if not accelerator:
-        config = config.replace(dtype="float32")
+def measure(name: str, steps: int, batch_size: int, dtype: str) -> dict[str, float]:
+    config = get_config(name, dtype=dtype)
     lengths = train_lengths(config)
     source = ArrayBatches(synthetic_batches(config.vocab_size, lengths, batch_size * 2), batch_size)
     with tempfile.TemporaryDirectory() as workdir:
         train = TrainConfig(steps=steps + 2, batch_size=batch_size, log_every=10**6, checkpoint_every=10**6,
                             eval_every=10**6)
         trainer = Trainer(config, train, pretrain_loss, workdir, example_lengths=lengths)
-        state = trainer.init_state(jax.random.PRNGKey(0))
-        put = lambda step: jax.device_put(dict(source.batch(step)), trainer.batch_sharding)  # noqa: E731
-        for step in range(2):  # compile and warm up
-            state, metrics = trainer.train_step(state, put(step))
-        jax.block_until_ready(metrics)
-        batches = [put(step) for step in range(steps)]
-        started = time.perf_counter()
-        for batch in batches:
-            state, metrics = trainer.train_step(state, batch)
-        jax.block_until_ready(metrics)
-        elapsed = time.perf_counter() - started
-    tokens = steps * batch_size * sum(lengths)
-    flops = steps * batch_size * flops_per_example(config, *lengths)
-    return {"tokens_per_second": tokens / elapsed, "flops_per_second": flops / elapsed, "step_seconds": elapsed / steps,
-            "peak": trainer.peak_flops, "lengths": lengths, "dtype": config.dtype}
+        step_seconds = trainer.time_steps(source, steps)
+    return {"tokens_per_second": batch_size * sum(lengths) / step_seconds,
+            "flops_per_second": batch_size * flops_per_example(config, *lengths) / step_seconds,
+            "step_seconds": step_seconds, "peak": trainer.peak_flops, "lengths": lengths, "dtype": config.dtype}
 
 
 def main() -> None:
@@ -68,6 +54,8 @@ def main() -> None:
     parser.add_argument("--configs", default="tiny,small")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto",
+                        help="activations; auto: float32 on a CPU, bfloat16 on accelerators")
     args = parser.parse_args()
     device = jax.devices()[0]
     accelerator = device.platform != "cpu"
@@ -77,13 +65,14 @@ def main() -> None:
     if not accelerator:
         print(f"float32 matmul measured again now: {measured_matmul_flops() / 1e12:.3f} TFLOP/s")
     for name in args.configs.split(","):
-        result = measure(name, args.steps, args.batch_size, accelerator)
+        dtype = args.dtype if args.dtype != "auto" else "bfloat16" if accelerator else "float32"
+        result = measure(name, args.steps, args.batch_size, dtype)
         mfu = result["flops_per_second"] / result["peak"]
         print(f"{name:6s} ({result['dtype']}, encoder {result['lengths'][0]} / decoder {result['lengths'][1]} tokens, "
               f"batch {args.batch_size}): {result['tokens_per_second']:10,.0f} tokens/s, {result['step_seconds']:.3f} s/step, "
               f"{result['flops_per_second'] / 1e12:.3f} TFLOP/s, MFU {mfu:.1%}")
     print(f"command: .venv/bin/python benchmarks/train_throughput.py --configs {args.configs} --steps {args.steps} "
-          f"--batch-size {args.batch_size}")
+          f"--batch-size {args.batch_size} --dtype {args.dtype}")
 
 
 if __name__ == "__main__":

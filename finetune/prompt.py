@@ -59,3 +59,11 @@ def sampling_header(rng: random.Random, language: str, max_tags: int = 3) -> Pro
     rating = rng.randrange(RATING_RANGE[0], RATING_RANGE[1] + 1, 100)
     tags = tuple(sorted(rng.sample(CODECONTESTS_TAGS, rng.randint(0, max_tags))))
     return PromptHeader(language=language, correct=True, rating=rating, tags=tags)
+
+
+INPUT_GENERATION_HEADER = "GENERATE TEST INPUT"
+
+
+def input_generation_prompt(description: str) -> str:
+    """The encoder's text for the test-input generator: its header, a blank line, the statement."""
+    return f"{INPUT_GENERATION_HEADER}\n\n{description}"

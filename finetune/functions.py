@@ -1,0 +1,62 @@
+"""Codex-style supervised examples: a standalone function's signature and docstring -> its body.
+
+This is the form of HumanEval (the prompt is a signature with a docstring, the completion is the
+body), mined from the Python files of the code corpus. Only module-level, undecorated functions
+with a docstring and a body of a few lines qualify, which keeps out methods (that need their class)
+and trivial stubs.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+MIN_BODY_LINES = 2
+MAX_BODY_LINES = 60
+
+
+@dataclass(frozen=True)
+class FunctionExample:
+    """``prompt`` ends after the docstring's line; ``prompt + body`` is the function's source."""
+
+    name: str
+    prompt: str
+    body: str
+
+
+def docstring_functions(source: str) -> list[FunctionExample]:
+    """The qualifying functions of one Python file (none if it does not parse)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return []
+    lines = source.splitlines(keepends=True)
+    found = []
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or node.decorator_list:
+            continue
+        if ast.get_docstring(node) is None or len(node.body) < 2:
+            continue
+        docstring_end = node.body[0].end_lineno
+        body = "".join(lines[docstring_end: node.end_lineno])
+        body_lines = node.end_lineno - docstring_end
+        if not MIN_BODY_LINES <= body_lines <= MAX_BODY_LINES or not body.strip():
+            continue
+        found.append(FunctionExample(node.name, "".join(lines[node.lineno - 1: docstring_end]), body))
+    return found
+
+
+def unique_functions(per_source: Iterable[list[FunctionExample]]) -> list[FunctionExample]:
+    """The functions of many sources (as :func:`docstring_functions` returns them), each prompt once."""
+    seen: set[str] = set()
+    unique = []
+    for examples in per_source:
+        for example in examples:
+            if example.prompt not in seen:
+                seen.add(example.prompt)
+                unique.append(example)
+    return unique

@@ -1,0 +1,244 @@
+"""The default model's recipe: corpus -> tokenizer -> pretraining -> fine-tuning -> int8 export.
+
+    .venv/bin/python -m finetune.recipe --preset cpu --workdir runs/default [--export alphacode/default_model]
+
+Stages write under one work directory and are skipped when their output is complete, so the same
+command resumes after a crash. Everything after the tokenizer needs only numpy, JAX, optax, orbax
+and sentencepiece (examples come from :mod:`pretrain.arrays`, not seqio), so the same recipe runs
+on an accelerator machine without TensorFlow; there ``--pretrain-seconds``/``--finetune-seconds``
+size the runs from a timed probe of the real train step. Fine-tuning mixes three tasks at the
+configured rates: CodeContests-format solutions under the value-conditioning header, Codex-style
+docstring -> body functions mined from the corpus, and description -> test input (the test-input
+generator shares the model, asked for by its own header).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from alphacode.fileio import atomic_write_text
+from pretrain.arrays import Example, MixtureBatches, RandomSplitBatches, TokenStream, parallel_map
+from pretrain.pipeline import PretrainPaths, prepare_corpus, prepare_tokenizer
+
+CONTEST_DATA = Path(__file__).resolve().parent.parent / "data" / "contest"
+
+
+@dataclass(frozen=True)
+class RecipeConfig:
+    """Sizes and budgets of each stage; ``*_seconds`` (when set) replaces the step count by what fits."""
+
+    model: str = "small"
+    dtype: str = "float32"
+    max_files: int = 6000
+    vocab_size: int = 8000
+    pretrain_lengths: tuple[int, int] = (256, 256)
+    pretrain_steps: int = 1500
+    pretrain_batch: int = 16
+    pretrain_lr: float = 1e-3
+    pretrain_seconds: float | None = None
+    finetune_lengths: tuple[int, int] = (384, 384)
+    finetune_steps: int = 600
+    finetune_batch: int = 16
+    finetune_lr: float = 5e-4
+    finetune_seconds: float | None = None
+    rates: Mapping[str, float] = field(default_factory=lambda: {"contest": 1.0, "functions": 1.0, "test_inputs": 0.25})
+    max_functions: int = 20000
+    weights: str = "int8"
+    processes: int = max(1, (os.cpu_count() or 1) - 1)
+
+    def replace(self, **changes: object) -> RecipeConfig:
+        return dataclasses.replace(self, **changes)
+
+
+# cpu: about two hours on a 2-core machine; gpu: minutes on one H100/H200.
+PRESETS = {
+    "cpu": RecipeConfig(),
+    "gpu": RecipeConfig(dtype="bfloat16", max_files=40000, pretrain_batch=256, pretrain_lr=2e-3, pretrain_seconds=150,
+                        finetune_batch=128, finetune_seconds=60, max_functions=60000),
+    "smoke": RecipeConfig(model="tiny", max_files=300, vocab_size=1000, pretrain_lengths=(64, 64), pretrain_steps=4, pretrain_batch=4,
+                          finetune_lengths=(64, 64), finetune_steps=4, finetune_batch=4, max_functions=200),
+}
+
+
+def _save_json(path: Path, payload: object) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
+
+
+def token_streams(paths: PretrainPaths, encode: Callable[[str], list[int]], config: RecipeConfig,
+                  say: Callable[[str], None]) -> dict[str, TokenStream]:
+    """Tokenized corpus files (train / validation by the corpus' held-out rule) and the docstring
+    functions of the training files (prompts and bodies, aligned)."""
+    from finetune.functions import docstring_functions, unique_functions
+    from pretrain.corpus import HELDOUT_FRACTION, is_heldout, iter_corpus
+
+    out = paths.root / "tokens"
+    names = ("train", "validation", "function_prompts", "function_bodies")
+    if all((out / f"{name}.npz").exists() for name in names):
+        return {name: TokenStream.load(out / f"{name}.npz") for name in names}
+    texts: dict[str, list[str]] = {"train": [], "validation": []}
+    python: list[str] = []
+    for source in iter_corpus(paths.corpus):
+        held_out = is_heldout(source.path, HELDOUT_FRACTION)
+        texts["validation" if held_out else "train"].append(source.content)
+        if source.language == "Python" and not held_out:
+            python.append(source.content)
+    functions = unique_functions(parallel_map(docstring_functions, python, config.processes))[: config.max_functions]
+    streams = {
+        "train": parallel_map(encode, texts["train"], config.processes),
+        "validation": parallel_map(encode, texts["validation"], config.processes),
+        "function_prompts": parallel_map(encode, [f.prompt for f in functions], config.processes),
+        "function_bodies": parallel_map(encode, [f.body for f in functions], config.processes),
+    }
+    result = {}
+    for name, sequences in streams.items():
+        result[name] = TokenStream.from_sequences(sequences)
+        result[name].save(out / f"{name}.npz")
+    say(f"tokens: {len(result['train'].tokens):,} training tokens in {len(result['train'])} files, "
+        f"{len(result['validation'])} held-out files, {len(functions)} docstring functions")
+    return result
+
+
+def finetune_sources(encode: Callable[[str], list[int]], streams: Mapping[str, TokenStream],
+                     data: str | os.PathLike[str] = CONTEST_DATA) -> dict[str, dict[str, list[Example]]]:
+    """Per split, the fine-tuning tasks' examples: contest solutions, docstring functions, test inputs."""
+    from alphacode.problems import load_problems
+    from finetune.prompt import input_generation_prompt
+    from finetune.tasks import solution_examples, split_of
+
+    problems = load_problems(data)
+    splits: dict[str, dict[str, list[Example]]] = {}
+    for split in ("train", "valid"):
+        chosen = [p for p in problems if split_of(p.name) == split]
+        contest = [Example(np.asarray(encode(e["inputs"])), np.asarray(encode(e["targets"])), bool(e["correct"][0]))
+                   for e in solution_examples(chosen)]
+        inputs = [Example(np.asarray(encode(input_generation_prompt(p.description))), np.asarray(encode(t.input)))
+                  for p in chosen for t in p.tests("all")]
+        splits[split] = {"contest": contest, "test_inputs": inputs}
+    prompts, bodies = streams["function_prompts"], streams["function_bodies"]
+    functions = [Example(prompts[i], bodies[i]) for i in range(len(prompts))]
+    held = max(1, len(functions) // 50)
+    splits["train"]["functions"], splits["valid"]["functions"] = functions[held:], functions[:held]
+    return splits
+
+
+def _steps_for(seconds: float | None, default: int, trainer_factory: Callable[[int], object], source: object,
+               say: Callable[[str], None], stage: str) -> int:
+    """``default``, or as many steps as fit ``seconds`` by a timed probe of the same train step."""
+    if seconds is None:
+        return default
+    probe = trainer_factory(10**6)
+    step_seconds = probe.time_steps(source, steps=10)
+    steps = max(10, int(seconds / step_seconds))
+    say(f"{stage}: {step_seconds * 1e3:.1f} ms/step measured, {probe.flops_per_step / step_seconds / probe.peak_flops:.1%} "
+        f"MFU -> {steps} steps for {seconds:.0f} s")
+    return steps
+
+
+def run_recipe(config: RecipeConfig, workdir: str | os.PathLike[str], *, export_dir: str | os.PathLike[str] | None,
+               corpus_sources: list[str] | None = None, say: Callable[[str], None] = print) -> Path:
+    """Every stage, resuming completed ones; returns the exported model directory."""
+    from alphacode.model import get_config
+    from alphacode.model.export import export_model
+    from alphacode.train import TrainConfig, Trainer, load_checkpoint
+    from finetune.losses import FinetuneLossConfig
+    from finetune.objective import finetune_loss
+    from pretrain.objective import pretrain_loss
+
+    started = time.perf_counter()
+    paths = PretrainPaths(Path(workdir))
+    paths.root.mkdir(parents=True, exist_ok=True)
+    corpus = prepare_corpus(paths, corpus_sources, config.max_files)
+    say(f"corpus: {corpus['files']} files, {corpus['bytes'] / 2**20:.1f} MiB")
+    tokenizer = prepare_tokenizer(paths, config.vocab_size)
+    encode = tokenizer.encode
+    streams = token_streams(paths, encode, config, say)
+    model_config = get_config(config.model, vocab_size=tokenizer.vocab_size, dtype=config.dtype)
+
+    pretrain_dir = paths.root / "pretrain"
+    train_source = RandomSplitBatches(streams["train"], config.pretrain_batch, config.pretrain_lengths, seed=0)
+    valid_source = RandomSplitBatches(streams["validation"], config.pretrain_batch, config.pretrain_lengths, seed=1)
+
+    def pretrainer(steps: int) -> Trainer:
+        train = TrainConfig(steps=steps, batch_size=config.pretrain_batch, learning_rate=config.pretrain_lr,
+                            warmup_steps=max(1, min(200, steps // 10)), checkpoint_every=max(50, steps // 4),
+                            eval_every=max(50, steps // 4), log_every=max(1, min(50, steps // 20)))
+        return Trainer(model_config, train, pretrain_loss, pretrain_dir, example_lengths=config.pretrain_lengths)
+
+    steps_file = paths.root / "steps.json"
+    planned = json.loads(steps_file.read_text()) if steps_file.exists() else {}
+    if "pretrain" not in planned:
+        planned["pretrain"] = _steps_for(config.pretrain_seconds, config.pretrain_steps, pretrainer, train_source, say,
+                                         "pretrain")
+        _save_json(steps_file, planned)
+    summary = pretrainer(planned["pretrain"]).train(train_source, valid_source)
+    say(f"pretrain: {summary.last_step} steps, decoder loss {summary.first_metrics.get('decoder_loss', float('nan')):.3f}"
+        f" -> {summary.last_metrics.get('decoder_loss', float('nan')):.3f} (held-out "
+        f"{summary.eval_metrics.get('decoder_loss', float('nan')):.3f}), {summary.tokens_per_second:,.0f} tokens/s, "
+        f"MFU {summary.mfu:.1%}")
+
+    _, pretrained = load_checkpoint(pretrain_dir)
+    splits = finetune_sources(encode, streams)
+    say("fine-tuning examples: " + ", ".join(f"{split} {name} {len(v)}" for split, tasks in splits.items()
+                                              for name, v in tasks.items()))
+    finetune_dir = paths.root / "finetune"
+    ft_train = MixtureBatches(splits["train"], config.rates, config.finetune_batch, config.finetune_lengths, seed=0)
+    ft_valid = MixtureBatches(splits["valid"], {"contest": 1.0}, config.finetune_batch, config.finetune_lengths, seed=1)
+    loss = functools.partial(finetune_loss, config=FinetuneLossConfig())
+
+    def finetuner(steps: int) -> Trainer:
+        train = TrainConfig(steps=steps, batch_size=config.finetune_batch, learning_rate=config.finetune_lr,
+                            warmup_steps=max(1, min(100, steps // 10)), checkpoint_every=max(50, steps // 4),
+                            eval_every=max(50, steps // 4), log_every=max(1, min(50, steps // 20)))
+        return Trainer(model_config, train, loss, finetune_dir, init_params=pretrained,
+                       example_lengths=config.finetune_lengths)
+
+    if "finetune" not in planned:
+        planned["finetune"] = _steps_for(config.finetune_seconds, config.finetune_steps, finetuner, ft_train, say,
+                                         "finetune")
+        _save_json(steps_file, planned)
+    summary = finetuner(planned["finetune"]).train(ft_train, ft_valid)
+    say(f"finetune: {summary.last_step} steps, decoder loss {summary.first_metrics.get('decoder_loss', float('nan')):.3f}"
+        f" -> {summary.last_metrics.get('decoder_loss', float('nan')):.3f} (valid contest "
+        f"{summary.eval_metrics.get('decoder_loss', float('nan')):.3f})")
+
+    final_config, params = load_checkpoint(finetune_dir)
+    out = Path(export_dir) if export_dir else paths.root / "export"
+    metadata = {"recipe": {k: v for k, v in dataclasses.asdict(config).items()}, "steps": planned,
+                "seconds": round(time.perf_counter() - started)}
+    export_model(final_config.replace(dtype="float32"), params, paths.tokenizer_model, out, weights=config.weights,
+                 metadata=metadata)
+    size = sum(f.stat().st_size for f in out.iterdir())
+    say(f"export: {out} ({size / 2**20:.1f} MiB, weights {config.weights}); {metadata['seconds']} s in all")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    parser.add_argument("--workdir", default="runs/default-model")
+    parser.add_argument("--export", default=None, help="where the exported model goes (default: WORKDIR/export)")
+    parser.add_argument("--corpus", action="append", help="corpus sources (default: this Python's own code)")
+    parser.add_argument("--pretrain-seconds", type=float, default=None)
+    parser.add_argument("--finetune-seconds", type=float, default=None)
+    args = parser.parse_args(argv)
+    config = PRESETS[args.preset]
+    if args.pretrain_seconds:
+        config = config.replace(pretrain_seconds=args.pretrain_seconds)
+    if args.finetune_seconds:
+        config = config.replace(finetune_seconds=args.finetune_seconds)
+    run_recipe(config, args.workdir, export_dir=args.export, corpus_sources=args.corpus)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
