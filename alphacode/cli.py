@@ -262,6 +262,86 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sample(args: argparse.Namespace) -> int:
+    from alphacode.model.export import DEFAULT_MODEL_DIR, load_model
+    from alphacode.problems import load_problems
+    from sampling.distributed import WorkersLost, run_sampling
+    from sampling.model_sampler import SamplingConfig
+    from sampling.store import SampleStore, StoreError
+    from sampling.units import duplicate_ids
+
+    if not Path(args.problems).exists():
+        raise UsageError(f"{args.problems}: no such file or directory")
+    problems = load_problems(args.problems)
+    repeated = duplicate_ids(p.name for p in problems)
+    if repeated:
+        raise UsageError(f"{args.problems}: field 'name': problem names must be unique, repeated: {repeated[0]!r}")
+    if args.checkpoint is None and not (DEFAULT_MODEL_DIR / "config.json").exists():
+        raise UsageError(f"no bundled default model at {DEFAULT_MODEL_DIR}; pass --checkpoint DIR")
+    try:
+        model = load_model(args.checkpoint)
+        config = SamplingConfig(batch_size=args.batch_size, max_new_tokens=args.max_tokens,
+                                temperatures=tuple(args.temperature), top_k=args.top_k, top_p=args.top_p,
+                                python_fraction=args.python_fraction)
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    unit_size = args.unit_size or 4 * args.batch_size
+    if unit_size % args.batch_size:
+        raise UsageError(f"--unit-size {unit_size} must be a multiple of --batch-size {args.batch_size}")
+    try:
+        summary = run_sampling(problems, model, args.out, args.samples, config=config, unit_size=unit_size,
+                               seed=args.seed, workers=args.workers, address=args.address)
+    except StoreError as err:
+        raise UsageError(str(err)) from None
+    except ConnectionError as err:
+        raise UsageError(f"--address {args.address}: cannot join the Ray cluster ({str(err).splitlines()[0]})") from None
+    except WorkersLost as err:
+        print(f"alphacode sample: {err}", file=sys.stderr)
+        return 1
+    store = SampleStore(args.out)
+    distinct = sum(len(store.program_counts(p.name)) for p in problems)
+    if summary.units_written:
+        print(f"sampled {summary.samples_written} programs in {summary.units_written} units with {summary.workers} "
+              f"worker(s), {summary.samples_per_second:.1f} samples/s after start-up; "
+              f"{summary.units_skipped} units were already done")
+    else:
+        print(f"nothing to do: all {summary.units_total} units are already in the store")
+    print(f"store: {args.out} ({len(problems)} problems x {args.samples} samples, {distinct} distinct programs)")
+    return 0
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}")
+    return values
+
+
+def _add_sample_parser(sub: argparse._SubParsersAction) -> None:
+    sam = sub.add_parser("sample", help="sample many programs per problem on Ray into a resumable store",
+                         description="Draw --samples programs for every problem with Ray actors (one model replica "
+                                     "each) into a sample store: one Parquet file per finished work unit. Rerun the "
+                                     "same command to resume.")
+    sam.add_argument("--problems", required=True, help="problems: JSON, JSONL, Parquet, or a directory")
+    sam.add_argument("--checkpoint", help="model export or training directory (default: the bundled model)")
+    sam.add_argument("--samples", type=_positive_int, default=1000, help="programs per problem")
+    sam.add_argument("--out", required=True, help="sample store directory")
+    sam.add_argument("--workers", type=_positive_int, help="model replicas (default: one per GPU, else per Ray CPU)")
+    sam.add_argument("--address", help="join this Ray cluster ('auto': the local one); default: start a local Ray")
+    sam.add_argument("--seed", type=int, default=0)
+    sam.add_argument("--batch-size", type=_positive_int, default=32, help="samples per decoding batch")
+    sam.add_argument("--unit-size", type=_positive_int, help="samples per work unit (default: 4 batches)")
+    sam.add_argument("--max-tokens", type=_positive_int, help="tokens per program (default: the model's maximum)")
+    sam.add_argument("--temperature", type=_floats, default=[0.25], help="one value, or several drawn per batch")
+    sam.add_argument("--top-k", type=int, default=0)
+    sam.add_argument("--top-p", type=float, default=1.0)
+    sam.add_argument("--python-fraction", type=float, default=0.5, help="share of batches in Python 3 (rest C++)")
+    sam.set_defaults(func=cmd_sample)
+
+
 def _int_list(text: str) -> list[int]:
     values = [_positive_int(part) for part in text.split(",") if part.strip()]
     if not values:
@@ -365,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     he.add_argument("--out", default="runs/humaneval", help="output directory")
     _add_sandbox_flags(he)
     he.set_defaults(func=cmd_humaneval)
+    _add_sample_parser(sub)
     return parser
 
 

@@ -72,25 +72,37 @@ class RunSummary:
 
 
 class SamplingWorker:
-    """The body of a Ray actor: one model replica, compiled at start-up, that samples whole units."""
+    """The body of a Ray actor: one model replica, compiled once, that samples whole units.
 
-    def __init__(self, model: list[Any], config: SamplingConfig, problems: dict[str, Problem],
-                 fault: FaultInjection | None = None) -> None:
-        import ray
+    The model and the problems come as ``shared`` = [model ref, problems ref] with each call rather
+    than as constructor arguments: the driver owns (and so keeps alive) both objects, and an actor
+    restarted by Ray loads them again on its first call."""
 
-        from sampling.model_sampler import ModelSampler
-
-        # ``model`` is [object ref]: a nested ref, fetched here, stays owned (and alive) in the driver
-        self._sampler = ModelSampler(ray.get(model[0]), config)
-        self._sampler.warmup()
-        self._problems = problems
+    def __init__(self, config: SamplingConfig, fault: FaultInjection | None = None) -> None:
+        self._config = config
         self._fault = fault
+        self._sampler: Any = None
+        self._problems: dict[str, Problem] = {}
 
-    def ready(self) -> bool:
+    def _load(self, shared: list[Any]) -> None:
+        if self._sampler is None:
+            import ray
+
+            from sampling.model_sampler import ModelSampler
+
+            model, self._problems = ray.get(shared)
+            sampler = ModelSampler(model, self._config)
+            sampler.warmup()
+            self._sampler = sampler
+
+    def ready(self, shared: list[Any]) -> bool:
+        """Load and compile; returns once the worker can sample."""
+        self._load(shared)
         return True
 
-    def run(self, unit: WorkUnit) -> list[Candidate]:
+    def run(self, unit: WorkUnit, shared: list[Any]) -> list[Candidate]:
         """The candidates of ``unit``, each tagged with the unit index."""
+        self._load(shared)
         fault = self._fault
         timer = None
         if fault and (fault.problem_id, fault.unit) == (unit.problem_id, unit.unit) and not os.path.exists(fault.marker):
@@ -189,6 +201,7 @@ class _Driver:
         for unit in todo:
             self.remaining[unit.problem_id] = self.remaining.get(unit.problem_id, 0) + 1
         self.in_flight: dict[Any, tuple[WorkUnit, Any]] = {}
+        self.shared: list[Any] = []
         self.alive: list[Any] = []
         self.first_ready: float | None = None
         self.last_error: BaseException | None = None
@@ -198,7 +211,7 @@ class _Driver:
     def _feed(self, actor: Any) -> None:
         while self.todo and sum(a is actor for _, a in self.in_flight.values()) < PREFETCH:
             unit = self.todo.popleft()
-            self.in_flight[actor.run.remote(unit)] = (unit, actor)
+            self.in_flight[actor.run.remote(unit, self.shared)] = (unit, actor)
 
     def _lose(self, actor: Any, error: BaseException) -> None:
         import ray
@@ -222,10 +235,10 @@ class _Driver:
                                    "max_task_retries": max_restarts}
         prompts = {p.name: Problem(name=p.name, description=p.description) for p in problems if p.name in self.remaining}
         actor_class = ray.remote(**options)(SamplingWorker)
-        model_ref, prompts_ref = ray.put(model), ray.put(prompts)
-        self.alive = [actor_class.remote([model_ref], config, prompts_ref, fault) for _ in range(count)]
+        self.shared = [ray.put(model), ray.put(prompts)]
+        self.alive = [actor_class.remote(config, fault) for _ in range(count)]
         actors = list(self.alive)
-        starting = {actor.ready.remote(): actor for actor in actors}
+        starting = {actor.ready.remote(self.shared): actor for actor in actors}
         done = total - sum(u.size for u in self.todo)
         try:
             with tqdm(total=total, initial=done, unit="sample", desc="sampling", disable=not progress) as bar:

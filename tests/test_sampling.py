@@ -1,0 +1,288 @@
+"""Sampling: work units, the sample store and its reader, the model sampler, and Ray runs with faults.
+
+The Ray tests share one real cluster (``ray start --head --num-cpus 1``) and one undisturbed
+reference run through the ``alphacode sample`` command; the fault runs must reproduce it exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from alphacode.cli import main
+from alphacode.problems import Problem, load_problems
+from finetune.prompt import CODECONTESTS_TAGS, RATING_RANGE
+from sampling.candidate import Candidate
+from sampling.store import SampleStore, StoreError, code_hash, iter_candidates
+from sampling.units import derive_seed, plan_units, units_per_problem
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES, BATCH, UNIT, TOKENS = 8, 2, 4, 48  # 2 units of 2 batches per problem; a unit takes ~0.1 s
+SETTINGS = {"model": "m", "seed": 0}
+
+
+def _candidates(problem_id: str, unit: int, codes: list[str]) -> list[Candidate]:
+    return [Candidate(problem_id=problem_id, language="python3", code=code, logprob=-1.5 * i, num_tokens=i + 1,
+                      rating=1200, tags=("dp",), temperature=0.25, seed=7, unit=unit, index=i)
+            for i, code in enumerate(codes)]
+
+
+def _read(store: Path) -> list[Candidate]:
+    problem_ids = SampleStore(store).problem_ids()
+    return sorted((c for p in problem_ids for c in iter_candidates(store, p)),
+                  key=lambda c: (c.problem_id, c.unit, c.index))
+
+
+# --- work units --------------------------------------------------------------------------------------
+
+
+def test_units_cover_each_problem_once_with_seeds_fixed_by_their_name() -> None:
+    units = plan_units(["a", "b"], samples=70, unit_size=32, seed=5)
+    assert [(u.problem_id, u.unit, u.size) for u in units] == [
+        ("a", 0, 32), ("a", 1, 32), ("a", 2, 6), ("b", 0, 32), ("b", 1, 32), ("b", 2, 6)]
+    assert units_per_problem(70, 32) == 3 and units_per_problem(64, 32) == 2
+    assert len({u.seed for u in units}) == len(units)
+    assert plan_units(["b"], samples=70, unit_size=32, seed=5) == units[3:]  # independent of the other problems
+    assert plan_units(["a"], samples=70, unit_size=32, seed=6)[0].seed != units[0].seed
+    assert derive_seed(0, "a", 0) == 0xEC55FA49253478B3  # pinned: stores written elsewhere must resume here
+    assert derive_seed(0, "a", 0) < 2**64
+
+
+# --- the store -----------------------------------------------------------------------------------------
+
+
+def test_store_keeps_every_sample_but_each_program_text_once(tmp_path: Path) -> None:
+    plan = {"p": (10, 2), "q": (5, 1)}
+    with SampleStore.open_for_writing(tmp_path, SETTINGS, plan) as store:
+        assert store.write_unit("p", 1, _candidates("p", 1, ["x", "y", "x", "z", "x"])) == 3
+    with SampleStore.open_for_writing(tmp_path, SETTINGS, plan) as store:  # a rerun: the index is rebuilt
+        assert store.write_unit("p", 0, _candidates("p", 0, ["y", "w", "w", "x", "v"])) == 2
+        assert store.write_unit("q", 0, _candidates("q", 0, ["x"] * 5)) == 1  # per problem
+    unit0 = pq.read_table(SampleStore(tmp_path).unit_path("p", 0)).to_pylist()
+    assert [r["code"] for r in unit0] == [None, "w", None, None, "v"]
+    assert [r["code_unit"] for r in unit0] == [1, 0, 0, 1, 0]
+    got = list(iter_candidates(tmp_path, "p"))
+    assert [(c.unit, c.index, c.code) for c in got] == [
+        (0, 0, "y"), (0, 1, "w"), (0, 2, "w"), (0, 3, "x"), (0, 4, "v"),
+        (1, 0, "x"), (1, 1, "y"), (1, 2, "x"), (1, 3, "z"), (1, 4, "x")]
+    assert got[0] == _candidates("p", 0, ["y"])[0]
+    counts = SampleStore(tmp_path).program_counts("p")
+    assert counts == Counter({code_hash("python3", "x"): 4, code_hash("python3", "y"): 2,
+                              code_hash("python3", "w"): 2, code_hash("python3", "z"): 1,
+                              code_hash("python3", "v"): 1})
+    assert code_hash("cpp", "x") != code_hash("python3", "x")
+
+
+def test_store_refuses_other_settings_other_plans_and_a_second_writer(tmp_path: Path) -> None:
+    with SampleStore.open_for_writing(tmp_path, SETTINGS, {"p": (10, 2)}):
+        with pytest.raises(StoreError, match="another sampling job"):
+            with SampleStore.open_for_writing(tmp_path, SETTINGS, {"p": (10, 2)}):
+                pass
+    with pytest.raises(StoreError, match="seed=0, not 1"):
+        with SampleStore.open_for_writing(tmp_path, {**SETTINGS, "seed": 1}, {}):
+            pass
+    with pytest.raises(StoreError, match="planned with 10 samples"):
+        with SampleStore.open_for_writing(tmp_path, SETTINGS, {"p": (20, 4)}):
+            pass
+    (tmp_path / "units" / "x").mkdir(parents=True)
+    (tmp_path / "units" / "x" / ".00000001.parquet.abc.tmp").write_bytes(b"half")
+    with SampleStore.open_for_writing(tmp_path, SETTINGS, {"r": (3, 1)}):  # new problems may be added
+        pass
+    assert SampleStore(tmp_path).problem_ids() == ["p", "r"]
+    assert not (tmp_path / "units" / "x" / ".00000001.parquet.abc.tmp").exists()
+    with pytest.raises(StoreError, match="not a sample store"):
+        SampleStore(tmp_path / "nothing").manifest()
+
+
+def test_reader_follows_a_store_while_it_is_written(tmp_path: Path) -> None:
+    def write() -> None:
+        time.sleep(0.2)
+        with SampleStore.open_for_writing(tmp_path, SETTINGS, {"p": (6, 3)}) as store:
+            for unit in (2, 0, 1):
+                store.write_unit("p", unit, _candidates("p", unit, [f"code {unit}", "same"]))
+                time.sleep(0.1)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    got = list(iter_candidates(tmp_path, "p", follow=True, poll_s=0.02, timeout_s=30))
+    writer.join()
+    assert sorted((c.unit, c.index, c.code) for c in got) == [
+        (0, 0, "code 0"), (0, 1, "same"), (1, 0, "code 1"), (1, 1, "same"), (2, 0, "code 2"), (2, 1, "same")]
+    with SampleStore.open_for_writing(tmp_path, SETTINGS, {"q": (4, 2)}) as store:
+        store.write_unit("q", 0, _candidates("q", 0, ["a", "b"]))
+    with pytest.raises(TimeoutError, match="1 of 2 units"):
+        list(iter_candidates(tmp_path, "q", follow=True, poll_s=0.02, timeout_s=0.1))
+    with pytest.raises(StoreError, match="no problem"):
+        list(iter_candidates(tmp_path, "nope"))
+
+
+# --- the model sampler ------------------------------------------------------------------------------------
+
+
+def test_model_sampler_is_deterministic_and_draws_metadata_per_batch(tiny_model_dir: Path) -> None:
+    from alphacode.model.export import load_model
+    from sampling.model_sampler import ModelSampler, SamplingConfig
+
+    problem = load_problems(ROOT / "examples")[0]
+    sampler = ModelSampler(load_model(tiny_model_dir), SamplingConfig(batch_size=3, max_new_tokens=8,
+                                                                      temperatures=(0.5, 1.0)))
+    first = sampler.sample(problem, 20, seed=11)
+    assert first == sampler.sample(problem, 20, seed=11)
+    assert [c.index for c in first] == list(range(20))
+    assert first != sampler.sample(problem, 20, seed=12)
+    assert sampler.sample(problem, 4, seed=11) == first[:4]  # a prefix: batches depend on the seed alone
+    batches = [first[i:i + 3] for i in range(0, 20, 3)]
+    for batch in batches:
+        assert len({(c.language, c.rating, c.tags, c.temperature) for c in batch}) == 1
+    assert {c.language for c in first} == {"python3", "cpp"} and {c.temperature for c in first} == {0.5, 1.0}
+    assert len({c.rating for c in first}) > 1
+    for c in first:
+        assert RATING_RANGE[0] <= c.rating <= RATING_RANGE[1] and set(c.tags) <= set(CODECONTESTS_TAGS)
+        assert c.problem_id == problem.name and c.seed == 11 and 1 <= c.num_tokens <= 8 and c.logprob < 0
+    with pytest.raises(ValueError, match="python_fraction"):
+        SamplingConfig(python_fraction=1.5)
+
+
+# --- the command's user errors (no Ray needed) ---------------------------------------------------------------
+
+
+def test_sample_command_rejects_bad_input_in_one_line(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import alphacode.model.export
+
+    base = ["sample", "--problems", str(ROOT / "examples"), "--out", str(tmp_path / "store")]
+    monkeypatch.setattr(alphacode.model.export, "DEFAULT_MODEL_DIR", tmp_path / "no-model")
+    cases = [
+        (base, "no bundled default model"),
+        (base + ["--checkpoint", str(tmp_path)], "no config.json"),
+        (["sample", "--problems", str(tmp_path / "none.json"), "--out", "x"], "no such file"),
+        (base + ["--checkpoint", str(tiny_model_dir), "--batch-size", "3", "--unit-size", "4"], "multiple of --batch-size"),
+        (base + ["--checkpoint", str(tiny_model_dir), "--python-fraction", "2"], "python_fraction"),
+    ]
+    with SampleStore.open_for_writing(tmp_path / "other", SETTINGS, {}):
+        pass
+    cases.append((["sample", "--problems", str(ROOT / "examples"), "--out", str(tmp_path / "other"),
+                   "--checkpoint", str(tiny_model_dir)], "written with model="))
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+
+
+# --- Ray: a real local cluster, a reference run, and the two faults ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """``ray start --head --num-cpus 1`` for this module. It runs with ``--block`` and is stopped by SIGTERM,
+    which stops exactly this cluster (``ray stop`` would stop every Ray on the machine)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("ray") / "head.log"
+    with open(log, "wb") as sink:
+        head = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--port", str(port),
+                                 "--num-cpus", "1", "--block", "--include-dashboard=false", "--disable-usage-stats"],
+                                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while b"will now block forever" not in log.read_bytes():
+            assert head.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.2)
+        yield
+    finally:
+        head.send_signal(signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+
+
+@pytest.fixture(scope="module")
+def three_problems(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("problems")
+    for path in sorted((ROOT / "examples").glob("*.json"))[:3]:
+        shutil.copy(path, folder)
+    return folder
+
+
+def _sample_command(problems: Path, model: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "alphacode.cli", "sample", "--problems", str(problems), "--checkpoint", str(model),
+            "--samples", str(SAMPLES), "--batch-size", str(BATCH), "--unit-size", str(UNIT), "--max-tokens", str(TOKENS),
+            "--seed", "3", "--address", "auto", "--out", str(out)]
+
+
+@pytest.fixture(scope="module")
+def reference_store(ray_cluster: None, three_problems: Path, tiny_model_dir: Path,
+                    tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reference") / "store"
+    done = subprocess.run(_sample_command(three_problems, tiny_model_dir, out), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "sampled 24 programs in 6 units with 1 worker(s)" in done.stdout
+    return out
+
+
+def test_sample_command_on_a_running_cluster(reference_store: Path, three_problems: Path) -> None:
+    candidates = _read(reference_store)
+    names = sorted(p.name for p in load_problems(three_problems))
+    assert sorted({c.problem_id for c in candidates}) == names
+    for name in names:
+        mine = [c for c in candidates if c.problem_id == name]
+        assert sorted((c.unit, c.index) for c in mine) == [(u, i) for u in range(2) for i in range(UNIT)]
+        assert all(c.code and c.num_tokens and c.temperature == 0.25 for c in mine)
+    manifest = json.loads((reference_store / "manifest.json").read_text())
+    assert manifest["settings"]["seed"] == 3 and manifest["settings"]["unit_size"] == UNIT
+    assert {p: (v["samples"], v["units"]) for p, v in manifest["problems"].items()} == {n: (SAMPLES, 2) for n in names}
+
+
+def test_rerun_after_the_driver_is_killed_gives_the_undisturbed_result(
+        reference_store: Path, three_problems: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "store"
+    command = _sample_command(three_problems, tiny_model_dir, out)
+    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("units/*/*.parquet")) and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    driver.kill()
+    driver.wait()
+    written = len(list(out.glob("units/*/*.parquet")))
+    assert 0 < written < 6, f"the kill should land mid-run, {written} of 6 units were written"
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{written} units were already done" in rerun.stdout
+    assert _read(out) == _read(reference_store)
+
+
+def test_an_actor_killed_mid_unit_is_restarted_and_the_unit_redone(
+        reference_store: Path, three_problems: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    from alphacode.model.export import load_model
+    from sampling.distributed import FaultInjection, run_sampling
+    from sampling.model_sampler import SamplingConfig
+
+    problems = load_problems(three_problems)
+    fault = FaultInjection(problem_id=problems[1].name, unit=1, marker=str(tmp_path / "died"), after_s=0.03)
+    summary = run_sampling(problems, load_model(tiny_model_dir), tmp_path / "store", SAMPLES,
+                           config=SamplingConfig(batch_size=BATCH, max_new_tokens=TOKENS), unit_size=UNIT, seed=3,
+                           address="auto", fault=fault, progress=False)
+    assert (tmp_path / "died").exists(), "the worker was to die in the middle of the unit"
+    assert (summary.units_written, summary.samples_written, summary.workers) == (6, 24, 1)
+    got = _read(tmp_path / "store")
+    assert Counter((c.problem_id, c.unit, c.index) for c in got).most_common(1)[0][1] == 1
+    assert got == _read(reference_store)
+    assert dataclasses.asdict(got[0]) == dataclasses.asdict(_read(reference_store)[0])
