@@ -158,8 +158,9 @@ def run_sampling(problems: Sequence[Problem], model: Any, store_dir: str | os.Pa
     """Draw ``samples`` candidates for each problem with ``model`` (a ``load_model`` result) into a store.
 
     Uses the Ray already initialised in this process, else joins ``address``, else starts a local Ray.
-    ``workers`` defaults to one per GPU, or one per Ray CPU without GPUs. ``unit_size`` (default: 4
-    batches) must be a multiple of the batch size. Rerunning with the same arguments resumes."""
+    ``workers`` defaults to one per GPU (more workers than GPUs share them), or one per Ray CPU without
+    GPUs. ``unit_size`` (default: 4 batches) must be a multiple of the batch size. Rerunning with the
+    same arguments resumes."""
     import ray
 
     started = time.monotonic()
@@ -231,8 +232,11 @@ class _Driver:
         gpus = int(resources.get("GPU", 0))
         count = workers or max(1, gpus or int(resources.get("CPU", 1)))
         self.summary["workers"] = count
-        options: dict[str, Any] = {"num_cpus": 1, "num_gpus": 1 if gpus else 0, "max_restarts": max_restarts,
+        share = min(1.0, gpus / count) if gpus else 0.0  # more workers than GPUs: they share the GPUs
+        options: dict[str, Any] = {"num_cpus": 1, "num_gpus": share, "max_restarts": max_restarts,
                                    "max_task_retries": max_restarts}
+        if 0 < share < 1:  # JAX would otherwise reserve 75% of the GPU's memory in each worker
+            options["runtime_env"] = {"env_vars": {"XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 * share:.3f}"}}
         prompts = {p.name: Problem(name=p.name, description=p.description) for p in problems if p.name in self.remaining}
         actor_class = ray.remote(**options)(SamplingWorker)
         self.shared = [ray.put(model), ray.put(prompts)]
