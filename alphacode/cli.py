@@ -215,6 +215,60 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contest(args: argparse.Namespace) -> int:
+    from alphacode.contest import STRATEGIES, ContestConfig, run_contest
+    from alphacode.model.export import DEFAULT_MODEL_DIR
+    from alphacode.problems import load_problems
+    from sampling.distributed import WorkersLost
+    from sampling.model_sampler import SamplingConfig
+    from sampling.store import StoreError
+    from sampling.units import duplicate_ids
+
+    if not Path(args.problems).exists():
+        raise UsageError(f"{args.problems}: no such file or directory")
+    problems = load_problems(args.problems)
+    if args.split:
+        from finetune.tasks import split_of
+
+        problems = [p for p in problems if split_of(p.name) == args.split]
+    if not problems:
+        raise UsageError(f"{args.problems}: no problems{f' in the {args.split} split' if args.split else ''}")
+    repeated = duplicate_ids(p.name for p in problems)
+    if repeated:
+        raise UsageError(f"{args.problems}: field 'name': problem names must be unique, repeated: {repeated[0]!r}")
+    budgets = sorted(set(args.budgets))
+    samples = args.samples or budgets[-1]
+    try:
+        config = ContestConfig(budgets=tuple(budgets), samples=samples,
+                               strategies=tuple(args.strategies or STRATEGIES), submissions=args.submissions, subsets=args.subsets, seed=args.seed,
+                               unsafe_no_isolation=args.unsafe_no_isolation)
+        sampling = SamplingConfig(batch_size=args.batch_size, max_new_tokens=args.max_tokens,
+                                  temperatures=(args.temperature,))
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.checkpoint is None and not (DEFAULT_MODEL_DIR / "config.json").exists():
+        raise UsageError(f"no bundled default model at {DEFAULT_MODEL_DIR}; pass --checkpoint DIR")
+    settings = {"problems": args.problems, "split": args.split, "checkpoint": args.checkpoint or str(DEFAULT_MODEL_DIR)}
+    try:
+        report = run_contest(problems, args.checkpoint, args.report, config, sampling, settings,
+                             address=args.address, workers=args.workers)
+    except (StoreError, FileNotFoundError) as err:
+        raise UsageError(str(err)) from None
+    except ConnectionError as err:
+        raise UsageError(f"--address {args.address}: cannot join the Ray cluster ({str(err).splitlines()[0]})") from None
+    except WorkersLost as err:
+        print(f"alphacode contest: {err}", file=sys.stderr)
+        return 1
+    overall = report["overall"]
+    print(f"{overall['problems']} problems, {samples} samples each; solve rate ({args.submissions}@k, "
+          f"95% bootstrap interval):")
+    for name, rows in [*overall["solve_rate"].items(), ("pass@k", overall["pass_at_k"])]:
+        cells = "  ".join(f"k={k}: {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}]" for k, r in rows.items())
+        print(f"  {name:<8} {cells}")
+    print(f"report: {Path(args.report) / 'report.json'}, report.md, solve_rate.png")
+    return 0
+
+
 def cmd_humaneval(args: argparse.Namespace) -> int:
     from alphacode import humaneval
     from alphacode.fileio import atomic_write_text
@@ -365,6 +419,32 @@ def _add_sandbox_flags(parser: argparse.ArgumentParser) -> None:
                         help="run untrusted code even where namespaces or seccomp are unavailable (dangerous)")
 
 
+def _add_contest_parser(sub: argparse._SubParsersAction) -> None:
+    con = sub.add_parser("contest", help="solve rate against sample budget on a problem set (n@k, pass@k, plots)",
+                         description="Sample once at the largest budget (resumable), then for each budget select "
+                                     "submissions with each strategy, judge them on the hidden tests, and write "
+                                     "REPORT/report.json, report.md and solve_rate.png. Problems run in parallel on Ray.")
+    con.add_argument("problems", metavar="PROBLEMS", help="problems: JSON, JSONL, Parquet, or a directory")
+    con.add_argument("--checkpoint", help="model export or training directory (default: the bundled model)")
+    con.add_argument("--budgets", type=_int_list, default=[10, 100, 1000], help="sample budgets k (default 10,100,1000)")
+    con.add_argument("--samples", type=_positive_int, help="samples per problem, at least the largest budget (default: it)")
+    con.add_argument("--report", required=True, help="report directory (the sample store goes in REPORT/samples)")
+    con.add_argument("--split", choices=["train", "valid", "test"], help="only the problems of this fixed split")
+    con.add_argument("--strategies", type=lambda text: [t for t in text.split(",") if t],
+                     help="comma-separated selection strategies (default: cluster,codet,logprob,random)")
+    con.add_argument("--submissions", type=_positive_int, default=10, help="submissions per problem (the n of n@k)")
+    con.add_argument("--subsets", type=_positive_int, default=20, help="random size-k subsets per budget")
+    con.add_argument("--address", help="join this Ray cluster ('auto': the local one); default: start a local Ray")
+    con.add_argument("--workers", type=_positive_int, help="Ray CPUs of a local Ray, and sampling replicas")
+    con.add_argument("--batch-size", type=_positive_int, default=32, help="samples per decoding batch")
+    con.add_argument("--max-tokens", type=_positive_int, help="tokens per program (default: the model's maximum)")
+    con.add_argument("--temperature", type=float, default=0.25)
+    con.add_argument("--seed", type=int, default=0)
+    con.add_argument("--unsafe-no-isolation", action="store_true",
+                     help="run untrusted code even where namespaces or seccomp are unavailable (dangerous)")
+    con.set_defaults(func=cmd_contest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alphacode", description="An open, runnable AlphaCode-style system.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -426,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     tok_train.add_argument("--vocab-size", type=_positive_int, default=8000)
     tok_train.add_argument("--out", default="tokenizer", help="output prefix: writes PREFIX.model")
     tok_train.set_defaults(func=cmd_tokenizer_train)
+    _add_contest_parser(sub)
 
     he = sub.add_parser("humaneval", help="pass@k on HumanEval, through the sandbox",
                         description="Sample programs for the HumanEval tasks from a model (or read a samples.jsonl "

@@ -1,0 +1,324 @@
+"""``alphacode contest``: a checkpoint's solve rate against sample budget on a problem set.
+
+Samples once at the largest budget into a resumable store (:mod:`sampling`), then per problem (in
+parallel on Ray): filters the pool and clusters it once (:mod:`clustering`), judges the distinct
+programs that passed the filter on the hidden tests (private + generated, or a HumanEval task's
+``check``), and estimates 10@k for every budget k and selection strategy by rerunning the selection
+on random size-k subsets of the pool (:func:`alphacode.metrics.n_at_k`), which the execution cache
+answers without running anything new. A sample counts as correct when it passes the public tests
+and every hidden test. Writes ``report.json``, ``report.md`` and ``solve_rate.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alphacode.fileio import atomic_write, atomic_write_text
+from alphacode.metrics import bootstrap_ci, n_at_k, pass_at_k
+from alphacode.problems import Problem
+from clustering.strategies import STRATEGIES as _REGISTRY
+
+STRATEGIES = tuple(_REGISTRY)
+
+
+@dataclass(frozen=True)
+class ContestConfig:
+    """What to estimate: n@k for each budget k from a pool of ``samples`` >= max(budgets) per problem."""
+
+    budgets: tuple[int, ...]
+    samples: int
+    strategies: tuple[str, ...] = STRATEGIES
+    submissions: int = 10
+    subsets: int = 20
+    num_inputs: int = 20
+    seed: int = 0
+    unsafe_no_isolation: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.budgets or min(self.budgets) < 1:
+            raise ValueError(f"budgets must be one or more positive numbers, got {self.budgets}")
+        if self.samples < max(self.budgets):
+            raise ValueError(f"{self.samples} samples per problem cannot give a budget of {max(self.budgets)}")
+        unknown = [s for s in self.strategies if s not in STRATEGIES]
+        if unknown or not self.strategies:
+            raise ValueError(f"unknown strategy {unknown[0] if unknown else '(none)'!r}; expected some of {', '.join(STRATEGIES)}")
+        if self.submissions < 1 or self.subsets < 1:
+            raise ValueError(f"need at least one submission and one subset, got {self.submissions} and {self.subsets}")
+
+
+def _hidden_solvers(problem: Problem, programs: Sequence[Any], run: Any, sandbox: Any) -> tuple[set[str], int]:
+    """Keys of the filtered programs that pass every hidden test, and how many hidden tests there are."""
+    if "humaneval_test" in problem.extra:
+        from alphacode.humaneval import judge_hidden
+
+        results = judge_hidden(sandbox, problem, [p.code for p in programs])
+        return {p.key for p, r in zip(programs, results) if r.passed}, 1
+    from alphacode.execution.judge import Verdict, runnable_code, test_verdict
+
+    tests = problem.private_tests + problem.generated_tests
+    runnable = [(runnable_code(problem, p.code, p.language), p.language) for p in programs]
+    outcomes = run.cache.run(runnable, [t.input for t in tests], run.limits)
+    solvers = {p.key for p, results in zip(programs, outcomes)
+               if all(test_verdict(o, t.output) is Verdict.ACCEPTED for o, t in zip(results, tests))}
+    return solvers, len(tests)
+
+
+def evaluate_problem(problem: Problem, store_dir: str, config: ContestConfig) -> dict[str, Any]:
+    """One problem's part of the report, from its samples in the store (runs in a Ray task or in-process)."""
+    from alphacode.execution import Sandbox
+    from clustering.cache import ExecutionCache, program_key
+    from clustering.pipeline import SelectionRun
+    from sampling.store import iter_candidates
+
+    started = time.perf_counter()
+    candidates = list(iter_candidates(store_dir, problem.name))[:config.samples]
+    if len(candidates) < config.samples:
+        raise ValueError(f"{problem.name}: the store holds {len(candidates)} samples, not {config.samples}")
+    with Sandbox(workers=1, unsafe_no_isolation=config.unsafe_no_isolation) as sandbox:
+        run = SelectionRun(problem, ExecutionCache(sandbox), num_inputs=config.num_inputs, seed=config.seed)
+        run.add(candidates)
+        programs = run.programs()
+        judging = time.perf_counter()
+        solvers, hidden_tests = _hidden_solvers(problem, programs, run, sandbox)
+        judging = time.perf_counter() - judging
+        solves = [program_key(c.code, c.language) in solvers for c in candidates]
+        correct = sum(solves)
+        estimating = time.perf_counter()
+        solve_rate: dict[str, dict[str, float]] = {}
+        prefix: dict[str, dict[str, dict[str, Any]]] = {}
+        for strategy in config.strategies:
+            def select(subset: Any, strategy: str = strategy) -> list[int]:
+                return [pick.position for pick in run.select(strategy, config.submissions, samples=subset.tolist(),
+                                                             seed=config.seed)]
+
+            solve_rate[strategy] = {str(k): n_at_k(solves, select, k, config.submissions, config.subsets, config.seed)
+                                    for k in config.budgets}
+            prefix[strategy] = {}
+            for k in config.budgets:
+                chosen = select(np.arange(k))
+                prefix[strategy][str(k)] = {"submissions": len(chosen), "solved": any(solves[i] for i in chosen)}
+        estimating = time.perf_counter() - estimating
+        run.clusters()  # the statistics describe the whole pool, not the last subset selected from
+        stats = run.stats()
+    return {
+        "name": problem.name,
+        "samples": len(candidates),
+        "correct_samples": correct,
+        "hidden_tests": hidden_tests,
+        "pass_at_k": {str(k): pass_at_k(len(solves), correct, k) for k in config.budgets},
+        "solve_rate": solve_rate,
+        "first_k_samples": prefix,
+        "stats": stats.to_json(),
+        "seconds": {**{k: round(v, 3) for k, v in stats.seconds.items()}, "judge": round(judging, 3),
+                    "estimate": round(estimating, 3), "total": round(time.perf_counter() - started, 3)},
+    }
+
+
+def evaluate_problems(problems: Sequence[Problem], store_dir: str | os.PathLike[str], config: ContestConfig,
+                      use_ray: bool = True, progress: bool = True) -> list[dict[str, Any]]:
+    """Every problem's part of the report, in order: one Ray task per problem (Ray must be initialised),
+    or one after another in this process."""
+    from tqdm import tqdm
+
+    if not use_ray:
+        return [evaluate_problem(p, str(store_dir), config) for p in tqdm(problems, desc="selecting", disable=not progress)]
+    import ray
+
+    task = ray.remote(num_cpus=1, max_retries=1)(evaluate_problem)
+    pending = {task.remote(p, str(store_dir), config): i for i, p in enumerate(problems)}
+    results: list[dict[str, Any] | None] = [None] * len(problems)
+    with tqdm(total=len(problems), desc="selecting", unit="problem", disable=not progress) as bar:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            results[pending.pop(done[0])] = ray.get(done[0])
+            bar.update()
+    return [r for r in results if r is not None]
+
+
+# ----------------------------------------------------------------------------------------------
+# The report.
+
+
+def summarize(per_problem: Sequence[Mapping[str, Any]], config: ContestConfig,
+              seconds: Mapping[str, float]) -> dict[str, Any]:
+    """The overall figures: mean solve rate and pass@k over problems with bootstrap intervals, and the
+    filter / clustering statistics and stage times summed over problems."""
+    ks = [str(k) for k in config.budgets]
+    stats = [p["stats"] for p in per_problem]
+    stages = sorted({stage for p in per_problem for stage in p["seconds"] if stage != "total"})
+    return {
+        "problems": len(per_problem),
+        "solve_rate": {s: {k: bootstrap_ci([p["solve_rate"][s][k] for p in per_problem], seed=config.seed).to_json()
+                           for k in ks} for s in config.strategies},
+        "pass_at_k": {k: bootstrap_ci([p["pass_at_k"][k] for p in per_problem], seed=config.seed).to_json() for k in ks},
+        "filter": {
+            "samples": sum(s["sampled"] for s in stats),
+            "distinct_programs": sum(s["distinct"] for s in stats),
+            "passed_filter_samples": sum(s["passed_filter_samples"] for s in stats),
+            "passed_filter_programs": sum(s["passed_filter"] for s in stats),
+            "problems_with_a_filtered_program": sum(s["passed_filter"] > 0 for s in stats),
+            "correct_samples": sum(p["correct_samples"] for p in per_problem),
+        },
+        "clusters": {"total": sum(s["clusters"] for s in stats),
+                     "inputs_kept": sum(s["inputs_kept"] for s in stats),
+                     "executions": sum(s["executions"] for s in stats)},
+        "seconds": {**{k: round(v, 3) for k, v in seconds.items()},
+                    **{f"selection_{stage}": round(sum(p["seconds"][stage] for p in per_problem), 3) for stage in stages}},
+    }
+
+
+def _cell(interval: Mapping[str, float]) -> str:
+    return f"{interval['value']:.3f} [{interval['low']:.3f}, {interval['high']:.3f}]"
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    """``report.md``: the overall table (strategies x budgets, with intervals), stage times, and a row per problem."""
+    settings, overall = report["settings"], report["overall"]
+    ks = [str(k) for k in settings["budgets"]]
+    n = settings["submissions"]
+    confidence = next(iter(overall["pass_at_k"].values()))["confidence"]
+    lines = [
+        "# Contest report", "",
+        f"{overall['problems']} problems from `{settings['problems']}`, model `{settings['checkpoint']}`, "
+        f"{settings['samples']} samples per problem. Solve rate = {n}@k: the chance that {n} submissions selected "
+        f"from k samples include a correct one, estimated on {settings['subsets']} random size-k subsets of the "
+        f"pool (exact where fewer exist); brackets: {confidence:.0%} bootstrap interval over problems.", "",
+        "| selection | " + " | ".join(f"k = {k}" for k in ks) + " |",
+        "|---|" + "---|" * len(ks),
+    ]
+    for strategy, row in overall["solve_rate"].items():
+        lines.append(f"| {strategy} | " + " | ".join(_cell(row[k]) for k in ks) + " |")
+    lines.append("| pass@k (no selection limit) | " + " | ".join(_cell(overall["pass_at_k"][k]) for k in ks) + " |")
+    f = overall["filter"]
+    lines += [
+        "", f"Filtering: {f['passed_filter_samples']} of {f['samples']} samples "
+            f"({f['passed_filter_programs']} of {f['distinct_programs']} distinct programs) pass the public tests, "
+            f"on {f['problems_with_a_filtered_program']} problems; {f['correct_samples']} samples are correct. "
+            f"Clusters: {overall['clusters']['total']} in all; {overall['clusters']['executions']} sandbox executions.",
+        "", "Seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in overall["seconds"].items()) + ".",
+        "", f"| problem | correct / samples | filtered | clusters | " + " | ".join(f"{s} {n}@{ks[-1]}" for s in settings["strategies"]) + " |",
+        "|---|---|---|---|" + "---|" * len(settings["strategies"]),
+    ]
+    for p in report["problems"]:
+        rates = " | ".join(f"{p['solve_rate'][s][ks[-1]]:.2f}" for s in settings["strategies"])
+        lines.append(f"| {p['name']} | {p['correct_samples']} / {p['samples']} | {p['stats']['passed_filter_samples']} "
+                     f"| {p['stats']['clusters']} | {rates} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_solve_rate(report: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """``solve_rate.png``: solve rate against samples per problem on a log axis, one line per strategy
+    and pass@k dashed for reference, each with its interval as error bars (nudged apart so they stay visible)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings, overall = report["settings"], report["overall"]
+    ks = settings["budgets"]
+    n = settings["submissions"]
+    series = [(f"{s} ({n}@k)", overall["solve_rate"][s], "-", None) for s in settings["strategies"]]
+    series.append(("pass@k (all k samples\nsubmitted)", overall["pass_at_k"], "--", "0.35"))
+    markers = "osD^vP*X"
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
+    for i, (label, rows, style, color) in enumerate(series):
+        nudge = 1.035 ** (i - (len(series) - 1) / 2)
+        values = [100 * rows[str(k)]["value"] for k in ks]
+        errors = [[v - 100 * rows[str(k)]["low"] for v, k in zip(values, ks)],
+                  [100 * rows[str(k)]["high"] - v for v, k in zip(values, ks)]]
+        ax.errorbar([k * nudge for k in ks], values, yerr=errors, fmt=style, marker=markers[i % len(markers)],
+                    color=color, capsize=3, elinewidth=0.8, markersize=5, label=label)
+    ax.set_xscale("log")
+    ax.set_xticks(ks, [f"{k:,}" for k in ks])
+    ax.minorticks_off()
+    ax.set_xlim(min(ks) / 1.5, max(ks) * 1.5)
+    ax.set_ylim(-2, 102)
+    ax.set_xlabel("samples per problem, k (log scale)")
+    ax.set_ylabel("problems solved (%)")
+    confidence = next(iter(overall["pass_at_k"].values()))["confidence"]
+    ax.set_title(f"Solve rate vs samples: {overall['problems']} problems, {n} submissions each "
+                 f"({confidence:.0%} bootstrap intervals)", fontsize="medium")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", title="selection")
+    fig.tight_layout()
+    atomic_write(Path(path), lambda handle: fig.savefig(handle, format="png"))
+    plt.close(fig)
+
+
+def write_report(report: Mapping[str, Any], report_dir: str | os.PathLike[str]) -> None:
+    """Write ``report.json``, ``report.md`` and ``solve_rate.png`` into ``report_dir``, each atomically."""
+    out = Path(report_dir)
+    atomic_write_text(out / "report.json", json.dumps(report, indent=1) + "\n")
+    atomic_write_text(out / "report.md", render_markdown(report))
+    plot_solve_rate(report, out / "solve_rate.png")
+
+
+def build_report(problems: Sequence[Problem], store_dir: str | os.PathLike[str], config: ContestConfig,
+                 settings: Mapping[str, Any], seconds: Mapping[str, float], use_ray: bool = True,
+                 progress: bool = True) -> dict[str, Any]:
+    """Evaluate every problem from the store and assemble the whole report."""
+    started = time.perf_counter()
+    per_problem = evaluate_problems(problems, store_dir, config, use_ray=use_ray, progress=progress)
+    seconds = {**seconds, "selection_and_judging": time.perf_counter() - started}
+    return {"settings": {**settings, **_config_json(config)}, "overall": summarize(per_problem, config, seconds),
+            "problems": per_problem}
+
+
+def _config_json(config: ContestConfig) -> dict[str, Any]:
+    data = asdict(config)
+    data.pop("unsafe_no_isolation")
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+
+def samples_to_draw(store_dir: str | os.PathLike[str], problems: Sequence[Problem], samples: int) -> int:
+    """How many samples per problem to ask the store for: ``samples``, or more where an earlier run planned
+    more (its samples are reused and the report reads the first ``samples`` of each pool)."""
+    from sampling.store import SampleStore, StoreError
+
+    try:
+        planned = SampleStore(store_dir).manifest()["problems"]
+    except StoreError:
+        return samples
+    return max([samples] + [planned[p.name]["samples"] for p in problems if p.name in planned])
+
+
+def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] | None,
+                report_dir: str | os.PathLike[str], config: ContestConfig, sampling: Any,
+                settings: Mapping[str, Any], address: str | None = None, workers: int | None = None) -> dict[str, Any]:
+    """Sample (resuming whatever the store already holds), evaluate every problem on Ray, write the report."""
+    import logging
+
+    import ray
+
+    from alphacode.model.export import load_model
+    from sampling.distributed import run_sampling
+
+    model = load_model(model_dir)
+    store_dir = Path(report_dir) / "samples"
+    draw = samples_to_draw(store_dir, problems, config.samples)
+    sampling = replace(sampling, batch_size=min(sampling.batch_size, draw))
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        if address:
+            ray.init(address=address, logging_level=logging.WARNING)
+        else:
+            ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False,
+                     logging_level=logging.WARNING)
+    try:
+        summary = run_sampling(problems, model, store_dir, draw, config=sampling, seed=config.seed, workers=workers)
+        sampled = {"sampling": sampling.to_json(), "store": str(store_dir), "store_samples": draw,
+                   "units_written": summary.units_written, "units_reused": summary.units_skipped}
+        report = build_report(problems, store_dir, config, {**settings, **sampled}, {"sampling": summary.seconds})
+    finally:
+        if started_ray:
+            ray.shutdown()
+    write_report(report, report_dir)
+    return report

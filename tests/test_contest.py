@@ -1,0 +1,97 @@
+"""`alphacode contest`: n@k and pass@k per problem from a sample store, the three report files, the CLI."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from alphacode.cli import main as cli_main
+from alphacode.contest import ContestConfig, build_report, write_report
+from alphacode.metrics import pass_at_k
+from alphacode.problems import Problem, load_problems
+from sampling.candidate import Candidate
+from sampling.store import SampleStore
+from tests.conftest import EXAMPLES, ROOT
+
+POOL = 12
+
+
+def pool_of(problem: Problem, seed: int) -> list[Candidate]:
+    """``POOL`` samples drawn from the problem's own correct and incorrect solutions, with made-up log-probs."""
+    rng = random.Random(seed)
+    programs = [(s, True) for s in problem.solutions] + [(s, False) for s in problem.incorrect_solutions]
+    drawn = [programs[rng.randrange(len(programs))] for _ in range(POOL)]
+    return [Candidate(problem.name, s.language.slug, s.solution, logprob=rng.uniform(-50, -5), num_tokens=10,
+                      unit=0, index=i) for i, (s, _) in enumerate(drawn)]
+
+
+def write_store(problems: list[Problem], store_dir: Path) -> None:
+    with SampleStore.open_for_writing(store_dir, {"model": "test pools"}, {p.name: (POOL, 1) for p in problems}) as store:
+        for seed, problem in enumerate(problems):
+            store.write_unit(problem.name, 0, pool_of(problem, seed))
+
+
+def test_report_from_a_store_of_known_programs(tmp_path: Path) -> None:
+    problems = load_problems(EXAMPLES)
+    write_store(problems, tmp_path / "samples")
+    config = ContestConfig(budgets=(1, 4, POOL), samples=POOL, submissions=2, subsets=POOL)  # exact at k = 1, POOL
+    report = build_report(problems, tmp_path / "samples", config, {"problems": "examples", "checkpoint": "none"},
+                          {"sampling": 0.0}, use_ray=False, progress=False)
+    write_report(report, tmp_path)
+    for seed, (problem, row) in enumerate(zip(problems, report["problems"])):
+        correct = {s.solution for s in problem.solutions}
+        assert row["correct_samples"] == sum(c.code in correct for c in pool_of(problem, seed))
+        for k in config.budgets:
+            assert row["pass_at_k"][str(k)] == pytest.approx(pass_at_k(POOL, row["correct_samples"], k))
+            for strategy in config.strategies:
+                rate = row["solve_rate"][strategy][str(k)]
+                assert 0.0 <= rate <= 1.0
+                if k in (1, POOL):  # enumerated exactly: selecting cannot beat submitting all k
+                    assert rate <= row["pass_at_k"][str(k)] + 1e-12
+        for strategy in config.strategies:  # one subset at k = POOL: the estimate is the run on all samples
+            full = row["first_k_samples"][strategy][str(POOL)]
+            assert row["solve_rate"][strategy][str(POOL)] == float(full["solved"])
+            assert full["submissions"] <= 2
+    overall = report["overall"]
+    assert overall["problems"] == len(problems)
+    assert overall["filter"]["correct_samples"] == sum(p["correct_samples"] for p in report["problems"])
+    cluster = overall["solve_rate"]["cluster"][str(POOL)]
+    assert cluster["low"] <= cluster["value"] <= cluster["high"] and cluster["value"] > 0.5
+    assert json.loads((tmp_path / "report.json").read_text()) == report
+    markdown = (tmp_path / "report.md").read_text()
+    assert "| cluster |" in markdown and "pass@k" in markdown and problems[0].name in markdown
+    assert (tmp_path / "solve_rate.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_rejects_bad_requests(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    valid = str(ROOT / "data" / "contest")
+    for argv, message in [
+        ([valid, "--budgets", "10,100", "--samples", "50"], "cannot give a budget of 100"),
+        ([valid, "--strategies", "best"], "unknown strategy 'best'"),
+        ([str(tmp_path / "missing")], "no such file"),
+        ([valid, "--checkpoint", str(tmp_path), "--budgets", "2"], "no config.json"),
+    ]:
+        assert cli_main(["contest", *argv, "--report", str(tmp_path / "report")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.slow
+def test_contest_on_the_valid_split_with_the_tiny_model(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """End to end on Ray: sampling into the store, per-problem selection tasks, the three report files;
+    a rerun at a smaller budget reads the first samples of the same pools and draws nothing."""
+    argv = ["contest", str(ROOT / "data" / "contest"), "--split", "valid", "--checkpoint", str(tiny_model_dir),
+            "--batch-size", "4", "--max-tokens", "24", "--subsets", "4", "--workers", "2", "--report", str(tmp_path)]
+    assert cli_main([*argv, "--budgets", "2,4"]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["overall"]["problems"] == 9
+    assert report["overall"]["filter"]["samples"] == 9 * 4 and report["settings"]["units_written"] == 9
+    assert set(report["overall"]["solve_rate"]) == {"cluster", "codet", "logprob", "random"}
+    assert (tmp_path / "report.md").exists() and (tmp_path / "solve_rate.png").stat().st_size > 10_000
+    assert cli_main([*argv, "--budgets", "1,2"]) == 0
+    again = json.loads((tmp_path / "report.json").read_text())
+    assert again["settings"]["units_written"] == 0 and again["settings"]["units_reused"] == 9
+    assert again["overall"]["filter"]["samples"] == 9 * 2
