@@ -216,7 +216,7 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
 
 
 def cmd_contest(args: argparse.Namespace) -> int:
-    from alphacode.contest import STRATEGIES, ContestConfig, run_contest
+    from alphacode.contest import STRATEGIES, ContestConfig, read_standings, run_contest
     from alphacode.model.export import DEFAULT_MODEL_DIR
     from alphacode.problems import load_problems
     from sampling.distributed import WorkersLost
@@ -248,10 +248,14 @@ def cmd_contest(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     if args.checkpoint is None and not (DEFAULT_MODEL_DIR / "config.json").exists():
         raise UsageError(f"no bundled default model at {DEFAULT_MODEL_DIR}; pass --checkpoint DIR")
+    try:
+        standings = read_standings(args.standings) if args.standings else None
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     settings = {"problems": args.problems, "split": args.split, "checkpoint": args.checkpoint or str(DEFAULT_MODEL_DIR)}
     try:
         report = run_contest(problems, args.checkpoint, args.report, config, sampling, settings,
-                             address=args.address, workers=args.workers)
+                             address=args.address, workers=args.workers, standings=standings)
     except (StoreError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
     except ConnectionError as err:
@@ -440,6 +444,8 @@ def _add_contest_parser(sub: argparse._SubParsersAction) -> None:
     con.add_argument("--max-tokens", type=_positive_int, help="tokens per program (default: the model's maximum)")
     con.add_argument("--temperature", type=float, default=0.25)
     con.add_argument("--seed", type=int, default=0)
+    con.add_argument("--standings", help="CSV of a contest's participants (solved,penalty columns): where the "
+                                         "result would rank")
     con.add_argument("--unsafe-no-isolation", action="store_true",
                      help="run untrusted code even where namespaces or seccomp are unavailable (dangerous)")
     con.set_defaults(func=cmd_contest)

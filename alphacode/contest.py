@@ -104,7 +104,9 @@ def evaluate_problem(problem: Problem, store_dir: str, config: ContestConfig) ->
             prefix[strategy] = {}
             for k in config.budgets:
                 chosen = select(np.arange(k))
-                prefix[strategy][str(k)] = {"submissions": len(chosen), "solved": any(solves[i] for i in chosen)}
+                first = next((rank for rank, i in enumerate(chosen) if solves[i]), None)
+                prefix[strategy][str(k)] = {"submissions": len(chosen), "solved": first is not None,
+                                            "rejected_before_solved": first}
         estimating = time.perf_counter() - estimating
         run.clusters()  # the statistics describe the whole pool, not the last subset selected from
         stats = run.stats()
@@ -207,6 +209,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "", f"| problem | correct / samples | filtered | clusters | " + " | ".join(f"{s} {n}@{ks[-1]}" for s in settings["strategies"]) + " |",
         "|---|---|---|---|" + "---|" * len(settings["strategies"]),
     ]
+    if "placement" in report:
+        where = report["placement"]
+        lines[-2:-2] = [f"Placement: {where['solved']} problems solved with penalty {where['penalty']} would rank "
+                        f"{where['rank']} of {where['participants']} (top {where['top_percent']:.1f}%).", ""]
     for p in report["problems"]:
         rates = " | ".join(f"{p['solve_rate'][s][ks[-1]]:.2f}" for s in settings["strategies"])
         lines.append(f"| {p['name']} | {p['correct_samples']} / {p['samples']} | {p['stats']['passed_filter_samples']} "
@@ -290,10 +296,67 @@ def samples_to_draw(store_dir: str | os.PathLike[str], problems: Sequence[Proble
     return max([samples] + [planned[p.name]["samples"] for p in problems if p.name in planned])
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a result would rank among a contest's participants (rank 1 is best; ties share a rank)."""
+
+    solved: int
+    penalty: int
+    rank: int
+    participants: int
+
+    @property
+    def top_percent(self) -> float:
+        """Rank as a percentage of the field: 'top 54%' as AlphaCode reported its Codeforces results."""
+        return 100.0 * self.rank / self.participants
+
+
+PENALTY_PER_REJECTION = 10
+
+
+def read_standings(path: str | os.PathLike[str]) -> list[tuple[int, int]]:
+    """(solved, penalty) of every participant from a CSV with ``solved`` and ``penalty`` columns."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise ValueError(f"{path}: unreadable standings ({err})") from None
+    standings = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            standings.append((int(row["solved"]), int(row["penalty"])))
+        except KeyError as err:
+            raise ValueError(f"{path}: no {err.args[0]!r} column; expected a header with solved,penalty") from None
+        except (TypeError, ValueError):
+            raise ValueError(f"{path}:{line}: fields 'solved' and 'penalty' must be whole numbers") from None
+    if not standings:
+        raise ValueError(f"{path}: no participants")
+    return standings
+
+
+def place(standings: Sequence[tuple[int, int]], solved: int, penalty: int) -> Placement:
+    """Rank (solved, penalty) among the participants: more problems first, then less penalty."""
+    better = sum(s > solved or (s == solved and p < penalty) for s, p in standings)
+    return Placement(solved, penalty, better + 1, len(standings) + 1)
+
+
+def contest_result(report: Mapping[str, Any], strategy: str = "cluster") -> tuple[int, int]:
+    """Problems solved and penalty of the submissions picked from every problem's whole pool: each
+    submission rejected before the accepted one costs ``PENALTY_PER_REJECTION`` (time is not modelled)."""
+    k = str(max(report["settings"]["budgets"]))
+    results = [p["first_k_samples"][strategy][k] for p in report["problems"]]
+    solved = [r for r in results if r["solved"]]
+    return len(solved), sum(PENALTY_PER_REJECTION * r["rejected_before_solved"] for r in solved)
+
+
 def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] | None,
                 report_dir: str | os.PathLike[str], config: ContestConfig, sampling: Any,
-                settings: Mapping[str, Any], address: str | None = None, workers: int | None = None) -> dict[str, Any]:
-    """Sample (resuming whatever the store already holds), evaluate every problem on Ray, write the report."""
+                settings: Mapping[str, Any], address: str | None = None, workers: int | None = None,
+                standings: Sequence[tuple[int, int]] | None = None) -> dict[str, Any]:
+    """Sample (resuming whatever the store already holds), evaluate every problem on Ray, write the report
+    (with the placement among ``standings``' participants when given)."""
     import logging
 
     import ray
@@ -320,5 +383,9 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
     finally:
         if started_ray:
             ray.shutdown()
+    if standings is not None:
+        placement = place(standings, *contest_result(report))
+        report["placement"] = {**asdict(placement), "top_percent": round(placement.top_percent, 2),
+                               "strategy": "cluster", "penalty_per_rejection": PENALTY_PER_REJECTION}
     write_report(report, report_dir)
     return report

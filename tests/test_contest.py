@@ -85,9 +85,11 @@ def test_contest_on_the_valid_split_with_the_tiny_model(tmp_path: Path, tiny_mod
     a rerun at a smaller budget reads the first samples of the same pools and draws nothing."""
     argv = ["contest", str(ROOT / "data" / "contest"), "--split", "valid", "--checkpoint", str(tiny_model_dir),
             "--batch-size", "4", "--max-tokens", "24", "--subsets", "4", "--workers", "2", "--report", str(tmp_path)]
-    assert cli_main([*argv, "--budgets", "2,4"]) == 0
+    (tmp_path / "standings.csv").write_text("solved,penalty\n2,30\n0,0\n")
+    assert cli_main([*argv, "--budgets", "2,4", "--standings", str(tmp_path / "standings.csv")]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["overall"]["problems"] == 9
+    assert report["placement"]["participants"] == 3 and report["placement"]["rank"] >= 2
     assert report["overall"]["filter"]["samples"] == 9 * 4 and report["settings"]["units_written"] == 9
     assert set(report["overall"]["solve_rate"]) == {"cluster", "codet", "logprob", "random"}
     assert (tmp_path / "report.md").exists() and (tmp_path / "solve_rate.png").stat().st_size > 10_000
@@ -95,3 +97,37 @@ def test_contest_on_the_valid_split_with_the_tiny_model(tmp_path: Path, tiny_mod
     again = json.loads((tmp_path / "report.json").read_text())
     assert again["settings"]["units_written"] == 0 and again["settings"]["units_reused"] == 9
     assert again["overall"]["filter"]["samples"] == 9 * 2
+
+
+def test_placement_among_standings(tmp_path: Path) -> None:
+    from alphacode.contest import contest_result, place, read_standings
+
+    standings_file = tmp_path / "standings.csv"
+    standings_file.write_text("handle,solved,penalty\na,5,100\nb,3,40\nc,3,60\nd,3,60\ne,1,0\n")
+    standings = read_standings(standings_file)
+    assert place(standings, 3, 60).rank == 3  # behind a and b, level with c and d
+    assert place(standings, 6, 999).rank == 1 and place(standings, 0, 0).rank == 6
+    assert place(standings, 3, 50).top_percent == pytest.approx(100 * 3 / 6)
+    for text, message in [("solved\n1\n", "no 'penalty' column"), ("solved,penalty\n1,x\n", ":2: fields"),
+                          ("solved,penalty\n", "no participants")]:
+        standings_file.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            read_standings(standings_file)
+    row = {"cluster": {"8": {"submissions": 3, "solved": True, "rejected_before_solved": 2}}}
+    report = {"settings": {"budgets": [2, 8]},
+              "problems": [{"first_k_samples": row},
+                           {"first_k_samples": {"cluster": {"8": {"submissions": 10, "solved": False,
+                                                                  "rejected_before_solved": None}}}}]}
+    assert contest_result(report) == (1, 20)
+
+
+def test_markdown_shows_the_placement(tmp_path: Path) -> None:
+    from alphacode.contest import render_markdown
+
+    problems = load_problems(EXAMPLES)[:2]
+    write_store(problems, tmp_path / "samples")
+    config = ContestConfig(budgets=(POOL,), samples=POOL, strategies=("cluster",), subsets=1)
+    report = build_report(problems, tmp_path / "samples", config, {"problems": "examples", "checkpoint": "none"},
+                          {}, use_ray=False, progress=False)
+    report["placement"] = {"solved": 2, "penalty": 10, "rank": 4, "participants": 8, "top_percent": 50.0}
+    assert "would rank 4 of 8 (top 50.0%)" in render_markdown(report)
