@@ -269,6 +269,10 @@ def cmd_contest(args: argparse.Namespace) -> int:
     for name, rows in [*overall["solve_rate"].items(), ("pass@k", overall["pass_at_k"])]:
         cells = "  ".join(f"k={k}: {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}]" for k, r in rows.items())
         print(f"  {name:<8} {cells}")
+    if "placement" in report:
+        where = report["placement"]
+        print(f"placement: {where['solved']} solved, penalty {where['penalty']}: rank {where['rank']} of "
+              f"{where['participants']} (top {where['top_percent']:.1f}%)")
     print(f"report: {Path(args.report) / 'report.json'}, report.md, solve_rate.png")
     return 0
 
