@@ -240,8 +240,8 @@ def cmd_contest(args: argparse.Namespace) -> int:
     samples = args.samples or budgets[-1]
     try:
         config = ContestConfig(budgets=tuple(budgets), samples=samples,
-                               strategies=tuple(args.strategies or STRATEGIES), submissions=args.submissions, subsets=args.subsets, seed=args.seed,
-                               unsafe_no_isolation=args.unsafe_no_isolation)
+                               strategies=tuple(args.strategies or STRATEGIES), submissions=args.submissions,
+                               subsets=args.subsets, seed=args.seed, unsafe_no_isolation=args.unsafe_no_isolation)
         sampling = SamplingConfig(batch_size=args.batch_size, max_new_tokens=args.max_tokens,
                                   temperatures=(args.temperature,))
     except ValueError as err:

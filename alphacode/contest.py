@@ -49,7 +49,8 @@ class ContestConfig:
             raise ValueError(f"{self.samples} samples per problem cannot give a budget of {max(self.budgets)}")
         unknown = [s for s in self.strategies if s not in STRATEGIES]
         if unknown or not self.strategies:
-            raise ValueError(f"unknown strategy {unknown[0] if unknown else '(none)'!r}; expected some of {', '.join(STRATEGIES)}")
+            name = repr(unknown[0]) if unknown else "(none)"
+            raise ValueError(f"unknown strategy {name}; expected some of {', '.join(STRATEGIES)}")
         if self.submissions < 1 or self.subsets < 1:
             raise ValueError(f"need at least one submission and one subset, got {self.submissions} and {self.subsets}")
 
@@ -206,7 +207,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             f"on {f['problems_with_a_filtered_program']} problems; {f['correct_samples']} samples are correct. "
             f"Clusters: {overall['clusters']['total']} in all; {overall['clusters']['executions']} sandbox executions.",
         "", "Seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in overall["seconds"].items()) + ".",
-        "", f"| problem | correct / samples | filtered | clusters | " + " | ".join(f"{s} {n}@{ks[-1]}" for s in settings["strategies"]) + " |",
+        "", "| problem | correct / samples | filtered | clusters | "
+            + " | ".join(f"{s} {n}@{ks[-1]}" for s in settings["strategies"]) + " |",
         "|---|---|---|---|" + "---|" * len(settings["strategies"]),
     ]
     if "placement" in report:

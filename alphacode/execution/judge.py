@@ -145,7 +145,8 @@ def solution_submission(problem: Problem, solution: Solution, tests: str = "all"
 
 
 def judge_many(sandbox: Sandbox, submissions: Sequence[Submission], progress: str | None = None) -> list[JudgeResult]:
-    """Judge many submissions at once, spreading their executions over every sandbox worker."""
+    """Judge many submissions at once, spreading their executions over every sandbox worker; build them
+    with :func:`make_submission` (or :func:`solution_submission`) so function-style problems get their driver."""
     jobs = [make_job(s.code, s.language, [t.input for t in s.tests], s.limits) for s in submissions]
     outcomes = sandbox.run_batch(jobs, progress=progress)
     return [verdict_from_outcomes(o, s.tests) for o, s in zip(outcomes, submissions)]
