@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -24,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from alphacode.cli import main
-from alphacode.problems import Problem, load_problems
+from alphacode.problems import load_problems
 from finetune.prompt import CODECONTESTS_TAGS, RATING_RANGE
 from sampling.candidate import Candidate
 from sampling.store import SampleStore, StoreError, code_hash, iter_candidates
@@ -211,6 +212,10 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()
+        # as ``ray stop`` does: forget this cluster's address, or a later ``--address auto`` waits on it
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if current.exists() and current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
 
 
 @pytest.fixture(scope="module")
@@ -286,3 +291,23 @@ def test_an_actor_killed_mid_unit_is_restarted_and_the_unit_redone(
     assert Counter((c.problem_id, c.unit, c.index) for c in got).most_common(1)[0][1] == 1
     assert got == _read(reference_store)
     assert dataclasses.asdict(got[0]) == dataclasses.asdict(_read(reference_store)[0])
+
+
+@pytest.mark.slow
+def test_when_every_worker_is_gone_the_run_stops_and_a_rerun_completes_it(
+        reference_store: Path, three_problems: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    from alphacode.model.export import load_model
+    from sampling.distributed import FaultInjection, WorkersLost, run_sampling
+    from sampling.model_sampler import SamplingConfig
+
+    problems = load_problems(three_problems)
+    kwargs = dict(config=SamplingConfig(batch_size=BATCH, max_new_tokens=TOKENS), unit_size=UNIT, seed=3,
+                  address="auto", progress=False)
+    fault = FaultInjection(problem_id=problems[1].name, unit=0, marker=str(tmp_path / "died"), after_s=0.03)
+    with pytest.raises(WorkersLost, match="all 1 sampling workers died"):
+        run_sampling(problems, load_model(tiny_model_dir), tmp_path / "store", SAMPLES, max_restarts=0, fault=fault,
+                     **kwargs)
+    assert len(list((tmp_path / "store").glob("units/*/*.parquet"))) == 2  # the first problem's units
+    summary = run_sampling(problems, load_model(tiny_model_dir), tmp_path / "store", SAMPLES, **kwargs)
+    assert (summary.units_skipped, summary.units_written) == (2, 4)
+    assert _read(tmp_path / "store") == _read(reference_store)
