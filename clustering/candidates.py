@@ -1,0 +1,76 @@
+"""Candidate files: JSON Lines, one program per row, as ``alphacode select --candidates`` reads them.
+
+A row holds ``code`` and ``language`` (``python3``, ``cpp``, or another spelling
+:class:`alphacode.problems.Language` accepts), and optionally ``logprob`` (the sum of the token
+log-probabilities) and ``num_tokens``. Other fields are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from alphacode.problems import Language
+from sampling.candidate import Candidate
+
+
+class CandidateFileError(ValueError):
+    """A candidates file that cannot be read; the message is one line naming the file, row and field."""
+
+
+def _number(value: Any, where: str, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise CandidateFileError(f"{where}: field '{name}': expected a finite number, got {value!r}"[:200])
+    return float(value)
+
+
+def parse_candidate(row: Any, problem_id: str, where: str) -> Candidate:
+    """One row as a :class:`Candidate`; ``where`` names it in errors."""
+    if not isinstance(row, dict):
+        raise CandidateFileError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    code, language = row.get("code"), row.get("language")
+    if not isinstance(code, str) or not code.strip():
+        raise CandidateFileError(f"{where}: field 'code': expected non-empty program text")
+    if not isinstance(language, str):
+        raise CandidateFileError(f"{where}: field 'language': expected a string such as python3 or cpp")
+    try:
+        slug = Language.parse(language).slug
+    except ValueError:
+        raise CandidateFileError(f"{where}: field 'language': unknown language {language[:40]!r}") from None
+    logprob = _number(row.get("logprob"), where, "logprob")
+    tokens = row.get("num_tokens")
+    if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1):
+        raise CandidateFileError(f"{where}: field 'num_tokens': expected a positive whole number")
+    return Candidate(problem_id, slug, code, logprob=logprob, num_tokens=tokens)
+
+
+def read_candidates(path: str | os.PathLike[str], problem_id: str) -> list[Candidate]:
+    """Every row of a candidates file, or :class:`CandidateFileError` for the first bad one."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CandidateFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CandidateFileError(f"{path}: is a directory, expected a JSON Lines file") from None
+    except UnicodeDecodeError:
+        raise CandidateFileError(f"{path}: not UTF-8 text") from None
+    except OSError as err:
+        raise CandidateFileError(f"{path}: {err.strerror}") from None
+    candidates = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}: line {number}"
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as err:
+            raise CandidateFileError(f"{where}: not JSON ({getattr(err, 'msg', 'too deeply nested')})") from None
+        candidates.append(parse_candidate(row, problem_id, where))
+    if not candidates:
+        raise CandidateFileError(f"{path}: no candidates (expected one JSON object per line)")
+    return candidates

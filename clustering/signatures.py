@@ -1,0 +1,88 @@
+"""Behavioural signatures and clusters: programs that act alike on the generated inputs group together.
+
+A program's behaviour on one input is its output as the checker normalises it (whitespace-split,
+lower-cased tokens, numbers in canonical form) or, when it did not finish normally, how it ended:
+crashes and timeouts are part of the signature, so a program that times out on an input never joins
+one that answers it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from alphacode.execution import Outcome, Status, normalize_output
+
+Behaviour = tuple[str, ...]
+"""``("OK", token, ...)`` for a normal exit, ``(status,)`` otherwise."""
+
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?")
+FLOAT_DECIMALS = 6
+
+
+def _canonical(token: str) -> str:
+    """Integers without sign noise or leading zeros; floats rounded to a fixed number of decimals,
+    so outputs the checker would accept as equal mostly share a signature."""
+    if _INT.fullmatch(token):
+        digits = token.lstrip("+-").lstrip("0") or "0"
+        return "-" + digits if token.startswith("-") and digits != "0" else digits
+    if _FLOAT.fullmatch(token):
+        return f"{float(token):.{FLOAT_DECIMALS}f}"
+    return token
+
+
+def behaviour(outcome: Outcome) -> Behaviour:
+    """What one execution did, in the form signatures compare."""
+    if outcome.status is not Status.OK:
+        return (outcome.status.value,)
+    return ("OK", *map(_canonical, normalize_output(outcome.stdout)))
+
+
+def signature(outcomes: Sequence[Outcome]) -> tuple[Behaviour, ...]:
+    """A program's behaviour on every generated input, in input order."""
+    return tuple(behaviour(o) for o in outcomes)
+
+
+@dataclass(frozen=True)
+class Program:
+    """A distinct program that passed the filter, with what selection needs to know about it.
+
+    ``samples`` counts the candidates in the pool that are this exact program (duplicates count
+    towards a cluster's size, as in AlphaCode); ``first`` is the position of the earliest of them.
+    """
+
+    key: str
+    code: str
+    language: str
+    samples: int
+    first: int
+    mean_logprob: float | None
+    signature: tuple[Behaviour, ...]
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Programs with equal signatures; ``size`` counts samples, members are in preference order."""
+
+    signature: tuple[Behaviour, ...]
+    members: tuple[Program, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(p.samples for p in self.members)
+
+
+def preference(program: Program) -> tuple[float, int]:
+    """Sort key among equals: higher mean log-probability first, then the earlier sample."""
+    return (-(program.mean_logprob if program.mean_logprob is not None else float("-inf")), program.first)
+
+
+def cluster_programs(programs: Sequence[Program]) -> list[Cluster]:
+    """Group programs by signature; largest clusters first (ties: the best member's preference)."""
+    groups: dict[tuple[Behaviour, ...], list[Program]] = {}
+    for program in programs:
+        groups.setdefault(program.signature, []).append(program)
+    clusters = [Cluster(sig, tuple(sorted(members, key=preference))) for sig, members in groups.items()]
+    return sorted(clusters, key=lambda c: (-c.size, preference(c.members[0])))

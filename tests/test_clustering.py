@@ -1,0 +1,195 @@
+"""Signatures, clusters, the four strategies and input mutation, on hand-made data (no sandbox)."""
+
+from __future__ import annotations
+
+import ast
+import json
+
+import pytest
+
+from alphacode.execution import Outcome, Status
+from alphacode.problems import Problem, Test
+from clustering.candidates import CandidateFileError, read_candidates
+from clustering.inputs import MutationInputGenerator, statement_bounds
+from clustering.signatures import Program, behaviour, cluster_programs
+from clustering.strategies import STRATEGIES, codet_scores, get_strategy, round_robin
+
+
+def ok(text: str) -> Outcome:
+    return Outcome(Status.OK, text.encode())
+
+
+def program(name: str, outputs: tuple[str, ...], samples: int = 1, first: int = 0,
+            logprob: float | None = None) -> Program:
+    sig = tuple(("TIMEOUT",) if o == "T" else behaviour(ok(o)) for o in outputs)
+    return Program(name, f"print({name!r})", "python3", samples, first, logprob, sig)
+
+
+def test_behaviour_uses_the_checkers_normalisation_and_keeps_crashes_apart():
+    assert behaviour(ok("Yes\n 007  2.50\n")) == behaviour(ok("yes 7 2.5")) == ("OK", "yes", "7", "2.500000")
+    assert behaviour(ok("-0")) == behaviour(ok("0"))
+    assert behaviour(ok("1 2")) != behaviour(ok("12"))
+    assert behaviour(Outcome(Status.TIMEOUT)) == ("TIMEOUT",) != behaviour(Outcome(Status.RUNTIME_ERROR))
+    assert behaviour(Outcome(Status.RUNTIME_ERROR)) != behaviour(ok("RUNTIME_ERROR"))
+
+
+def test_clusters_count_samples_and_order_by_size():
+    pool = [program("a", ("1", "2")), program("b", ("1", "2"), samples=2, first=3),
+            program("c", ("1", "3"), samples=4, first=1), program("d", ("T", "2"), first=2)]
+    clusters = cluster_programs(pool)
+    assert [c.size for c in clusters] == [4, 3, 1]
+    assert [[p.key for p in c.members] for c in clusters] == [["c"], ["a", "b"], ["d"]]
+
+
+def test_cluster_ties_go_to_the_best_logprob_then_the_earliest_sample():
+    pool = [program("late", ("1",), first=5), program("early", ("2",), first=1), program("likely", ("3",), first=9, logprob=-1.0)]
+    assert [c.members[0].key for c in cluster_programs(pool)] == ["likely", "early", "late"]
+
+
+def test_round_robin_cycles_through_groups_until_k():
+    groups = [["a1", "a2", "a3"], ["b1"], ["c1", "c2"]]
+    assert round_robin(groups, 10) == ["a1", "b1", "c1", "a2", "c2", "a3"]
+    assert round_robin(groups, 4) == ["a1", "b1", "c1", "a2"]
+    assert round_robin([], 10) == []
+
+
+def test_cluster_strategy_takes_one_per_cluster_then_cycles():
+    pool = [program(f"big{i}", ("1",), first=i) for i in range(5)]
+    pool += [program(f"mid{i}", ("2",), first=10 + i) for i in range(3)]
+    pool += [program("small", ("3",), first=20)]
+    picks = [p.key for p in get_strategy("cluster").select(pool, 10, seed=0)]
+    assert picks[:3] == ["big0", "mid0", "small"]
+    assert picks[3:5] == ["big1", "mid1"]
+    assert len(picks) == len(set(picks)) == 9
+
+
+def test_codet_rewards_agreement_beyond_exact_clusters():
+    # Two programs agree exactly; six others each differ from the majority "1 2 3" on one input.
+    pool = [program("x1", ("9", "9", "9")), program("x2", ("9", "9", "9"), first=1)]
+    near = [("1", "2", "3"), ("1", "2", "4"), ("1", "5", "3"), ("6", "2", "3"), ("1", "2", "7"), ("1", "8", "3")]
+    pool += [program(f"y{i + 1}", outputs, first=2 + i) for i, outputs in enumerate(near)]
+    clusters = cluster_programs(pool)
+    assert clusters[0].size == 2  # the cluster strategy would submit x first
+    assert get_strategy("cluster").select(pool, 1, seed=0)[0].key == "x1"
+    assert codet_scores(clusters)[0] == 2 * 6
+    assert get_strategy("codet").select(pool, 1, seed=0)[0].key == "y1"  # 1 * (5 + 4 + 4) > 12
+
+
+def test_codet_gives_crashes_no_credit():
+    pool = [program("t1", ("T", "T")), program("t2", ("T", "T"), first=1), program("ok", ("1", "2"), first=2)]
+    assert get_strategy("codet").select(pool, 1, seed=0)[0].key == "ok"
+    assert get_strategy("cluster").select(pool, 1, seed=0)[0].key == "t1"
+
+
+def test_logprob_orders_by_mean_logprob_with_unknown_last():
+    pool = [program("none", ("1",)), program("low", ("2",), first=1, logprob=-3.0),
+            program("high", ("3",), first=2, logprob=-0.5)]
+    assert [p.key for p in get_strategy("logprob").select(pool, 10, seed=0)] == ["high", "low", "none"]
+
+
+def test_random_is_seeded_distinct_and_weighted_by_samples():
+    pool = [program("heavy", ("1",), samples=50)] + [program(f"p{i}", (str(i),), first=i + 1) for i in range(20)]
+    strategy = get_strategy("random")
+    assert [p.key for p in strategy.select(pool, 10, seed=3)] == [p.key for p in strategy.select(pool, 10, seed=3)]
+    picks = strategy.select(pool, 10, seed=4)
+    assert len({p.key for p in picks}) == 10
+    firsts = [strategy.select(pool, 1, seed=s)[0].key for s in range(40)]
+    assert firsts.count("heavy") > 20  # 50 of its 70 samples
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_every_strategy_handles_small_and_empty_pools(name):
+    strategy = get_strategy(name)
+    assert strategy.select([], 10, seed=0) == []
+    pool = [program("a", ("1",)), program("b", ("2",), first=1)]
+    assert sorted(p.key for p in strategy.select(pool, 10, seed=0)) == ["a", "b"]
+
+
+def test_unknown_strategy_names_the_choices():
+    with pytest.raises(ValueError, match="cluster, codet, logprob, random"):
+        get_strategy("best")
+
+
+def test_statement_bounds_read_contest_notation():
+    text = "t (1 ≤ t ≤ 10^4), n (1 ≤ n ≤ 2 ⋅ 10^5), a_i (-10^9 ≤ a_i ≤ 10^{9}) and 0 <= k <= 100"
+    assert statement_bounds(text) == [(1, 10**4), (1, 2 * 10**5), (-10**9, 10**9), (0, 100)]
+
+
+STDIN_PROBLEM = Problem(
+    name="pairs", description="The first line holds t (1 ≤ t ≤ 100). Each case: n (1 ≤ n ≤ 50), then n values "
+                              "a_i (1 ≤ a_i ≤ 1000), then a string s of length n.",
+    public_tests=(Test("2\n3\n5 1 7\nabc\n4\n2 2 9 4\nzzab\n", "x\n"),))
+
+
+def test_mutated_stdin_inputs_keep_structure_counts_and_bounds():
+    inputs = MutationInputGenerator().generate(STDIN_PROBLEM, 30, seed=1)
+    assert len(inputs) == len(set(inputs)) == 30
+    example = STDIN_PROBLEM.public_tests[0].input
+    assert example not in inputs
+    for text in inputs:
+        lines = [line.split() for line in text.splitlines()]
+        assert [len(line) for line in lines] == [1, 1, 3, 1, 1, 4, 1]
+        assert (lines[0], lines[1], lines[4]) == (["2"], ["3"], ["4"])  # t and each n are structural
+        assert [len(lines[3][0]), len(lines[6][0])] == [3, 4]
+        assert all(1 <= int(v) <= 1000 for v in lines[2] + lines[5])
+        assert set(lines[3][0] + lines[6][0]) <= set("abcz")
+    assert MutationInputGenerator().generate(STDIN_PROBLEM, 30, seed=1) == inputs
+    assert MutationInputGenerator().generate(STDIN_PROBLEM, 30, seed=2) != inputs
+
+
+def test_digit_strings_keep_their_length():
+    problem = Problem(name="bits", description="", public_tests=(Test("2\n5\n01101\n3\n111\n", ""),))
+    for text in MutationInputGenerator().generate(problem, 20, seed=0):
+        lines = text.split()
+        assert (lines[0], lines[1], lines[3]) == ("2", "5", "3") and len(lines[2]) == 5 and len(lines[4]) == 3
+
+
+def test_mutated_function_arguments_keep_types_and_lengths():
+    problem = Problem(name="f", description="", entry_point="f",
+                      public_tests=(Test("([3, 1, 2], 'abc', 2.5, True)", "1"),))
+    inputs = MutationInputGenerator().generate(problem, 15, seed=0)
+    assert len(inputs) == 15
+    for text in inputs:
+        values, word, real, flag = ast.literal_eval(text)
+        assert len(values) == 3 and all(isinstance(v, int) for v in values)
+        assert len(word) == 3 and set(word) <= set("abc") and isinstance(real, float) and flag is True
+
+
+def test_generator_without_examples_proposes_nothing():
+    assert MutationInputGenerator().generate(Problem(name="x", description=""), 5, seed=0) == []
+
+
+def write_rows(path, rows):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+def test_candidate_files_read_code_language_and_logprob(tmp_path):
+    path = write_rows(tmp_path / "c.jsonl", [{"code": "print(1)", "language": "python3", "logprob": -4.0, "num_tokens": 8},
+                                             "", {"code": "int main(){}", "language": "c++", "extra": 1}])
+    first, second = read_candidates(path, "p")
+    assert (first.language, first.mean_logprob, first.problem_id) == ("python3", -0.5, "p")
+    assert (second.language, second.logprob) == ("cpp", None)
+
+
+@pytest.mark.parametrize("rows, message", [
+    (["{"], "line 1: not JSON"),
+    ([[1, 2]], "line 1: expected a JSON object"),
+    ([{"language": "python3"}], "line 1: field 'code'"),
+    ([{"code": "x", "language": "python3"}, {"code": "x", "language": "cobol"}], "line 2: field 'language': unknown"),
+    ([{"code": "x", "language": 3.5}], "field 'language'"),
+    ([{"code": "x", "language": "python3", "logprob": "high"}], "field 'logprob'"),
+    (['{"code": "x", "language": "python3", "logprob": NaN}'], "field 'logprob'"),
+    ([{"code": "x", "language": "python3", "num_tokens": 0}], "field 'num_tokens'"),
+    ([], "no candidates"),
+])
+def test_bad_candidate_files_get_one_line_errors(tmp_path, rows, message):
+    path = write_rows(tmp_path / "bad.jsonl", rows)
+    with pytest.raises(CandidateFileError, match=message) as info:
+        read_candidates(path, "p")
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_missing_candidate_file(tmp_path):
+    with pytest.raises(CandidateFileError, match="no such file"):
+        read_candidates(tmp_path / "none.jsonl", "p")
