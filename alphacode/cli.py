@@ -329,7 +329,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from alphacode.problems import load_problems
     from sampling.distributed import WorkersLost, run_sampling
     from sampling.model_sampler import SamplingConfig
-    from sampling.store import SampleStore, StoreError
+    from sampling.store import StoreError
     from sampling.units import duplicate_ids
 
     if not Path(args.problems).exists():
@@ -360,15 +360,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     except WorkersLost as err:
         print(f"alphacode sample: {err}", file=sys.stderr)
         return 1
-    store = SampleStore(args.out)
-    distinct = sum(len(store.program_counts(p.name)) for p in problems)
     if summary.units_written:
         print(f"sampled {summary.samples_written} programs in {summary.units_written} units with {summary.workers} "
               f"worker(s), {summary.samples_per_second:.1f} samples/s after start-up; "
               f"{summary.units_skipped} units were already done")
     else:
         print(f"nothing to do: all {summary.units_total} units are already in the store")
-    print(f"store: {args.out} ({len(problems)} problems x {args.samples} samples, {distinct} distinct programs)")
+    print(f"store: {args.out} ({len(problems)} problems x {args.samples} samples; "
+          f"{summary.new_programs} new distinct programs in this run)")
     return 0
 
 
