@@ -26,8 +26,10 @@ if [ "$mode" = smoke ]; then
     --humaneval-file "$humaneval" --humaneval-samples 8 --temperatures 0.8 --contest-samples 8 --contest-batch 4 --max-tokens 32
   stage done; exit 0
 fi
-stage decoding tiny; timeout 45 python3 benchmarks/decoding.py --config tiny --samples 256 --new-tokens 512
-stage decoding small; timeout 45 python3 benchmarks/decoding.py --config small --samples 256 --new-tokens 512
+if [ -z "${SKIP_DECODING:-}" ]; then
+  stage decoding tiny; timeout 45 python3 benchmarks/decoding.py --config tiny --samples 256 --new-tokens 512
+  stage decoding small; timeout 45 python3 benchmarks/decoding.py --config small --samples 256 --new-tokens 512
+fi
 stage recipe; timeout ${RECIPE_TIMEOUT:-330} python3 -m finetune.recipe --preset gpu --workdir $work --export "$out/model" \
   --pretrain-seconds ${PRETRAIN_SECONDS:-120} --finetune-seconds ${FINETUNE_SECONDS:-45}
 cat $work/pretrain/metrics.jsonl $work/finetune/metrics.jsonl > "$out/metrics.jsonl" 2>/dev/null
