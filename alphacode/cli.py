@@ -403,6 +403,62 @@ def _add_sample_parser(sub: argparse._SubParsersAction) -> None:
     sam.set_defaults(func=cmd_sample)
 
 
+def cmd_select(args: argparse.Namespace) -> int:
+    from alphacode.problems import load_problem
+    from clustering.cache import ExecutionCache
+    from clustering.candidates import CandidateFileError, read_candidates
+    from clustering.pipeline import select_submissions
+
+    problem = load_problem(args.problem)
+    try:
+        candidates = read_candidates(args.candidates, problem.name)
+    except CandidateFileError as err:
+        raise UsageError(str(err)) from None
+    with _open_sandbox(args) as sandbox:
+        result = select_submissions(problem, candidates, ExecutionCache(sandbox), strategy=args.strategy,
+                                    num_inputs=args.inputs, seed=args.seed)
+    if args.json:
+        print(json.dumps(result.to_json()))
+        return 0
+    _print_selection(result, f"candidate {{}} of {args.candidates}")
+    return 0
+
+
+def _print_selection(result, origin: str) -> None:  # result: clustering.pipeline.SelectionResult
+    """The submissions with their cluster sizes, then the stage summary."""
+    for i, pick in enumerate(result.submissions, start=1):
+        print(f"== submission {i}/{len(result.submissions)}: cluster size {pick.cluster_size}, {pick.language}, "
+              + origin.format(pick.position + 1))
+        print("".join(f"    {line}\n" for line in pick.code.splitlines()), end="")
+    stats = result.stats
+    if not result.submissions:
+        print("no submissions: no candidate passed the example tests")
+    print(f"sampled {stats.sampled}, distinct {stats.distinct}, passed filter {stats.passed_filter} "
+          f"({stats.passed_filter_samples} samples), clusters {stats.clusters}")
+    if stats.rejected:
+        print("rejected: " + ", ".join(f"{reason} {count}" for reason, count in stats.rejected.items()))
+    print(f"inputs: {stats.inputs_generated} generated, {stats.inputs_kept} kept; {stats.executions} executions")
+    print("seconds: " + ", ".join(f"{stage} {seconds:.2f}" for stage, seconds in stats.seconds.items()))
+
+
+def _add_select_parser(sub: argparse._SubParsersAction) -> None:
+    from clustering.pipeline import DEFAULT_INPUTS
+    from clustering.strategies import STRATEGIES
+
+    sel = sub.add_parser("select", help="pick 10 submissions from a file of candidate programs (no model)",
+                         description="Filter the candidates on the problem's example tests, run the survivors on "
+                                     "generated inputs, cluster them by behaviour and pick 10 submissions. "
+                                     "CANDIDATES is JSON Lines: code, language, optional logprob and num_tokens.")
+    sel.add_argument("problem", help="problem file in the CodeContests layout")
+    sel.add_argument("--candidates", required=True, help="JSON Lines file of candidate programs")
+    sel.add_argument("--strategy", choices=sorted(STRATEGIES), default="cluster")
+    sel.add_argument("--inputs", type=_positive_int, default=DEFAULT_INPUTS, help="generated inputs per problem")
+    sel.add_argument("--seed", type=int, default=0)
+    sel.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_sandbox_flags(sel)
+    sel.set_defaults(func=cmd_select)
+
+
 def _int_list(text: str) -> list[int]:
     values = [_positive_int(part) for part in text.split(",") if part.strip()]
     if not values:
@@ -536,6 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sandbox_flags(he)
     he.set_defaults(func=cmd_humaneval)
     _add_sample_parser(sub)
+    _add_select_parser(sub)
     return parser
 
 
