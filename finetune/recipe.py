@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from alphacode.fileio import atomic_write_text
+from finetune.tasks import MIXTURE_RATES
 from pretrain.arrays import Example, MixtureBatches, RandomSplitBatches, TokenStream, parallel_map
 from pretrain.pipeline import PretrainPaths, prepare_corpus, prepare_tokenizer
 
@@ -51,7 +52,7 @@ class RecipeConfig:
     finetune_batch: int = 16
     finetune_lr: float = 5e-4
     finetune_seconds: float | None = None
-    rates: Mapping[str, float] = field(default_factory=lambda: {"contest": 1.0, "functions": 1.0, "test_inputs": 0.25})
+    rates: Mapping[str, float] = field(default_factory=lambda: dict(MIXTURE_RATES))
     max_functions: int = 20000
     weights: str = "int8"
     processes: int = max(1, (os.cpu_count() or 1) - 1)
@@ -112,8 +113,7 @@ def finetune_sources(encode: Callable[[str], list[int]], streams: Mapping[str, T
                      data: str | os.PathLike[str] = CONTEST_DATA) -> dict[str, dict[str, list[Example]]]:
     """Per split, the fine-tuning tasks' examples: contest solutions, docstring functions, test inputs."""
     from alphacode.problems import load_problems
-    from finetune.prompt import input_generation_prompt
-    from finetune.tasks import solution_examples, split_of
+    from finetune.tasks import input_rows, solution_examples, split_of
 
     problems = load_problems(data)
     splits: dict[str, dict[str, list[Example]]] = {}
@@ -121,8 +121,7 @@ def finetune_sources(encode: Callable[[str], list[int]], streams: Mapping[str, T
         chosen = [p for p in problems if split_of(p.name) == split]
         contest = [Example(np.asarray(encode(e["inputs"])), np.asarray(encode(e["targets"])), bool(e["correct"][0]))
                    for e in solution_examples(chosen)]
-        inputs = [Example(np.asarray(encode(input_generation_prompt(p.description))), np.asarray(encode(t.input)))
-                  for p in chosen for t in p.tests("all")]
+        inputs = [Example(np.asarray(encode(r["inputs"])), np.asarray(encode(r["targets"]))) for r in input_rows(chosen)]
         splits[split] = {"contest": contest, "test_inputs": inputs}
     prompts, bodies = streams["function_prompts"], streams["function_bodies"]
     functions = [Example(prompts[i], bodies[i]) for i in range(len(prompts))]

@@ -13,13 +13,15 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from alphacode.problems import Language, Problem, load_problems
 from finetune.prompt import PromptHeader, build_prompt
 
 SPLITS = ("train", "valid", "test")
+# Fine-tuning mixture weights: contest solutions, Codex-style docstring functions, test-input generation.
+MIXTURE_RATES = {"contest": 1.0, "functions": 1.0, "test_inputs": 0.25}
 _LANGUAGES = {Language.PYTHON3: "python3", Language.CPP: "cpp"}
 
 
@@ -46,9 +48,35 @@ def solution_examples(problems: Iterable[Problem], skipped: Counter | None = Non
                        "correct": [int(correct)]}
 
 
-def register_finetune_task(name: str, problems: str | os.PathLike[str], tokenizer_model: str | os.PathLike[str],
-                           mlm_rate: float = 0.15):  # -> seqio.Task
-    """Register (or replace) the seqio task ``name`` over the problems at ``problems`` (file or directory)."""
+def function_rows(corpus_dir: str | os.PathLike[str], split: str) -> list[dict[str, Any]]:
+    """Codex-style rows from the Python files of a corpus (:mod:`pretrain.corpus`): signature and
+    docstring -> body, split by the same hash rule as problems (on file path and function name)."""
+    from finetune.functions import docstring_functions
+    from pretrain.corpus import iter_corpus
+
+    rows, seen = [], set()
+    for source in iter_corpus(corpus_dir):
+        if source.language != "Python":
+            continue
+        for function in docstring_functions(source.content):
+            if function.prompt not in seen and split_of(f"{source.path}:{function.name}") == split:
+                seen.add(function.prompt)
+                rows.append({"inputs": function.prompt, "targets": function.body, "correct": [1]})
+    return rows
+
+
+def input_rows(problems: Iterable[Problem]) -> list[dict[str, Any]]:
+    """Test-input generation rows: the statement under its own header -> one of the problem's test inputs."""
+    from finetune.prompt import input_generation_prompt
+
+    return [{"inputs": input_generation_prompt(p.description), "targets": t.input, "correct": [1]}
+            for p in problems for t in p.tests("all")]
+
+
+def _register_rows_task(name: str, rows_of_split: Callable[[str], list[dict[str, Any]]],
+                        tokenizer_model: str | os.PathLike[str], mlm_rate: float):  # -> seqio.Task
+    """A seqio task over text rows (``inputs``, ``targets``, ``correct``): tokenized, the prompt trimmed
+    to the encoder (its beginning kept) and MLM-masked, the target cut to the decoder then EOS."""
     import functools
 
     import seqio
@@ -56,12 +84,10 @@ def register_finetune_task(name: str, problems: str | os.PathLike[str], tokenize
 
     from pretrain.tasks import mask_tokens, register_task
 
-    loaded = load_problems(problems)
     vocabulary = seqio.SentencePieceVocabulary(str(tokenizer_model))
 
     def dataset_fn(split: str, shuffle_files: bool, seed: int | None = None) -> tf.data.Dataset:
-        chosen = [p for p in loaded if split_of(p.name) == split]
-        rows = list(solution_examples(chosen))
+        rows = rows_of_split(split)
         return tf.data.Dataset.from_generator(
             lambda: iter(rows),
             output_signature={"inputs": tf.TensorSpec([], tf.string), "targets": tf.TensorSpec([], tf.string),
@@ -92,6 +118,34 @@ def register_finetune_task(name: str, problems: str | os.PathLike[str], tokenize
         ],
         output_features=output_features,
     )
+
+
+def register_finetune_task(name: str, problems: str | os.PathLike[str], tokenizer_model: str | os.PathLike[str],
+                           mlm_rate: float = 0.15):  # -> seqio.Task
+    """Register (or replace) the seqio task ``name`` over the problems at ``problems`` (file or directory)."""
+    loaded = load_problems(problems)
+    return _register_rows_task(name, lambda split: list(solution_examples(p for p in loaded if split_of(p.name) == split)),
+                               tokenizer_model, mlm_rate)
+
+
+def register_finetune_mixture(name: str, problems: str | os.PathLike[str], corpus_dir: str | os.PathLike[str] | None,
+                              tokenizer_model: str | os.PathLike[str], rates: Mapping[str, float] = MIXTURE_RATES,
+                              mlm_rate: float = 0.15):  # -> seqio.Mixture
+    """Register the fine-tuning mixture ``name``: contest solutions, docstring functions from
+    ``corpus_dir`` (when given) and test-input generation, sampled at ``rates`` (task -> weight)."""
+    import seqio
+
+    loaded = load_problems(problems)
+    tasks = {"contest": register_finetune_task(f"{name}_contest", problems, tokenizer_model, mlm_rate),
+             "test_inputs": _register_rows_task(f"{name}_test_inputs",
+                                                lambda split: input_rows(p for p in loaded if split_of(p.name) == split),
+                                                tokenizer_model, mlm_rate)}
+    if corpus_dir is not None:
+        tasks["functions"] = _register_rows_task(f"{name}_functions", lambda split: function_rows(corpus_dir, split),
+                                                 tokenizer_model, mlm_rate)
+    if name in seqio.MixtureRegistry.names():
+        seqio.MixtureRegistry.remove(name)
+    return seqio.MixtureRegistry.add(name, [(tasks[k].name, rates[k]) for k in tasks if rates.get(k, 0) > 0])
 
 
 def finetune_dataset(task_name: str, split: str, encoder_length: int, decoder_length: int, seed: int = 0):

@@ -106,3 +106,30 @@ def test_finetune_runs_with_each_switch(tmp_path: Path, tokenizer_model: Path) -
     # same initial parameters and batch: the plain decoder likelihood agrees, the switched terms differ
     assert first["all"]["decoder_loss"] == pytest.approx(first["plain"]["decoder_loss"], rel=1e-5)
     assert first["all"]["solution_loss"] != pytest.approx(first["plain"]["solution_loss"], rel=1e-3)
+
+
+def test_mixture_holds_every_task_with_its_rate(tmp_path: Path, tokenizer_model: Path) -> None:
+    """Contest solutions, docstring functions mined from a corpus and test inputs, mixed by weight."""
+    import seqio
+
+    from finetune.functions import docstring_functions
+    from finetune.tasks import function_rows, register_finetune_mixture
+
+    source = tmp_path / "src"
+    source.mkdir()
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for name in ["textwrap.py", "shlex.py", "fractions.py", "statistics.py", "colorsys.py", "difflib.py"]:
+        shutil.copy(stdlib / name, source / name)
+    build_corpus([source], tmp_path / "corpus")
+    functions = {split: function_rows(tmp_path / "corpus", split) for split in SPLITS}
+    mined = sum(len(docstring_functions((source / f).read_text())) for f in [p.name for p in source.iterdir()])
+    assert sum(map(len, functions.values())) == mined > 20
+    assert all(row["inputs"].lstrip().startswith(("def ", "async def ")) for row in functions["train"])
+
+    rates = {"contest": 1.0, "functions": 1.0, "test_inputs": 0.5}
+    mixture = register_finetune_mixture("ft_mix", CONTEST, tmp_path / "corpus", tokenizer_model, rates=rates)
+    assert {t.name: mixture.get_rate(t) for t in mixture.tasks} == {f"ft_mix_{k}": v for k, v in rates.items()}
+    lengths = {"inputs": 64, "targets": 32, "mlm_targets": 64, "correct": 1}
+    dataset = seqio.get_mixture_or_task("ft_mix").get_dataset(lengths, split="train", shuffle=False, seed=0)
+    examples = list(dataset.take(400).as_numpy_iterator())
+    assert len(examples) == 400 and {"inputs", "targets", "correct"} <= set(examples[0])
