@@ -1,6 +1,6 @@
 """Samples/s through Ray (``run_sampling``) against the same sampler called in-process, in one run.
 
-    .venv/bin/python benchmarks/sampling.py --checkpoint DIR [--samples 128] [--batch-size 32] [--max-tokens 128]
+    .venv/bin/python benchmarks/sampling_throughput.py --checkpoint DIR [--samples 128] [--batch-size 32] [--max-tokens 128]
 
 Both paths run the same :class:`~sampling.model_sampler.ModelSampler` on the same work units (same
 seeds, so the same programs: checked), compiled before timing. In-process: the units are sampled one
@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # in-process and Ray workers share a GPU
-if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)  # this file's own folder: its name would hide the ``sampling`` package (here and in Ray workers)
 
 from alphacode.model.export import load_model  # noqa: E402
 from alphacode.problems import load_problems  # noqa: E402
@@ -89,7 +86,7 @@ def main() -> None:
     for count, (rate, same) in ray_rates.items():
         print(f"Ray, {count} worker(s): {rate:.1f} samples/s = {rate / base:.0%} of in-process; "
               f"same programs as in-process: {'yes' if same else 'NO'}")
-    print("command: .venv/bin/python benchmarks/sampling.py " + " ".join(sys.argv[1:]))
+    print("command: .venv/bin/python benchmarks/sampling_throughput.py " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":
