@@ -1,33 +1,28 @@
 """Is the language conditioning learned? Sample under each ``LANGUAGE IS`` header and check the programs.
 
-    .venv/bin/python benchmarks/conditioning.py --run runs/finetune-tiny [--samples 32] [--problems 4]
+    .venv/bin/python benchmarks/conditioning.py [--model DIR] [--samples 32] [--problems 4]
 
 For each held-out problem of the bundled contest set, draws ``--samples`` programs with the header
 ``LANGUAGE IS python3`` and as many with ``LANGUAGE IS cpp`` (correct solution asked, random rating
-and tags, as at sampling time). A program counts as Python if ``ast.parse`` accepts it (parsing
-runs nothing), and as C++ if g++ compiles it inside the sandbox. A learned conditioning shows as
-Python-parse rates far higher under the python3 header, and C++-compile rates far higher under cpp.
+and tags, as at sampling time) through the sampling stage's :class:`sampling.model_sampler.ModelSampler`.
+A program counts as Python if ``ast.parse`` accepts it (parsing runs nothing), and as C++ if g++
+compiles it inside the sandbox. A learned conditioning shows as Python-parse rates far higher under
+the python3 header, and C++-compile rates far higher under cpp. ``--model`` defaults to the bundled model.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import random
 import time
 import warnings
 from pathlib import Path
 
-import jax
-
-from alphacode.decoding import Sampler
 from alphacode.execution import Sandbox, Status, make_job
-from alphacode.model.config import EOS_ID
+from alphacode.model.export import load_model
 from alphacode.problems import load_problems
-from alphacode.tokenizer import Tokenizer
-from alphacode.train import load_checkpoint
-from finetune.prompt import build_prompt, sampling_header
 from finetune.tasks import split_of
+from sampling.model_sampler import ModelSampler, SamplingConfig
 
 CONTEST = Path(__file__).resolve().parent.parent / "data" / "contest"
 
@@ -44,42 +39,35 @@ def parses_as_python(code: str) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", required=True, help="a fine-tuning work directory (holding run/)")
-    parser.add_argument("--tokenizer", required=True, help="the pretraining run's tokenizer.model")
+    parser.add_argument("--model", default=None, help="model export or training directory (default: bundled model)")
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--problems", type=int, default=4)
     parser.add_argument("--temperature", type=float, default=0.25)
     parser.add_argument("--max-tokens", type=int, default=256)
     args = parser.parse_args()
-    config, params = load_checkpoint(Path(args.run) / "run")
-    tokenizer = Tokenizer.load(args.tokenizer)
-    sampler = Sampler(config, params)
+    model = load_model(args.model)
     problems = [p for p in load_problems(CONTEST) if split_of(p.name) != "train"][: args.problems]
-    rng = random.Random(0)
     counts = {lang: {"python_parse": 0, "cpp_compile": 0, "n": 0} for lang in ("python3", "cpp")}
     started = time.perf_counter()
     with Sandbox() as sandbox:
-        for index, problem in enumerate(problems):
-            for language in ("python3", "cpp"):
-                prompt = tokenizer.encode(build_prompt(problem.description, sampling_header(rng, language)))
-                batch = sampler.sample(prompt, args.samples, jax.random.PRNGKey(index), max_length=args.max_tokens,
-                                       temperature=args.temperature)
-                programs = []
-                for row, length in zip(batch.tokens, batch.lengths):
-                    ids = [int(t) for t in row[:length] if t != EOS_ID]
-                    programs.append(tokenizer.decode(ids))
+        for language, fraction in (("python3", 1.0), ("cpp", 0.0)):
+            config = SamplingConfig(batch_size=args.samples, max_new_tokens=args.max_tokens,
+                                    temperatures=(args.temperature,), python_fraction=fraction)
+            sampler = ModelSampler(model, config)
+            for index, problem in enumerate(problems):
+                programs = [c.code for c in sampler.sample(problem, args.samples, seed=index)]
                 outcomes = sandbox.run_batch([make_job(code, "cpp", [b""]) for code in programs])
                 counts[language]["n"] += len(programs)
                 counts[language]["python_parse"] += sum(parses_as_python(code) for code in programs)
                 counts[language]["cpp_compile"] += sum(o[0].status is not Status.COMPILE_ERROR for o in outcomes)
-    print(f"model {config.name} from {args.run}; {len(problems)} held-out problems x {args.samples} samples per header, "
-          f"T={args.temperature}, up to {args.max_tokens} tokens; {time.perf_counter() - started:.0f} s")
+    print(f"model {model.config.name} from {model.path}; {len(problems)} held-out problems x {args.samples} samples "
+          f"per header, T={args.temperature}, up to {args.max_tokens} tokens; {time.perf_counter() - started:.0f} s")
     for language, c in counts.items():
         print(f"header LANGUAGE IS {language:8s}: parses as Python {c['python_parse']:4d}/{c['n']} "
               f"({c['python_parse'] / c['n']:.0%}), compiles as C++ {c['cpp_compile']:4d}/{c['n']} "
               f"({c['cpp_compile'] / c['n']:.0%})")
-    print(f"command: .venv/bin/python benchmarks/conditioning.py --run {args.run} --tokenizer {args.tokenizer} "
-          f"--samples {args.samples} --problems {args.problems}")
+    print(f"command: .venv/bin/python benchmarks/conditioning.py{' --model ' + args.model if args.model else ''} "
+          f"--samples {args.samples} --problems {args.problems} --temperature {args.temperature}")
 
 
 if __name__ == "__main__":
