@@ -130,6 +130,16 @@ def finetune_sources(encode: Callable[[str], list[int]], streams: Mapping[str, T
     return splits
 
 
+def _train_config(steps: int, batch_size: int, learning_rate: float, max_warmup: int):  # -> TrainConfig
+    """A stage's optimisation settings: warmup over a tenth of the run (capped), four checkpoints and
+    evaluations, about twenty log lines."""
+    from alphacode.train import TrainConfig
+
+    return TrainConfig(steps=steps, batch_size=batch_size, learning_rate=learning_rate,
+                       warmup_steps=max(1, min(max_warmup, steps // 10)), checkpoint_every=max(50, steps // 4),
+                       eval_every=max(50, steps // 4), log_every=max(1, min(50, steps // 20)))
+
+
 def _steps_for(seconds: float | None, default: int, trainer_factory: Callable[[int], object], source: object,
                say: Callable[[str], None], stage: str) -> int:
     """``default``, or as many steps as fit ``seconds`` by a timed probe of the same train step."""
@@ -148,7 +158,7 @@ def run_recipe(config: RecipeConfig, workdir: str | os.PathLike[str], *, export_
     """Every stage, resuming completed ones; returns the exported model directory."""
     from alphacode.model import get_config
     from alphacode.model.export import export_model
-    from alphacode.train import TrainConfig, Trainer, load_checkpoint
+    from alphacode.train import Trainer, load_checkpoint
     from finetune.losses import FinetuneLossConfig
     from finetune.objective import finetune_loss
     from pretrain.objective import pretrain_loss
@@ -168,9 +178,7 @@ def run_recipe(config: RecipeConfig, workdir: str | os.PathLike[str], *, export_
     valid_source = RandomSplitBatches(streams["validation"], config.pretrain_batch, config.pretrain_lengths, seed=1)
 
     def pretrainer(steps: int) -> Trainer:
-        train = TrainConfig(steps=steps, batch_size=config.pretrain_batch, learning_rate=config.pretrain_lr,
-                            warmup_steps=max(1, min(200, steps // 10)), checkpoint_every=max(50, steps // 4),
-                            eval_every=max(50, steps // 4), log_every=max(1, min(50, steps // 20)))
+        train = _train_config(steps, config.pretrain_batch, config.pretrain_lr, max_warmup=200)
         return Trainer(model_config, train, pretrain_loss, pretrain_dir, example_lengths=config.pretrain_lengths)
 
     steps_file = paths.root / "steps.json"
@@ -195,9 +203,7 @@ def run_recipe(config: RecipeConfig, workdir: str | os.PathLike[str], *, export_
     loss = functools.partial(finetune_loss, config=FinetuneLossConfig())
 
     def finetuner(steps: int) -> Trainer:
-        train = TrainConfig(steps=steps, batch_size=config.finetune_batch, learning_rate=config.finetune_lr,
-                            warmup_steps=max(1, min(100, steps // 10)), checkpoint_every=max(50, steps // 4),
-                            eval_every=max(50, steps // 4), log_every=max(1, min(50, steps // 20)))
+        train = _train_config(steps, config.finetune_batch, config.finetune_lr, max_warmup=100)
         return Trainer(model_config, train, loss, finetune_dir, init_params=pretrained,
                        example_lengths=config.finetune_lengths)
 
@@ -212,7 +218,7 @@ def run_recipe(config: RecipeConfig, workdir: str | os.PathLike[str], *, export_
 
     final_config, params = load_checkpoint(finetune_dir)
     out = Path(export_dir) if export_dir else paths.root / "export"
-    metadata = {"recipe": {k: v for k, v in dataclasses.asdict(config).items()}, "steps": planned,
+    metadata = {"recipe": dataclasses.asdict(config), "steps": planned,
                 "seconds": round(time.perf_counter() - started)}
     export_model(final_config.replace(dtype="float32"), params, paths.tokenizer_model, out, weights=config.weights,
                  metadata=metadata)
