@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench clean
+.PHONY: demo test test-all bench default-checkpoint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/execution.py
+
+# Retrain the bundled model from scratch on this machine (about two hours on 2 cores; resumable).
+default-checkpoint: $(STAMP)
+	$(BIN)/python -m finetune.recipe --preset cpu --workdir runs/default-model --export alphacode/default_model
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -61,9 +61,10 @@ class RecipeConfig:
         return dataclasses.replace(self, **changes)
 
 
-# cpu: about two hours on a 2-core machine; gpu: minutes on one H100/H200.
+# cpu: about two hours on a 2-core machine; gpu: minutes on one H100/H200. Both size their step
+# counts by a timed probe of the train step; the counts used are kept in steps.json and the export.
 PRESETS = {
-    "cpu": RecipeConfig(),
+    "cpu": RecipeConfig(pretrain_seconds=4500, finetune_seconds=1800),
     "gpu": RecipeConfig(dtype="bfloat16", max_files=40000, pretrain_batch=256, pretrain_lr=2e-3, pretrain_seconds=150,
                         finetune_batch=128, finetune_seconds=60, max_functions=60000),
     "smoke": RecipeConfig(model="tiny", max_files=300, vocab_size=1000, pretrain_lengths=(64, 64), pretrain_steps=4, pretrain_batch=4,
