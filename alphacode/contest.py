@@ -1,12 +1,14 @@
 """``alphacode contest``: a checkpoint's solve rate against sample budget on a problem set.
 
-Samples once at the largest budget into a resumable store (:mod:`sampling`), then per problem (in
-parallel on Ray): filters the pool and clusters it once (:mod:`clustering`), judges the distinct
-programs that passed the filter on the hidden tests (private + generated, or a HumanEval task's
-``check``), and estimates 10@k for every budget k and selection strategy by rerunning the selection
-on random size-k subsets of the pool (:func:`alphacode.metrics.n_at_k`), which the execution cache
-answers without running anything new. A sample counts as correct when it passes the public tests
-and every hidden test. Writes ``report.json``, ``report.md`` and ``solve_rate.png``.
+Samples once at the largest budget into a resumable store (:mod:`sampling`: a rerun with a larger
+budget draws only the missing samples, one with a smaller budget reads the first of each pool), then
+per problem (in parallel on Ray): filters the pool and clusters it once (:mod:`clustering`), judges
+the distinct programs that passed the filter on the hidden tests (private + generated, or a
+HumanEval task's ``check``), and estimates 10@k for every budget k and selection strategy by
+rerunning the selection on random size-k subsets of the pool (:func:`alphacode.metrics.n_at_k`),
+which the execution cache answers without running anything new. A sample counts as correct when it
+passes the public tests and every hidden test. Writes ``report.json``, ``report.md`` and
+``solve_rate.png``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +82,7 @@ def evaluate_problem(problem: Problem, store_dir: str, config: ContestConfig) ->
     from sampling.store import iter_candidates
 
     started = time.perf_counter()
-    candidates = list(iter_candidates(store_dir, problem.name))[:config.samples]
+    candidates = list(iter_candidates(store_dir, problem.name, samples=config.samples))
     if len(candidates) < config.samples:
         raise ValueError(f"{problem.name}: the store holds {len(candidates)} samples, not {config.samples}")
     with Sandbox(workers=1, unsafe_no_isolation=config.unsafe_no_isolation) as sandbox:
@@ -286,18 +288,6 @@ def _config_json(config: ContestConfig) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
 
-def samples_to_draw(store_dir: str | os.PathLike[str], problems: Sequence[Problem], samples: int) -> int:
-    """How many samples per problem to ask the store for: ``samples``, or more where an earlier run planned
-    more (its samples are reused and the report reads the first ``samples`` of each pool)."""
-    from sampling.store import SampleStore, StoreError
-
-    try:
-        planned = SampleStore(store_dir).manifest()["problems"]
-    except StoreError:
-        return samples
-    return max([samples] + [planned[p.name]["samples"] for p in problems if p.name in planned])
-
-
 @dataclass(frozen=True)
 class Placement:
     """Where a result would rank among a contest's participants (rank 1 is best; ties share a rank)."""
@@ -357,8 +347,9 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
                 report_dir: str | os.PathLike[str], config: ContestConfig, sampling: Any,
                 settings: Mapping[str, Any], address: str | None = None, workers: int | None = None,
                 standings: Sequence[tuple[int, int]] | None = None) -> dict[str, Any]:
-    """Sample (resuming whatever the store already holds), evaluate every problem on Ray, write the report
-    (with the placement among ``standings``' participants when given)."""
+    """Sample (reusing whatever the store already holds, so only missing samples are drawn), evaluate every
+    problem on Ray, write the report (with the placement among ``standings``' participants when given).
+    The batch size stays as given whatever the budget: it fixes the samples, so changing it refuses the store."""
     import logging
 
     import ray
@@ -368,8 +359,6 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
 
     model = load_model(model_dir)
     store_dir = Path(report_dir) / "samples"
-    draw = samples_to_draw(store_dir, problems, config.samples)
-    sampling = replace(sampling, batch_size=min(sampling.batch_size, draw))
     started_ray = not ray.is_initialized()
     if started_ray:
         if address:
@@ -378,9 +367,10 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
             ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False,
                      logging_level=logging.WARNING)
     try:
-        summary = run_sampling(problems, model, store_dir, draw, config=sampling, seed=config.seed, workers=workers)
-        sampled = {"sampling": sampling.to_json(), "store": str(store_dir), "store_samples": draw,
-                   "units_written": summary.units_written, "units_reused": summary.units_skipped}
+        summary = run_sampling(problems, model, store_dir, config.samples, config=sampling, seed=config.seed,
+                               workers=workers)
+        sampled = {"sampling": sampling.to_json(), "store": str(store_dir), "units_written": summary.units_written,
+                   "units_reused": summary.units_skipped, "samples_drawn": summary.samples_written}
         report = build_report(problems, store_dir, config, {**settings, **sampled}, {"sampling": summary.seconds})
     finally:
         if started_ray:

@@ -10,6 +10,10 @@ Faults: an actor that dies is restarted by Ray (``max_restarts``) and its unfini
 retried there (``max_task_retries``); a unit whose worker is gone for good goes back in the queue for
 the others. Because a unit's seed depends only on its name, a retried unit yields the same samples.
 A killed driver loses at most the units in flight: rerunning the same command skips finished units.
+
+Rerunning with more samples per problem keeps every stored sample: full units are skipped and a last
+unit the smaller run cut short is topped up (:mod:`sampling.units`); with fewer, nothing is drawn.
+``workers=0`` runs the same loop in this process without Ray (small jobs, tests).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from alphacode.problems import Problem
 from sampling.candidate import Candidate
 from sampling.model_sampler import SamplingConfig
 from sampling.store import SampleStore
-from sampling.units import WorkUnit, duplicate_ids, plan_units, units_per_problem
+from sampling.units import WorkUnit, duplicate_ids, plan_units
 
 PREFETCH = 2  # units queued per actor: one running, one waiting, so the actor never idles on the driver
 
@@ -53,7 +57,9 @@ class FaultInjection:
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What one run did. ``sampling_seconds`` runs from the first worker ready to the last unit written."""
+    """What one run did (``workers`` 0: in this process). ``units_written`` counts top-ups, and
+    ``samples_written`` only the samples drawn in this run. ``sampling_seconds`` runs from the first
+    worker ready to the last unit written."""
 
     problems: int
     units_total: int
@@ -101,17 +107,23 @@ class SamplingWorker:
         return True
 
     def run(self, unit: WorkUnit, shared: list[Any]) -> list[Candidate]:
-        """The candidates of ``unit``, each tagged with the unit index."""
+        """The candidates of ``unit`` still missing from the store (:func:`draw_unit`)."""
         self._load(shared)
         fault = self._fault
         timer = None
         if fault and (fault.problem_id, fault.unit) == (unit.problem_id, unit.unit) and not os.path.exists(fault.marker):
             timer = threading.Timer(fault.after_s, _die, args=(fault.marker,))
             timer.start()
-        candidates = self._sampler.sample(self._problems[unit.problem_id], unit.size, unit.seed)
+        candidates = draw_unit(self._sampler, self._problems[unit.problem_id], unit)
         if timer is not None:
             timer.cancel()
-        return [dataclasses.replace(c, unit=unit.unit) for c in candidates]
+        return candidates
+
+
+def draw_unit(sampler: Any, problem: Problem, unit: WorkUnit) -> list[Candidate]:
+    """Samples ``unit.start`` onward of ``unit``, tagged with the unit index: the sampler draws the whole
+    unit (the same samples again up to ``start``, which are dropped), as a top-up costs at most one unit."""
+    return [dataclasses.replace(c, unit=unit.unit) for c in sampler.sample(problem, unit.size, unit.seed)[unit.start:]]
 
 
 def _die(marker: str) -> None:
@@ -159,10 +171,9 @@ def run_sampling(problems: Sequence[Problem], model: Any, store_dir: str | os.Pa
 
     Uses the Ray already initialised in this process, else joins ``address``, else starts a local Ray.
     ``workers`` defaults to one per GPU (more workers than GPUs share them), or one per Ray CPU without
-    GPUs. ``unit_size`` (default: 4 batches) must be a multiple of the batch size. Rerunning with the
-    same arguments resumes."""
-    import ray
-
+    GPUs; 0 samples in this process without Ray. ``unit_size`` (default: 4 batches) must be a multiple of
+    the batch size. Rerunning with the same arguments resumes; with another ``samples``, it reuses the
+    stored samples and draws only the missing ones."""
     started = time.monotonic()
     unit_size = unit_size or 4 * config.batch_size
     if unit_size % config.batch_size:
@@ -170,20 +181,24 @@ def run_sampling(problems: Sequence[Problem], model: Any, store_dir: str | os.Pa
     repeated = duplicate_ids(p.name for p in problems)
     if repeated:
         raise ValueError(f"problem names must be unique; repeated: {', '.join(repeated[:5])}")
-    settings = {"model": model_fingerprint(model), "sampling": config.to_json(), "unit_size": unit_size, "seed": seed}
-    plan = {p.name: (samples, units_per_problem(samples, unit_size)) for p in problems}
-    with SampleStore.open_for_writing(store_dir, settings, plan) as store:
+    settings = {"model": model_fingerprint(model), "sampling": config.to_json(), "seed": seed}
+    with SampleStore.open_for_writing(store_dir, settings, {p.name: samples for p in problems}, unit_size) as store:
         units = plan_units([p.name for p in problems], samples, unit_size, seed)
-        finished = {p.name: set(store.finished_units(p.name)) for p in problems}
-        driver = _Driver(store, [u for u in units if u.unit not in finished[u.problem_id]])
-        driver.summary["units_skipped"] = len(units) - len(driver.todo)
-        if driver.todo:
+        stored = {p.name: store.unit_rows(p.name) for p in problems}
+        todo = [dataclasses.replace(u, start=stored[u.problem_id].get(u.unit, 0)) for u in units
+                if stored[u.problem_id].get(u.unit, 0) < u.size]
+        driver = _Driver(store, todo, total=samples * len(problems), progress=progress)
+        driver.summary["units_skipped"] = len(units) - len(todo)
+        if todo and workers == 0:
+            driver.run_here(problems, model, config)
+        elif todo:
+            import ray
+
             started_ray = not ray.is_initialized()
             if started_ray:
                 _connect(address, workers)
             try:
-                driver.run(problems, model, config, workers, max_restarts, fault, progress,
-                           total=samples * len(problems))
+                driver.run(problems, model, config, workers, max_restarts, fault)
             finally:
                 if started_ray:
                     ray.shutdown()
@@ -193,11 +208,14 @@ def run_sampling(problems: Sequence[Problem], model: Any, store_dir: str | os.Pa
 
 
 class _Driver:
-    """The driver loop: keeps every actor fed, writes finished units, requeues the units of lost actors."""
+    """The driver loop: keeps every actor fed, writes finished units, requeues the units of lost actors
+    (or samples every unit itself, without Ray)."""
 
-    def __init__(self, store: SampleStore, todo: list[WorkUnit]) -> None:
+    def __init__(self, store: SampleStore, todo: list[WorkUnit], total: int, progress: bool) -> None:
         self.store = store
         self.todo = deque(todo)
+        self.total = total
+        self.progress = progress
         self.remaining: dict[str, int] = {}
         for unit in todo:
             self.remaining[unit.problem_id] = self.remaining.get(unit.problem_id, 0) + 1
@@ -208,6 +226,28 @@ class _Driver:
         self.last_error: BaseException | None = None
         self.summary = {"units_skipped": 0, "units_written": 0, "samples_written": 0, "new_programs": 0,
                         "units_retried": 0, "workers": 0}
+
+    def _bar(self) -> Any:
+        """A progress bar over this run's samples, starting at those already stored."""
+        from tqdm import tqdm
+
+        done = self.total - sum(u.size - u.start for u in self.todo)
+        return tqdm(total=self.total, initial=done, unit="sample", desc="sampling", disable=not self.progress)
+
+    def run_here(self, problems: Sequence[Problem], model: Any, config: SamplingConfig) -> None:
+        """Sample every unit in this process, one after another."""
+        from sampling.model_sampler import ModelSampler
+
+        by_name = {p.name: p for p in problems}
+        sampler = ModelSampler(model, config)
+        sampler.warmup()
+        self.first_ready = time.monotonic()
+        with self._bar() as bar:
+            while self.todo:
+                unit = self.todo.popleft()
+                candidates = draw_unit(sampler, by_name[unit.problem_id], unit)
+                self._write(unit, candidates)
+                bar.update(len(candidates))
 
     def _feed(self, actor: Any) -> None:
         while self.todo and sum(a is actor for _, a in self.in_flight.values()) < PREFETCH:
@@ -223,10 +263,9 @@ class _Driver:
             ray.kill(actor, no_restart=True)
 
     def run(self, problems: Sequence[Problem], model: Any, config: SamplingConfig, workers: int | None,
-            max_restarts: int, fault: FaultInjection | None, progress: bool, total: int) -> None:
+            max_restarts: int, fault: FaultInjection | None) -> None:
         import ray
         from ray.exceptions import ActorUnavailableError, RayActorError
-        from tqdm import tqdm
 
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
@@ -243,9 +282,8 @@ class _Driver:
         self.alive = [actor_class.remote(config, fault) for _ in range(count)]
         actors = list(self.alive)
         starting = {actor.ready.remote(self.shared): actor for actor in actors}
-        done = total - sum(u.size for u in self.todo)
         try:
-            with tqdm(total=total, initial=done, unit="sample", desc="sampling", disable=not progress) as bar:
+            with self._bar() as bar:
                 while self.todo or self.in_flight:
                     if not self.alive:
                         raise WorkersLost(f"all {count} sampling workers died; rerun to resume "

@@ -2,11 +2,17 @@
 
 Layout::
 
-    STORE/manifest.json                      format, sampling settings, problems (samples and units planned)
+    STORE/manifest.json                      format, sampling settings, unit size, problems (samples, units)
     STORE/units/<problem dir>/<unit>.parquet one row per sample of that unit, written atomically
 
 A unit file appears whole or not at all (written beside, then renamed), so the files present are the
 record of finished work: a rerun skips them, and a reader can tail the directory while it grows.
+
+Growing: a problem's planned sample count only grows (a rerun asking for more extends the plan, one
+asking for fewer leaves it), and every unit holds ``unit_size`` samples except a problem's last one.
+A unit written short under a smaller plan is topped up in place: its file is replaced by one with the
+same rows followed by the missing ones. Readers return the first N samples of a problem in
+(unit, index) order, so a store sampled once at the largest N serves every smaller N.
 
 Duplicates: every sample keeps its row, so each (unit, index) exists exactly once, but a program's
 text is stored only once per problem. Each row carries ``code_hash`` (a hash of language and code)
@@ -32,8 +38,9 @@ from typing import Any
 
 from alphacode.fileio import atomic_write, atomic_write_text
 from sampling.candidate import Candidate
+from sampling.units import units_per_problem
 
-FORMAT = "alphacode-samples/1"
+FORMAT = "alphacode-samples/2"
 MANIFEST = "manifest.json"
 _UNIT_DIGITS = 8
 
@@ -82,7 +89,8 @@ class SampleStore:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise StoreError(f"{path}: unreadable manifest ({err})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise StoreError(f"{path}: not a {FORMAT} manifest")
+            found = data.get("format") if isinstance(data, dict) else None
+            raise StoreError(f"{path}: not a {FORMAT} manifest (format {json.dumps(found)}); use a new store")
         return data
 
     def problem_ids(self) -> list[str]:
@@ -102,6 +110,13 @@ class SampleStore:
         return sorted(int(p.stem) for p in directory.iterdir()
                       if p.suffix == ".parquet" and p.stem.isdigit() and not p.name.startswith("."))
 
+    def unit_rows(self, problem_id: str) -> dict[int, int]:
+        """How many samples each present unit of ``problem_id`` holds (from the Parquet footers)."""
+        import pyarrow.parquet as pq
+
+        return {unit: pq.read_metadata(self.unit_path(problem_id, unit)).num_rows
+                for unit in self.finished_units(problem_id)}
+
     def program_counts(self, problem_id: str) -> Counter[str]:
         """How many samples of ``problem_id`` each distinct program (by :func:`code_hash`) has so far."""
         import pyarrow.parquet as pq
@@ -116,11 +131,14 @@ class SampleStore:
     @classmethod
     @contextmanager
     def open_for_writing(cls, root: str | os.PathLike[str], settings: Mapping[str, Any],
-                         problems: Mapping[str, tuple[int, int]]) -> Iterator[SampleStore]:
-        """Create the store or reopen it for the same ``settings``; hold its lock while in use.
+                         problems: Mapping[str, int], unit_size: int) -> Iterator[SampleStore]:
+        """Create the store or reopen it for the same ``settings`` and ``unit_size``; hold its lock while in use.
 
-        ``problems`` maps each problem id to (samples, units) planned. Problems may be added to a store;
-        changing the settings or a problem's plan is refused with :class:`StoreError`."""
+        ``problems`` maps each problem id to the samples asked for. Problems may be added and their
+        sample counts grown (a smaller count keeps the larger plan); other settings or another unit
+        size are refused with :class:`StoreError`."""
+        if unit_size < 1:
+            raise ValueError(f"unit_size must be at least 1, got {unit_size}")
         store = cls(root)
         store.root.mkdir(parents=True, exist_ok=True)
         with open(store.root / ".lock", "a") as lock:
@@ -128,27 +146,29 @@ class SampleStore:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise StoreError(f"{store.root}: another sampling job is writing this store") from None
-            store._merge_manifest(dict(settings), problems)
+            store._merge_manifest(dict(settings), problems, unit_size)
             store._remove_partial_files()
             yield store
 
-    def _merge_manifest(self, settings: dict[str, Any], problems: Mapping[str, tuple[int, int]]) -> None:
+    def _merge_manifest(self, settings: dict[str, Any], problems: Mapping[str, int], unit_size: int) -> None:
         settings = json.loads(json.dumps(settings))  # the form it takes in the file, for comparing
         if (self.root / MANIFEST).exists():
             manifest = self.manifest()
-            for key in sorted(set(settings) | set(manifest["settings"])):
-                old, new = manifest["settings"].get(key), settings.get(key)
+            written = {**manifest["settings"], "unit_size": manifest["unit_size"]}
+            asked = {**settings, "unit_size": unit_size}
+            for key in sorted(set(written) | set(asked)):
+                old, new = written.get(key), asked.get(key)
                 if old != new:
                     raise StoreError(f"{self.root}: written with {key}={json.dumps(old)}, not {json.dumps(new)}; "
                                      f"rerun with the same settings or use a new store")
         else:
-            manifest = {"format": FORMAT, "settings": settings, "problems": {}}
-        for problem_id, (samples, units) in problems.items():
-            old = manifest["problems"].get(problem_id)
-            if old is not None and (old["samples"], old["units"]) != (samples, units):
-                raise StoreError(f"{self.root}: problem {problem_id!r} was planned with {old['samples']} samples in "
-                                 f"{old['units']} units, not {samples} in {units}; use a new store")
-            manifest["problems"][problem_id] = {"dir": _problem_dir(problem_id), "samples": samples, "units": units}
+            manifest = {"format": FORMAT, "settings": settings, "unit_size": unit_size, "problems": {}}
+        for problem_id, samples in problems.items():
+            if samples < 1:
+                raise ValueError(f"problem {problem_id!r}: samples must be at least 1, got {samples}")
+            samples = max(samples, manifest["problems"].get(problem_id, {}).get("samples", 0))
+            manifest["problems"][problem_id] = {"dir": _problem_dir(problem_id), "samples": samples,
+                                                "units": units_per_problem(samples, unit_size)}
         atomic_write_text(self.root / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
 
     def _remove_partial_files(self) -> None:
@@ -170,13 +190,21 @@ class SampleStore:
         return self._holders[problem_id]
 
     def write_unit(self, problem_id: str, unit: int, candidates: list[Candidate]) -> int:
-        """Write one finished unit atomically; returns how many of its programs were new to the problem."""
+        """Write one finished unit atomically; returns how many of its programs were new to the problem.
+
+        Where the unit is already stored (short, under a smaller plan), ``candidates`` continue it: the
+        file is replaced by its rows, unchanged, followed by theirs. Indices must run on without a gap."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        path = self.unit_path(problem_id, unit)
+        rows = pq.read_table(path).to_pylist() if path.exists() else []
+        indices = [c.index for c in candidates]
+        if indices != list(range(len(rows), len(rows) + len(candidates))):
+            raise ValueError(f"{problem_id!r} unit {unit}: holds {len(rows)} samples, so the next indices are "
+                             f"{len(rows)}..., not {indices[:3]}...")
         holders = self._holders_of(problem_id)
         added: dict[str, int] = {}
-        rows = []
         for c in candidates:
             digest = code_hash(c.language, c.code)
             holder = holders.get(digest, added.get(digest))
@@ -188,7 +216,7 @@ class SampleStore:
                          "num_tokens": c.num_tokens, "rating": c.rating, "tags": list(c.tags),
                          "temperature": c.temperature, "seed": c.seed})
         table = pa.Table.from_pylist(rows, schema=_schema())
-        atomic_write(self.unit_path(problem_id, unit), lambda handle: pq.write_table(table, handle))
+        atomic_write(path, lambda handle: pq.write_table(table, handle))
         holders.update(added)
         return len(added)
 
@@ -197,12 +225,13 @@ class SampleStore:
         self._holders.pop(problem_id, None)
 
 
-def _candidates_of(table: Any, texts: dict[str, str], read_texts: Any) -> Iterator[Candidate]:
-    rows = table.to_pylist()
-    for row in rows:
+def _candidates_of(table: Any, texts: dict[str, str], read_texts: Any, rows: slice) -> Iterator[Candidate]:
+    """The candidates at positions ``rows`` of one unit's table, in index order."""
+    records = table.to_pylist()
+    for row in records:
         if row["code"] is not None:
             texts[row["code_hash"]] = row["code"]
-    for row in sorted(rows, key=lambda r: r["index"]):
+    for row in sorted(records, key=lambda r: r["index"])[rows]:
         if row["code_hash"] not in texts:
             read_texts(row["code_unit"])
         yield Candidate(problem_id=row["problem_id"], language=row["language"], code=texts[row["code_hash"]],
@@ -211,39 +240,54 @@ def _candidates_of(table: Any, texts: dict[str, str], read_texts: Any) -> Iterat
                         unit=row["unit"], index=row["index"])
 
 
-def iter_candidates(store: SampleStore | str | os.PathLike[str], problem_id: str, *, follow: bool = False,
-                    poll_s: float = 1.0, timeout_s: float | None = None) -> Iterator[Candidate]:
-    """Stream the candidates of ``problem_id``, unit by unit, each unit in index order.
+def iter_candidates(store: SampleStore | str | os.PathLike[str], problem_id: str, *, samples: int | None = None,
+                    follow: bool = False, poll_s: float = 1.0, timeout_s: float | None = None) -> Iterator[Candidate]:
+    """Stream the first ``samples`` candidates of ``problem_id`` (default: all planned) in (unit, index) order.
 
-    ``follow=True`` keeps watching a store that is still being written until every planned unit of
-    the problem has been read (``TimeoutError`` after ``timeout_s`` seconds without finishing)."""
+    Without ``follow`` it yields as many of them as are stored, up to the first one missing (always a
+    prefix). ``follow=True`` keeps watching a store that is still being written until all of them
+    have been read (``TimeoutError`` after ``timeout_s`` seconds without finishing)."""
     import pyarrow.parquet as pq
 
     store = store if isinstance(store, SampleStore) else SampleStore(store)
     started = time.monotonic()
     texts: dict[str, str] = {}
-    done: set[int] = set()
+    unit = taken = 0  # the next candidate is row ``taken`` of unit ``unit``
 
-    def read_texts(unit: int) -> None:
-        table = pq.read_table(store.unit_path(problem_id, unit), columns=["code_hash", "code"])
+    def read_texts(holder: int) -> None:
+        table = pq.read_table(store.unit_path(problem_id, holder), columns=["code_hash", "code"])
         texts.update((h, c) for h, c in zip(table.column(0).to_pylist(), table.column(1).to_pylist()) if c is not None)
 
     while True:
-        planned = None
+        manifest = None
         try:
-            planned = store.manifest()["problems"].get(problem_id, {}).get("units")
+            manifest = store.manifest()
         except StoreError:
             if not follow:
                 raise
-        if planned is None and not follow:
+        plan = manifest["problems"].get(problem_id) if manifest else None
+        if plan is None and not follow:
             raise StoreError(f"{store.root}: no problem {problem_id!r} in this store")
-        for unit in store.finished_units(problem_id):
-            if unit not in done:
-                done.add(unit)
-                yield from _candidates_of(pq.read_table(store.unit_path(problem_id, unit)), texts, read_texts)
-        if not follow or (planned is not None and len(done) >= planned):
-            return
+        units = 0
+        if plan is not None:
+            size = manifest["unit_size"]
+            wanted = plan["samples"] if samples is None else samples
+            units = units_per_problem(wanted, size)
+            while unit < units:
+                path, count = store.unit_path(problem_id, unit), min(size, wanted - unit * size)
+                try:
+                    stored = min(count, pq.read_metadata(path).num_rows)
+                except FileNotFoundError:
+                    break
+                if stored > taken:
+                    yield from _candidates_of(pq.read_table(path), texts, read_texts, slice(taken, stored))
+                    taken = stored
+                if taken < count:
+                    break
+                unit, taken = unit + 1, 0
+            if unit == units or not follow:
+                return
         if timeout_s is not None and time.monotonic() - started > timeout_s:
-            raise TimeoutError(f"{store.root}: {problem_id!r} has {len(done)} of {planned or '?'} units "
+            raise TimeoutError(f"{store.root}: {problem_id!r} has {unit} of {units or '?'} units "
                                f"after {timeout_s:g} s")
         time.sleep(poll_s)

@@ -3,6 +3,12 @@
 A unit is (problem id, unit index): ``size`` samples of one problem. Its seed is a hash of the job's
 base seed, the problem id and the unit index, so a unit run twice (a retry after a dead worker, a rerun
 after a dead driver) draws exactly the same samples, whichever worker runs it and in whatever order.
+
+Growing a job: a unit's samples do not depend on how many of them are asked for (the model sampler
+draws whole batches whose seeds derive from the unit seed and the batch index, so asking for fewer
+gives a prefix), hence unit k of a plan for N samples is unit k of a plan for more. Every unit of a
+plan is ``unit_size`` long except the last, which a larger plan makes longer: it is topped up, its
+stored samples kept and the missing ones (``start`` onward) appended, never reused as if it were full.
 """
 
 from __future__ import annotations
@@ -20,12 +26,14 @@ def derive_seed(*parts: object) -> int:
 
 @dataclass(frozen=True, order=True)
 class WorkUnit:
-    """``size`` samples of problem ``problem_id``: unit ``unit`` of that problem, drawn with ``seed``."""
+    """``size`` samples of problem ``problem_id``: unit ``unit`` of that problem, drawn with ``seed``;
+    the first ``start`` of them are already stored (a top-up of a unit a smaller plan cut short)."""
 
     problem_id: str
     unit: int
     size: int
     seed: int
+    start: int = 0
 
 
 def plan_units(problem_ids: Sequence[str], samples: int, unit_size: int, seed: int) -> list[WorkUnit]:

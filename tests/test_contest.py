@@ -13,7 +13,7 @@ from alphacode.contest import ContestConfig, build_report, write_report
 from alphacode.metrics import pass_at_k
 from alphacode.problems import Problem, load_problems
 from sampling.candidate import Candidate
-from sampling.store import SampleStore
+from sampling.store import SampleStore, iter_candidates
 from tests.conftest import EXAMPLES, ROOT
 
 POOL = 12
@@ -29,7 +29,7 @@ def pool_of(problem: Problem, seed: int) -> list[Candidate]:
 
 
 def write_store(problems: list[Problem], store_dir: Path) -> None:
-    with SampleStore.open_for_writing(store_dir, {"model": "test pools"}, {p.name: (POOL, 1) for p in problems}) as store:
+    with SampleStore.open_for_writing(store_dir, {"model": "test pools"}, {p.name: POOL for p in problems}, POOL) as store:
         for seed, problem in enumerate(problems):
             store.write_unit(problem.name, 0, pool_of(problem, seed))
 
@@ -82,7 +82,8 @@ def test_cli_rejects_bad_requests(tmp_path: Path, capsys: pytest.CaptureFixture)
 @pytest.mark.slow
 def test_contest_on_the_valid_split_with_the_tiny_model(tmp_path: Path, tiny_model_dir: Path) -> None:
     """End to end on Ray: sampling into the store, per-problem selection tasks, the three report files;
-    a rerun at a smaller budget reads the first samples of the same pools and draws nothing."""
+    a rerun at a smaller budget reads the first samples of the same pools and draws nothing, and one at a
+    larger budget keeps them and draws only the missing samples (topping up each problem's one unit of 16)."""
     argv = ["contest", str(ROOT / "data" / "contest"), "--split", "valid", "--checkpoint", str(tiny_model_dir),
             "--batch-size", "4", "--max-tokens", "24", "--subsets", "4", "--workers", "2", "--report", str(tmp_path)]
     (tmp_path / "standings.csv").write_text("solved,penalty\n2,30\n0,0\n")
@@ -97,6 +98,14 @@ def test_contest_on_the_valid_split_with_the_tiny_model(tmp_path: Path, tiny_mod
     again = json.loads((tmp_path / "report.json").read_text())
     assert again["settings"]["units_written"] == 0 and again["settings"]["units_reused"] == 9
     assert again["overall"]["filter"]["samples"] == 9 * 2
+    names = [p["name"] for p in report["problems"]]
+    drawn = {name: list(iter_candidates(tmp_path / "samples", name)) for name in names}
+    assert cli_main([*argv, "--budgets", "4,8"]) == 0
+    grown = json.loads((tmp_path / "report.json").read_text())
+    assert (grown["settings"]["units_written"], grown["settings"]["samples_drawn"]) == (9, 9 * 4)
+    assert grown["overall"]["filter"]["samples"] == 9 * 8
+    for name in names:
+        assert list(iter_candidates(tmp_path / "samples", name))[:4] == drawn[name]
 
 
 def test_placement_among_standings(tmp_path: Path) -> None:

@@ -67,10 +67,10 @@ def test_units_cover_each_problem_once_with_seeds_fixed_by_their_name() -> None:
 
 
 def test_store_keeps_every_sample_but_each_program_text_once(tmp_path: Path) -> None:
-    plan = {"p": (10, 2), "q": (5, 1)}
-    with SampleStore.open_for_writing(tmp_path, SETTINGS, plan) as store:
+    plan = {"p": 10, "q": 5}
+    with SampleStore.open_for_writing(tmp_path, SETTINGS, plan, unit_size=5) as store:
         assert store.write_unit("p", 1, _candidates("p", 1, ["x", "y", "x", "z", "x"])) == 3
-    with SampleStore.open_for_writing(tmp_path, SETTINGS, plan) as store:  # a rerun: the index is rebuilt
+    with SampleStore.open_for_writing(tmp_path, SETTINGS, plan, unit_size=5) as store:  # a rerun: the index is rebuilt
         assert store.write_unit("p", 0, _candidates("p", 0, ["y", "w", "w", "x", "v"])) == 2
         assert store.write_unit("q", 0, _candidates("q", 0, ["x"] * 5)) == 1  # per problem
     unit0 = pq.read_table(SampleStore(tmp_path).unit_path("p", 0)).to_pylist()
@@ -88,22 +88,25 @@ def test_store_keeps_every_sample_but_each_program_text_once(tmp_path: Path) -> 
     assert code_hash("cpp", "x") != code_hash("python3", "x")
 
 
-def test_store_refuses_other_settings_other_plans_and_a_second_writer(tmp_path: Path) -> None:
-    with SampleStore.open_for_writing(tmp_path, SETTINGS, {"p": (10, 2)}):
+def test_store_refuses_other_settings_and_a_second_writer_but_grows_a_plan(tmp_path: Path) -> None:
+    with SampleStore.open_for_writing(tmp_path, SETTINGS, {"p": 10}, 5):
         with pytest.raises(StoreError, match="another sampling job"):
-            with SampleStore.open_for_writing(tmp_path, SETTINGS, {"p": (10, 2)}):
+            with SampleStore.open_for_writing(tmp_path, SETTINGS, {"p": 10}, 5):
                 pass
     with pytest.raises(StoreError, match="seed=0, not 1"):
-        with SampleStore.open_for_writing(tmp_path, {**SETTINGS, "seed": 1}, {}):
+        with SampleStore.open_for_writing(tmp_path, {**SETTINGS, "seed": 1}, {}, 5):
             pass
-    with pytest.raises(StoreError, match="planned with 10 samples"):
-        with SampleStore.open_for_writing(tmp_path, SETTINGS, {"p": (20, 4)}):
+    with pytest.raises(StoreError, match="unit_size=5, not 4"):
+        with SampleStore.open_for_writing(tmp_path, SETTINGS, {"p": 10}, 4):
             pass
     (tmp_path / "units" / "x").mkdir(parents=True)
     (tmp_path / "units" / "x" / ".00000001.parquet.abc.tmp").write_bytes(b"half")
-    with SampleStore.open_for_writing(tmp_path, SETTINGS, {"r": (3, 1)}):  # new problems may be added
+    with SampleStore.open_for_writing(tmp_path, SETTINGS, {"p": 12, "r": 3}, 5):  # new problems, more samples
         pass
-    assert SampleStore(tmp_path).problem_ids() == ["p", "r"]
+    with SampleStore.open_for_writing(tmp_path, SETTINGS, {"p": 4}, 5):  # fewer samples keep the larger plan
+        pass
+    problems = SampleStore(tmp_path).manifest()["problems"]
+    assert {p: (v["samples"], v["units"]) for p, v in problems.items()} == {"p": (12, 3), "r": (3, 1)}
     assert not (tmp_path / "units" / "x" / ".00000001.parquet.abc.tmp").exists()
     with pytest.raises(StoreError, match="not a sample store"):
         SampleStore(tmp_path / "nothing").manifest()
@@ -112,7 +115,7 @@ def test_store_refuses_other_settings_other_plans_and_a_second_writer(tmp_path: 
 def test_reader_follows_a_store_while_it_is_written(tmp_path: Path) -> None:
     def write() -> None:
         time.sleep(0.2)
-        with SampleStore.open_for_writing(tmp_path, SETTINGS, {"p": (6, 3)}) as store:
+        with SampleStore.open_for_writing(tmp_path, SETTINGS, {"p": 6}, 2) as store:
             for unit in (2, 0, 1):
                 store.write_unit("p", unit, _candidates("p", unit, [f"code {unit}", "same"]))
                 time.sleep(0.1)
@@ -123,12 +126,32 @@ def test_reader_follows_a_store_while_it_is_written(tmp_path: Path) -> None:
     writer.join()
     assert sorted((c.unit, c.index, c.code) for c in got) == [
         (0, 0, "code 0"), (0, 1, "same"), (1, 0, "code 1"), (1, 1, "same"), (2, 0, "code 2"), (2, 1, "same")]
-    with SampleStore.open_for_writing(tmp_path, SETTINGS, {"q": (4, 2)}) as store:
+    with SampleStore.open_for_writing(tmp_path, SETTINGS, {"q": 4}, 2) as store:
         store.write_unit("q", 0, _candidates("q", 0, ["a", "b"]))
     with pytest.raises(TimeoutError, match="1 of 2 units"):
         list(iter_candidates(tmp_path, "q", follow=True, poll_s=0.02, timeout_s=0.1))
     with pytest.raises(StoreError, match="no problem"):
         list(iter_candidates(tmp_path, "nope"))
+
+
+def test_a_short_unit_is_topped_up_in_place_and_readers_take_a_prefix(tmp_path: Path) -> None:
+    with SampleStore.open_for_writing(tmp_path, SETTINGS, {"p": 3}, 4) as store:  # unit 0 holds 3 of 4
+        store.write_unit("p", 0, _candidates("p", 0, ["a", "b", "a"]))
+    short = pq.read_table(SampleStore(tmp_path).unit_path("p", 0)).to_pylist()
+    with SampleStore.open_for_writing(tmp_path, SETTINGS, {"p": 6}, 4) as store:
+        assert [c.code for c in iter_candidates(tmp_path, "p")] == ["a", "b", "a"]  # the stored prefix of 6
+        with pytest.raises(ValueError, match="holds 3 samples, so the next indices are 3"):
+            store.write_unit("p", 0, _candidates("p", 0, ["c"]))
+        more = [dataclasses.replace(c, index=3) for c in _candidates("p", 0, ["b"])]
+        assert store.write_unit("p", 0, more) == 0
+        assert store.write_unit("p", 1, _candidates("p", 1, ["c", "a"])) == 1
+    rows = pq.read_table(SampleStore(tmp_path).unit_path("p", 0)).to_pylist()
+    assert rows[:3] == short and (rows[3]["code"], rows[3]["code_unit"]) == (None, 0)
+    got = [(c.unit, c.index, c.code) for c in iter_candidates(tmp_path, "p")]
+    assert got == [(0, 0, "a"), (0, 1, "b"), (0, 2, "a"), (0, 3, "b"), (1, 0, "c"), (1, 1, "a")]
+    for n in (1, 4, 5):
+        assert [(c.unit, c.index, c.code) for c in iter_candidates(tmp_path, "p", samples=n)] == got[:n]
+    assert SampleStore(tmp_path).unit_rows("p") == {0: 4, 1: 2}
 
 
 # --- the model sampler ------------------------------------------------------------------------------------
@@ -158,6 +181,36 @@ def test_model_sampler_is_deterministic_and_draws_metadata_per_batch(tiny_model_
         SamplingConfig(python_fraction=1.5)
 
 
+def test_a_larger_rerun_keeps_the_samples_and_draws_only_the_missing_ones(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """N = 3, then 2N = 6 into the same store, in process (``workers=0``): unit 0 (3 of 4) is topped up."""
+    from alphacode.model.export import load_model
+    from sampling.distributed import run_sampling
+    from sampling.model_sampler import SamplingConfig
+
+    problems, model = load_problems(ROOT / "examples")[:2], load_model(tiny_model_dir)
+    kwargs = dict(config=SamplingConfig(batch_size=BATCH, max_new_tokens=TOKENS), unit_size=UNIT, seed=3, workers=0,
+                  progress=False)
+    grown, fresh = tmp_path / "grown", tmp_path / "fresh"
+    first = run_sampling(problems, model, grown, 3, **kwargs)
+    assert (first.units_written, first.samples_written, first.workers) == (2, 6, 0)
+    before = {p.name: list(iter_candidates(grown, p.name)) for p in problems}
+    rows = {p.name: pq.read_table(SampleStore(grown).unit_path(p.name, 0)).to_pylist() for p in problems}
+    second = run_sampling(problems, model, grown, 6, **kwargs)
+    assert (second.units_skipped, second.units_written, second.samples_written) == (0, 4, 6)
+    after = _read(grown)
+    assert Counter((c.problem_id, c.unit, c.index) for c in after) == Counter(
+        {(p.name, u, i): 1 for p in problems for u, i in [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1)]})
+    for p in problems:
+        assert [c for c in after if c.problem_id == p.name][:3] == before[p.name]
+        assert pq.read_table(SampleStore(grown).unit_path(p.name, 0)).to_pylist()[:3] == rows[p.name]
+    run_sampling(problems, model, fresh, 6, **kwargs)
+    assert _read(fresh) == after
+    smaller = run_sampling(problems, model, grown, 2, **kwargs)
+    assert (smaller.units_skipped, smaller.units_written) == (2, 0)
+    assert SampleStore(grown).manifest()["problems"][problems[0].name]["samples"] == 6
+    assert list(iter_candidates(grown, problems[0].name, samples=2)) == before[problems[0].name][:2]
+
+
 # --- the command's user errors (no Ray needed) ---------------------------------------------------------------
 
 
@@ -174,7 +227,7 @@ def test_sample_command_rejects_bad_input_in_one_line(tmp_path: Path, tiny_model
         (base + ["--checkpoint", str(tiny_model_dir), "--batch-size", "3", "--unit-size", "4"], "multiple of --batch-size"),
         (base + ["--checkpoint", str(tiny_model_dir), "--python-fraction", "2"], "python_fraction"),
     ]
-    with SampleStore.open_for_writing(tmp_path / "other", SETTINGS, {}):
+    with SampleStore.open_for_writing(tmp_path / "other", SETTINGS, {}, 8):
         pass
     cases.append((["sample", "--problems", str(ROOT / "examples"), "--out", str(tmp_path / "other"),
                    "--checkpoint", str(tiny_model_dir)], "written with model="))
@@ -252,7 +305,7 @@ def test_sample_command_on_a_running_cluster(reference_store: Path, three_proble
         assert sorted((c.unit, c.index) for c in mine) == [(u, i) for u in range(2) for i in range(UNIT)]
         assert all(c.code and c.num_tokens and c.temperature == 0.25 for c in mine)
     manifest = json.loads((reference_store / "manifest.json").read_text())
-    assert manifest["settings"]["seed"] == 3 and manifest["settings"]["unit_size"] == UNIT
+    assert manifest["settings"]["seed"] == 3 and manifest["unit_size"] == UNIT
     assert {p: (v["samples"], v["units"]) for p, v in manifest["problems"].items()} == {n: (SAMPLES, 2) for n in names}
 
 
