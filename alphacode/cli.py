@@ -459,6 +459,119 @@ def _add_select_parser(sub: argparse._SubParsersAction) -> None:
     sel.set_defaults(func=cmd_select)
 
 
+def _samples_arg(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive_int(text)
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from alphacode.fileio import atomic_write_text
+    from alphacode.model.export import DEFAULT_MODEL_DIR, load_model
+    from alphacode.problems import load_problem
+    from clustering.cache import ExecutionCache
+    from clustering.pipeline import SelectionResult, SelectionRun
+    from clustering.solve import AutoStop, filter_while, sample_until_stable
+    from sampling.distributed import WorkersLost, model_fingerprint, run_sampling
+    from sampling.model_sampler import ModelSampler, SamplingConfig
+    from sampling.store import SampleStore, StoreError, iter_candidates
+
+    problem = load_problem(args.problem)
+    if args.checkpoint is None and not (DEFAULT_MODEL_DIR / "config.json").exists():
+        raise UsageError(f"no bundled default model at {DEFAULT_MODEL_DIR}; pass --checkpoint DIR")
+    try:
+        config = SamplingConfig(batch_size=args.batch_size, max_new_tokens=args.max_tokens,
+                                temperatures=(args.temperature,), python_fraction=args.python_fraction)
+        stop = AutoStop(round_size=args.round_size, patience=args.patience, max_samples=args.max_samples)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    out = Path(args.out or Path("runs") / "solve" / problem.name.replace("/", "_"))
+    store_dir = out / "samples"
+    auto = None
+    with _open_sandbox(args) as sandbox:  # before JAX loads: the sandbox's zygotes start from a fork
+        try:
+            model = load_model(args.checkpoint)
+        except FileNotFoundError as err:
+            raise UsageError(str(err)) from None
+        run = SelectionRun(problem, ExecutionCache(sandbox), num_inputs=args.inputs, seed=args.seed)
+        try:
+            if args.samples == "auto":
+                if SampleStore(store_dir).finished_units(problem.name):
+                    raise UsageError(f"{store_dir}: already holds samples of {problem.name}; use a new --out")
+                settings = {"model": model_fingerprint(model), "sampling": config.to_json(), "seed": args.seed,
+                            "auto": dataclasses.asdict(stop)}
+                plan = {problem.name: stop.max_samples}
+                with SampleStore.open_for_writing(store_dir, settings, plan, stop.round_size) as store:
+                    auto = sample_until_stable(problem, ModelSampler(model, config), run, stop, args.seed,
+                                               on_round=lambda r, batch: store.write_unit(problem.name, r, batch))
+                sampling_s = auto.seconds
+            else:
+                def produce() -> object:
+                    return run_sampling([problem], model, store_dir, args.samples, config=config,
+                                        unit_size=args.batch_size, seed=args.seed, workers=args.sampling_workers,
+                                        address=args.address, progress=not args.json)
+
+                stream = iter_candidates(store_dir, problem.name, follow=True, poll_s=0.2)
+                sampling_s = filter_while(produce, stream, run)
+        except StoreError as err:
+            raise UsageError(str(err)) from None
+        except ConnectionError as err:
+            reason = str(err).splitlines()[0]
+            raise UsageError(f"--address {args.address}: cannot join the Ray cluster ({reason})") from None
+        except WorkersLost as err:
+            print(f"alphacode solve: {err}", file=sys.stderr)
+            return 1
+        picks = run.select(args.strategy, seed=args.seed)
+    stats = run.stats()
+    result = SelectionResult(tuple(picks), dataclasses.replace(stats, seconds={"sample": sampling_s, **stats.seconds}))
+    data = result.to_json()
+    if auto is not None:
+        data["stats"]["auto"] = {"rounds": auto.rounds, "samples": auto.samples, "stable": auto.stable}
+    atomic_write_text(out / "result.json", json.dumps(data, indent=1) + "\n")
+    if args.json:
+        print(json.dumps(data))
+        return 0
+    _print_selection(result, f"sample {{}} in {store_dir}")
+    if auto is not None:
+        reason = (f"top-{stop.k} clusters unchanged for {stop.patience} rounds" if auto.stable
+                  else f"cap of {stop.max_samples} samples reached")
+        print(f"auto: {auto.samples} samples in {auto.rounds} rounds of {stop.round_size}; stopped: {reason}")
+    print(f"result: {out / 'result.json'}")
+    return 0
+
+
+def _add_solve_parser(sub: argparse._SubParsersAction) -> None:
+    from clustering.pipeline import DEFAULT_INPUTS
+    from clustering.strategies import STRATEGIES
+
+    sol = sub.add_parser("solve", help="sample programs for a problem, filter, cluster and pick 10 submissions",
+                         description="Sample with the model into OUT/samples (filtering starts while sampling "
+                                     "runs), run the survivors on generated inputs, cluster them and pick 10. "
+                                     "--samples auto samples in rounds until the top-10 clusters stop changing. "
+                                     "Writes OUT/result.json.")
+    sol.add_argument("problem", help="problem file in the CodeContests layout")
+    sol.add_argument("--checkpoint", help="model export or training directory (default: the bundled model)")
+    sol.add_argument("--samples", type=_samples_arg, default=256, help="programs to sample, or 'auto'")
+    sol.add_argument("--strategy", choices=sorted(STRATEGIES), default="cluster")
+    sol.add_argument("--inputs", type=_positive_int, default=DEFAULT_INPUTS, help="generated inputs per problem")
+    sol.add_argument("--out", help="output directory (default: runs/solve/PROBLEM)")
+    sol.add_argument("--json", action="store_true", help="print one JSON object")
+    sol.add_argument("--seed", type=int, default=0)
+    sol.add_argument("--round-size", type=_positive_int, default=64, help="with --samples auto: samples per round")
+    sol.add_argument("--patience", type=_positive_int, default=2,
+                     help="with --samples auto: stop after this many rounds without a change in the top 10")
+    sol.add_argument("--max-samples", type=_positive_int, default=1024, help="with --samples auto: the cap")
+    sol.add_argument("--batch-size", type=_positive_int, default=32, help="samples per decoding batch")
+    sol.add_argument("--max-tokens", type=_positive_int, help="tokens per program (default: the model's maximum)")
+    sol.add_argument("--temperature", type=float, default=0.25)
+    sol.add_argument("--python-fraction", type=float, default=0.5, help="share of batches in Python 3 (rest C++)")
+    sol.add_argument("--sampling-workers", type=_positive_int,
+                     help="model replicas on Ray (default: one per GPU, else per CPU)")
+    sol.add_argument("--address", help="join this Ray cluster ('auto': the local one); default: start a local Ray")
+    _add_sandbox_flags(sol)
+    sol.set_defaults(func=cmd_solve)
+
+
 def _int_list(text: str) -> list[int]:
     values = [_positive_int(part) for part in text.split(",") if part.strip()]
     if not values:
@@ -593,6 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
     he.set_defaults(func=cmd_humaneval)
     _add_sample_parser(sub)
     _add_select_parser(sub)
+    _add_solve_parser(sub)
     return parser
 
 

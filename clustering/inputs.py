@@ -95,12 +95,20 @@ def _structural(lines: list[list[str]], row: int, value: int) -> bool:
 
 
 class _Mutator:
-    """The perturbations of one example, driven by one random generator."""
+    """The perturbations of one problem's examples, driven by one random generator.
+
+    ``ints`` and ``strings`` are the values seen in all the examples: integers fall back to their
+    range where the statement states none, strings draw characters, words and replacements from them.
+    ``fixed_length`` keeps every string's length (a stdin token's length can be a stated size).
+    """
 
     def __init__(self, rng: random.Random, bounds: Sequence[tuple[int, int]], ints: Sequence[int],
-                 alphabet: dict[str, str]) -> None:
-        self.rng, self.bounds, self.alphabet = rng, bounds, alphabet
+                 strings: Sequence[str], fixed_length: bool) -> None:
+        self.rng, self.bounds, self.fixed_length = rng, bounds, fixed_length
         self.fallback = (min(ints, default=0), max(ints, default=10))
+        self.alphabet = _alphabet(strings)
+        self.strings = sorted(set(strings))
+        self.words = sorted({w for text in strings for w in text.split()})
 
     def integer(self, value: int) -> int:
         """Nudged, moved to a bound of the tightest stated range holding it, or redrawn at its magnitude;
@@ -122,13 +130,29 @@ class _Mutator:
         return f"{float(text) * self.rng.uniform(0.5, 1.5):.{decimals}f}"
 
     def string(self, text: str, rate: float) -> str:
-        """Characters replaced by others of their class (lower, upper, digit, other) seen in the example."""
-        chars = list(text)
-        for i, char in enumerate(chars):
-            pool = self.alphabet.get(_char_class(char), "")
-            if len(pool) > 1 and self.rng.random() < rate:
-                chars[i] = self.rng.choice(pool)
-        return "".join(chars)
+        """One of: the numbers inside nudged (``03-11-2000`` -> ``03-12-2000``); words replaced by words
+        of the examples or reordered; the whole string swapped for another example string; characters
+        replaced by others of their class (lower, upper, digit, other) seen in the examples."""
+        op = self.rng.random()
+        if op < 0.3 and any(c.isdigit() for c in text):
+            new = re.sub(r"\d+", lambda m: self._digits(m.group(), rate), text)
+        elif op < 0.5 and len(self.words) > 1 and " " in text.strip():
+            words = [self.rng.choice(self.words) if self.rng.random() < rate else w for w in text.split(" ")]
+            if self.rng.random() < rate:
+                self.rng.shuffle(words)
+            new = " ".join(words)
+        elif op < 0.6 and len(self.strings) > 1:
+            new = self.rng.choice(self.strings)
+        else:
+            new = "".join(self.rng.choice(pool) if len(pool := self.alphabet.get(_char_class(c), "")) > 1
+                          and self.rng.random() < rate else c for c in text)
+        return text if self.fixed_length and len(new) != len(text) else new
+
+    def _digits(self, digits: str, rate: float) -> str:
+        if self.rng.random() >= max(rate, 0.5):
+            return digits
+        value = max(0, int(digits) + self.rng.choice((-2, -1, 1, 2)))
+        return str(value).zfill(len(digits)) if digits.startswith("0") else str(value)
 
 
 def _char_class(char: str) -> str:
@@ -152,14 +176,22 @@ def _token(lines: list[list[str]], row: int, text: str) -> _Token:
     return _Token(text, kind, kind == "int" and _structural(lines, row, int(text)))
 
 
-def _mutate_stdin(text: str, rng: random.Random, bounds: Sequence[tuple[int, int]], rate: float) -> str:
-    """Perturb a stdin input token by token, keeping every line and token count."""
+def _stdin_tokens(text: str) -> list[list[_Token]]:
     lines = [line.split() for line in text.splitlines()]
-    tokens = [[_token(lines, r, t) for t in line] for r, line in enumerate(lines)]
-    ints = [int(t.text) for line in tokens for t in line if t.kind == "int"]
-    mutator = _Mutator(rng, bounds, ints, _alphabet([t.text for line in tokens for t in line if t.kind == "str"]))
+    return [[_token(lines, r, t) for t in line] for r, line in enumerate(lines)]
+
+
+def _stdin_mutator(examples: Sequence[str], rng: random.Random, bounds: Sequence[tuple[int, int]]) -> _Mutator:
+    tokens = [t for text in examples for line in _stdin_tokens(text) for t in line]
+    return _Mutator(rng, bounds, [int(t.text) for t in tokens if t.kind == "int"],
+                    [t.text for t in tokens if t.kind == "str"], fixed_length=True)
+
+
+def _mutate_stdin(text: str, mutator: _Mutator, rate: float) -> str:
+    """Perturb a stdin input token by token, keeping every line and token count."""
+    rng = mutator.rng
     out = []
-    for line in tokens:
+    for line in _stdin_tokens(text):
         new = []
         for token in line:
             if token.fixed or rng.random() >= rate:
@@ -189,7 +221,8 @@ def _literals(value: Any) -> list[Any]:
 
 
 def _mutate_value(value: Any, mutator: _Mutator, rate: float) -> Any:
-    """Perturb a Python literal recursively, keeping container types and lengths."""
+    """Perturb a Python literal recursively, keeping container types; lists are sometimes reordered
+    or one element shorter or longer (a function's list has no count beside it to keep in step)."""
     rng = mutator.rng
     if isinstance(value, bool) or value is None:
         return value
@@ -198,52 +231,86 @@ def _mutate_value(value: Any, mutator: _Mutator, rate: float) -> Any:
     if isinstance(value, float):
         return round(value * rng.uniform(0.5, 1.5), 2) if rng.random() < rate else value
     if isinstance(value, str):
-        return mutator.string(value, rate)
+        return mutator.string(value, rate) if rng.random() < max(rate, 0.5) else value
     if isinstance(value, (list, tuple)):
         items = [_mutate_value(v, mutator, rate) for v in value]
-        if isinstance(value, list) and len(items) > 1 and rng.random() < rate / 2:
-            rng.shuffle(items)
+        if isinstance(value, list) and items and rng.random() < rate / 2:
+            if rng.random() < 0.5 and len(items) > 1:
+                rng.shuffle(items)
+            elif rng.random() < 0.5:
+                items.pop(rng.randrange(len(items)))
+            else:
+                items.insert(rng.randrange(len(items) + 1), rng.choice(items))
         return type(value)(items)
     if isinstance(value, dict):
         return {k: _mutate_value(v, mutator, rate) for k, v in value.items()}
     return value
 
 
-def _mutate_arguments(text: str, rng: random.Random, bounds: Sequence[tuple[int, int]], rate: float) -> str | None:
-    """Perturb a function-style input (the literal of an argument tuple); None if it is no literal."""
+def _arguments_mutator(examples: Sequence[str], rng: random.Random, bounds: Sequence[tuple[int, int]]) -> _Mutator:
+    values = [v for text in examples for v in _literals(ast.literal_eval(text))]
+    return _Mutator(rng, bounds, [v for v in values if isinstance(v, int) and not isinstance(v, bool)],
+                    [v for v in values if isinstance(v, str)], fixed_length=False)
+
+
+def _mutate_arguments(text: str, mutator: _Mutator, rate: float) -> str:
+    """Perturb a function-style input: the literal of an argument tuple."""
+    return repr(_mutate_value(ast.literal_eval(text), mutator, rate))
+
+
+def _is_literal(text: str) -> bool:
     try:
-        arguments = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
-    values = _literals(arguments)
-    ints = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
-    mutator = _Mutator(rng, bounds, ints, _alphabet([v for v in values if isinstance(v, str)]))
-    return repr(_mutate_value(arguments, mutator, rate))
+        ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def example_calls(description: str, entry_point: str) -> list[str]:
+    """Argument tuples (as literals) of the calls of ``entry_point`` on literals that a statement shows,
+    such as ``f([1, 2], 'a')`` in ``f([1, 2], 'a') = 3``: inputs even where no expected output parses."""
+    found = []
+    for match in re.finditer(rf"(?<![\w.]){re.escape(entry_point)}\(", description):
+        rest = description[match.end():match.end() + 2000]
+        for end in (i for i, ch in enumerate(rest) if ch == ")"):
+            arguments = f"({rest[:end]},)" if rest[:end].strip() else "()"
+            if _is_literal(arguments):
+                found.append(repr(ast.literal_eval(arguments)))
+                break
+    return list(dict.fromkeys(found))
 
 
 class MutationInputGenerator:
     """New inputs made by perturbing the example inputs: integers nudged, moved to the statement's
-    bounds or redrawn at their magnitude; strings' characters replaced by others of their class;
-    arrays reordered. Counts and sizes (integers that match the layout after them), line counts and
-    token counts are kept, so most mutants stay valid inputs."""
+    bounds or redrawn at their magnitude; strings' characters, words or embedded numbers changed, or
+    the string swapped for another of the examples; arrays reordered. On stdin, counts and sizes
+    (integers that match the layout after them), line counts, token counts and string lengths are
+    kept, so most mutants stay valid inputs. A function-style problem's examples are its public test
+    inputs and the literal calls of its function in the statement."""
 
     rates = (0.15, 0.4, 1.0)
     attempts_per_input = 20
 
     def generate(self, problem: Problem, n: int, seed: int) -> list[str]:
         examples = [t.input for t in problem.public_tests]
+        if problem.entry_point:
+            examples = [e for e in examples if _is_literal(e)]
+            examples = list(dict.fromkeys(examples + example_calls(problem.description, problem.entry_point)))
         if not examples or n <= 0:
             return []
         rng = random.Random(f"{seed}:{problem.name}")
         bounds = statement_bounds(problem.description)
-        mutate = _mutate_arguments if problem.entry_point else _mutate_stdin
-        seen, inputs = set(examples), []
+        if problem.entry_point:
+            mutator, mutate = _arguments_mutator(examples, rng, bounds), _mutate_arguments
+        else:
+            mutator, mutate = _stdin_mutator(examples, rng, bounds), _mutate_stdin
+        seen, inputs = {t.input for t in problem.public_tests}, []
         for attempt in range(n * self.attempts_per_input):
-            rate = self.rates[attempt % len(self.rates)]
-            mutant = mutate(examples[attempt % len(examples)], rng, bounds, rate)
-            if mutant is not None and mutant not in seen:
-                seen.add(mutant)
-                inputs.append(mutant)
-                if len(inputs) == n:
-                    break
-        return inputs
+            example = examples[attempt % len(examples)]
+            for candidate in (example, mutate(example, mutator, self.rates[attempt % len(self.rates)])):
+                if candidate not in seen:
+                    seen.add(candidate)
+                    inputs.append(candidate)
+            if len(inputs) >= n:
+                break
+        return inputs[:n]

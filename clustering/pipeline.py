@@ -158,7 +158,7 @@ class SelectionRun:
         """The generated inputs the signatures use, validated on the pool's earliest survivors."""
         validators = self._survivors()[:VALIDATORS]
         keys = tuple(e.key for e in validators)
-        if keys == self._validated_by:
+        if not validators or keys == self._validated_by:
             return self._inputs
         started = time.perf_counter()
         if self._proposed is None:

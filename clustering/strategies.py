@@ -95,7 +95,8 @@ class RandomStrategy:
         return list(picks.values())
 
 
-STRATEGIES: dict[str, Strategy] = {s.name: s for s in (ClusterStrategy(), CodeTStrategy(), LogprobStrategy(), RandomStrategy())}
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s for s in (ClusterStrategy(), CodeTStrategy(), LogprobStrategy(), RandomStrategy())}
 
 
 def get_strategy(name: str) -> Strategy:

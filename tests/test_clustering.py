@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 
 import pytest
 
 from alphacode.execution import Outcome, Status
 from alphacode.problems import Problem, Test
 from clustering.candidates import CandidateFileError, read_candidates
-from clustering.inputs import MutationInputGenerator, statement_bounds
+from clustering.inputs import MutationInputGenerator, example_calls, statement_bounds
 from clustering.signatures import Program, behaviour, cluster_programs
 from clustering.strategies import STRATEGIES, codet_scores, get_strategy, round_robin
 
@@ -42,7 +43,8 @@ def test_clusters_count_samples_and_order_by_size():
 
 
 def test_cluster_ties_go_to_the_best_logprob_then_the_earliest_sample():
-    pool = [program("late", ("1",), first=5), program("early", ("2",), first=1), program("likely", ("3",), first=9, logprob=-1.0)]
+    pool = [program("late", ("1",), first=5), program("early", ("2",), first=1),
+            program("likely", ("3",), first=9, logprob=-1.0)]
     assert [c.members[0].key for c in cluster_programs(pool)] == ["likely", "early", "late"]
 
 
@@ -144,15 +146,30 @@ def test_digit_strings_keep_their_length():
         assert (lines[0], lines[1], lines[3]) == ("2", "5", "3") and len(lines[2]) == 5 and len(lines[4]) == 3
 
 
-def test_mutated_function_arguments_keep_types_and_lengths():
+def test_mutated_function_arguments_keep_types():
     problem = Problem(name="f", description="", entry_point="f",
                       public_tests=(Test("([3, 1, 2], 'abc', 2.5, True)", "1"),))
     inputs = MutationInputGenerator().generate(problem, 15, seed=0)
     assert len(inputs) == 15
     for text in inputs:
         values, word, real, flag = ast.literal_eval(text)
-        assert len(values) == 3 and all(isinstance(v, int) for v in values)
+        assert 2 <= len(values) <= 4 and all(isinstance(v, int) for v in values)
         assert len(word) == 3 and set(word) <= set("abc") and isinstance(real, float) and flag is True
+
+
+def test_function_examples_come_from_statement_calls_too():
+    description = "For example: f([1, 2], 'a') = 3, f((1, 2), x) fails, and g(5) is another function; f() == 0."
+    problem = Problem(name="f", description=description, entry_point="f")
+    assert example_calls(description, "f") == ["([1, 2], 'a')", "()"]
+    inputs = MutationInputGenerator().generate(problem, 10, seed=0)
+    assert inputs[:2] == ["([1, 2], 'a')", "()"] and len(inputs) == 10
+
+
+def test_numbers_inside_strings_are_nudged_in_their_format():
+    problem = Problem(name="d", description="", entry_point="d", public_tests=(Test("('03-11-2000',)", "True"),))
+    dates = [ast.literal_eval(text)[0] for text in MutationInputGenerator().generate(problem, 40, seed=0)]
+    shaped = [d for d in dates if re.fullmatch(r"\d\d-\d\d-\d{4}", d)]
+    assert len(shaped) > 10 and all(abs(int(d[3:5]) - 11) <= 2 for d in shaped if d[6:] == "2000" and d[:2] == "03")
 
 
 def test_generator_without_examples_proposes_nothing():
