@@ -34,8 +34,8 @@ def parse_candidate(row: Any, problem_id: str, where: str) -> Candidate:
     if not isinstance(row, dict):
         raise CandidateFileError(f"{where}: expected a JSON object, got {type(row).__name__}")
     code, language = row.get("code"), row.get("language")
-    if not isinstance(code, str) or not code.strip():
-        raise CandidateFileError(f"{where}: field 'code': expected non-empty program text")
+    if not isinstance(code, str):  # an empty program is a real (failing) sample a model can draw
+        raise CandidateFileError(f"{where}: field 'code': expected program text")
     if not isinstance(language, str):
         raise CandidateFileError(f"{where}: field 'language': expected a string such as python3 or cpp")
     try:
