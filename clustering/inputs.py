@@ -267,8 +267,10 @@ def _is_literal(text: str) -> bool:
 
 
 def example_calls(description: str, entry_point: str) -> list[str]:
-    """Argument tuples (as literals) of the calls of ``entry_point`` on literals that a statement shows,
-    such as ``f([1, 2], 'a')`` in ``f([1, 2], 'a') = 3``: inputs even where no expected output parses."""
+    """Argument tuples (as literals) that a statement shows for ``entry_point``: calls on literals such
+    as ``f([1, 2], 'a')``, and lines naming every parameter (``For lst = [1, 2] the output ...``,
+    ``Input: arr = [3, 4], k = 1``; for one parameter also ``Input: 3``). They are inputs even where no
+    expected output parses."""
     found = []
     for match in re.finditer(rf"(?<![\w.]){re.escape(entry_point)}\(", description):
         rest = description[match.end():match.end() + 2000]
@@ -277,7 +279,44 @@ def example_calls(description: str, entry_point: str) -> list[str]:
             if _is_literal(arguments):
                 found.append(repr(ast.literal_eval(arguments)))
                 break
+    parameters = _parameters(description, entry_point)
+    for line in description.splitlines() if parameters else ():
+        values = {}
+        for name in parameters:
+            named = re.search(rf"(?<![\w.]){re.escape(name)}\s*=\s*(?!=)", line)
+            value = _literal_prefix(line[named.end():]) if named else None
+            if value is not None:
+                values[name] = value
+        bare = re.search(r"\binput\s*:\s*", line, re.IGNORECASE)
+        if len(parameters) == 1 and not values and bare and (value := _literal_prefix(line[bare.end():])) is not None:
+            values[parameters[0]] = value
+        if len(values) == len(parameters):
+            found.append(repr(tuple(ast.literal_eval(values[name]) for name in parameters)))
     return list(dict.fromkeys(found))
+
+
+def _parameters(description: str, entry_point: str) -> list[str]:
+    """The positional parameters of ``entry_point`` where the statement defines it (a function stub)."""
+    try:
+        tree = ast.parse(description)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == entry_point:
+            return [a.arg for a in node.args.posonlyargs + node.args.args]
+    return []
+
+
+def _literal_prefix(text: str) -> str | None:
+    """The longest start of ``text`` that is one Python literal (a tuple only when parenthesised)."""
+    text = text[:300]
+    for end in range(len(text), 0, -1):
+        head = text[:end].strip()
+        if head and not head.endswith(",") and _is_literal(head):
+            if isinstance(ast.literal_eval(head), tuple) and not head.startswith("("):
+                continue
+            return head
+    return None
 
 
 class MutationInputGenerator:

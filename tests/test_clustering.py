@@ -165,6 +165,14 @@ def test_function_examples_come_from_statement_calls_too():
     assert inputs[:2] == ["([1, 2], 'a')", "()"] and len(inputs) == 10
 
 
+def test_function_examples_come_from_lines_naming_every_parameter():
+    stub = ('def f(arr, k):\n    """Input: arr = [1, 2], k = 3\n    For arr = [5], k = 1, 2 is returned.\n'
+            '    Only arr = [7] here.\n    """\n')
+    assert example_calls(stub, "f") == ["([1, 2], 3)", "([5], 1)"]
+    single = 'def g(n):\n    """\n    Input: 12\n    For n = 7 the answer is 2\n    """\n'
+    assert example_calls(single, "g") == ["(12,)", "(7,)"]
+
+
 def test_numbers_inside_strings_are_nudged_in_their_format():
     problem = Problem(name="d", description="", entry_point="d", public_tests=(Test("('03-11-2000',)", "True"),))
     dates = [ast.literal_eval(text)[0] for text in MutationInputGenerator().generate(problem, 40, seed=0)]
