@@ -124,22 +124,25 @@ class SelectionRun:
     def add(self, candidates: Iterable[Candidate]) -> None:
         """Take in a batch of candidates; their new distinct programs run on the public tests now."""
         started = time.perf_counter()
-        fresh: list[_Entry] = []
+        new: dict[str, _Entry] = {}
+        batch: list[tuple[_Entry, float | None]] = []
         for candidate in candidates:
             key = program_key(candidate.code, candidate.language)
-            entry = self._entries.get(key)
+            entry = self._entries.get(key) or new.get(key)
             if entry is None:
-                entry = self._entries[key] = self._entry(key, candidate)
-                if entry.rejection is None:
-                    fresh.append(entry)
-            entry.positions.append(len(self._sample_keys))
-            self._sample_keys.append(key)
-            self._sample_scores.append(_score(candidate))
+                entry = new[key] = self._entry(key, candidate)
+            batch.append((entry, _score(candidate)))
+        fresh = [e for e in new.values() if e.rejection is None]
         tests = self.problem.public_tests
         outcomes = self.cache.run([(e.runnable, e.language) for e in fresh], [t.input for t in tests], self.limits)
         for entry, results in zip(fresh, outcomes):
             verdicts = (test_verdict(o, t.output).value for o, t in zip(results, tests))
             entry.rejection = next((v for v in verdicts if v != "ACCEPTED"), None)
+        self._entries.update(new)  # the pool changes only once the batch is filtered
+        for entry, score in batch:
+            entry.positions.append(len(self._sample_keys))
+            self._sample_keys.append(entry.key)
+            self._sample_scores.append(score)
         self.seconds["filter"] += time.perf_counter() - started
 
     def _entry(self, key: str, candidate: Candidate) -> _Entry:
@@ -211,10 +214,12 @@ class SelectionRun:
         return [Pick(p.code, p.language, size[p.key], p.first) for p in picks]
 
     def stats(self) -> Stats:
-        survivors = self._survivors()
-        rejected = Counter(e.rejection for e in self._entries.values() if e.rejection is not None)
+        """The stage summary so far; safe to call from another thread while ``add`` runs (a snapshot)."""
+        entries = list(self._entries.values())
+        survivors = [e for e in entries if e.rejection is None]
+        rejected = Counter(e.rejection for e in entries if e.rejection is not None)
         return Stats(
-            sampled=len(self._sample_keys), distinct=len(self._entries), passed_filter=len(survivors),
+            sampled=len(self._sample_keys), distinct=len(entries), passed_filter=len(survivors),
             passed_filter_samples=sum(len(e.positions) for e in survivors), rejected=dict(rejected.most_common()),
             inputs_generated=len(self._proposed or ()), inputs_kept=len(self._inputs), clusters=self._clusters,
             executions=self.cache.executions - self._executions_before,
