@@ -70,7 +70,8 @@ def _hidden_solvers(problem: Problem, programs: Sequence[Any], run: Any, sandbox
     runnable = [(runnable_code(problem, p.code, p.language), p.language) for p in programs]
     outcomes = run.cache.run(runnable, [t.input for t in tests], run.limits)
     solvers = {p.key for p, results in zip(programs, outcomes)
-               if all(test_verdict(o, t.output) is Verdict.ACCEPTED for o, t in zip(results, tests))}
+               if all(test_verdict(o, t.output, problem.entry_point is not None) is Verdict.ACCEPTED
+                      for o, t in zip(results, tests))}
     return solvers, len(tests)
 
 

@@ -107,6 +107,7 @@ class SelectionRun:
     def __init__(self, problem: Problem, cache: ExecutionCache, generator: InputGenerator | None = None,
                  num_inputs: int = DEFAULT_INPUTS, seed: int = 0, limits: Limits | None = None) -> None:
         self.problem, self.cache, self.seed = problem, cache, seed
+        self.function_style = problem.entry_point is not None
         self.generator = generator or MutationInputGenerator()
         self.num_inputs = num_inputs
         self.limits = limits or limits_for(problem)
@@ -136,7 +137,7 @@ class SelectionRun:
         tests = self.problem.public_tests
         outcomes = self.cache.run([(e.runnable, e.language) for e in fresh], [t.input for t in tests], self.limits)
         for entry, results in zip(fresh, outcomes):
-            verdicts = (test_verdict(o, t.output).value for o, t in zip(results, tests))
+            verdicts = (test_verdict(o, t.output, self.function_style).value for o, t in zip(results, tests))
             entry.rejection = next((v for v in verdicts if v != "ACCEPTED"), None)
         self._entries.update(new)  # the pool changes only once the batch is filtered
         for entry, score in batch:
@@ -192,7 +193,7 @@ class SelectionRun:
         for (entry, positions), results in zip(survivors, outcomes):
             scores = [s for p in positions if (s := self._sample_scores[p]) is not None]
             programs.append(Program(entry.key, entry.code, entry.language, len(positions), positions[0],
-                                    max(scores, default=None), signature(results)))
+                                    max(scores, default=None), signature(results, self.function_style)))
         self.seconds["cluster"] += time.perf_counter() - started
         return programs
 

@@ -3,7 +3,8 @@
 A program's behaviour on one input is its output as the checker normalises it (whitespace-split,
 lower-cased tokens, numbers in canonical form) or, when it did not finish normally, how it ended:
 crashes and timeouts are part of the signature, so a program that times out on an input never joins
-one that answers it.
+one that answers it. For a function-style problem the behaviour is the returned value, compared as
+the judge compares it (:func:`alphacode.execution.checker.function_behaviour`), never the printed noise.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alphacode.execution import Outcome, Status, normalize_output
+from alphacode.execution.checker import function_behaviour
 
 Behaviour = tuple[str, ...]
-"""``("OK", token, ...)`` for a normal exit, ``(status,)`` otherwise."""
+"""``("OK", token, ...)`` for a normal exit, ``(status,)`` otherwise; a function-style program's
+``("OK", result)``, or ``("NO_RESULT",)`` when it exited without returning."""
 
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?")
@@ -33,16 +36,19 @@ def _canonical(token: str) -> str:
     return token
 
 
-def behaviour(outcome: Outcome) -> Behaviour:
+def behaviour(outcome: Outcome, function_style: bool = False) -> Behaviour:
     """What one execution did, in the form signatures compare."""
     if outcome.status is not Status.OK:
         return (outcome.status.value,)
+    if function_style:
+        result = function_behaviour(outcome.stdout)
+        return ("NO_RESULT",) if result is None else ("OK", result)
     return ("OK", *map(_canonical, normalize_output(outcome.stdout)))
 
 
-def signature(outcomes: Sequence[Outcome]) -> tuple[Behaviour, ...]:
+def signature(outcomes: Sequence[Outcome], function_style: bool = False) -> tuple[Behaviour, ...]:
     """A program's behaviour on every generated input, in input order."""
-    return tuple(behaviour(o) for o in outcomes)
+    return tuple(behaviour(o, function_style) for o in outcomes)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alphacode.execution.checker import normalize_output, outputs_match
+from alphacode.execution.checker import (FUNCTION_RESULT_SENTINEL, function_behaviour, function_outputs_match,
+                                       normalize_output, outputs_match)
 
 
 @pytest.mark.parametrize(
@@ -41,3 +42,32 @@ def test_outputs_match(expected: str, actual: str, match: bool) -> None:
 
 def test_normalization_is_whitespace_and_case_blind() -> None:
     assert normalize_output("A  b\nC\t") == normalize_output(b"a b c") == ("a", "b", "c")
+
+
+def driver(result: str, noise: str = "") -> str:
+    return f"{noise}{FUNCTION_RESULT_SENTINEL}\n{result}\n"
+
+
+@pytest.mark.parametrize(
+    ("expected", "result", "match"),
+    [
+        ("'Hello'", "'Hello'", True),
+        ("'Hello'", "'hELLO'", False),  # case matters for returned values
+        ("[1, 2]", "(1, 2)", False),  # so does the type
+        ("True", "1", False),
+        ("3", "3.0", True),
+        ("0.1", "0.10000000001", True),  # within 1e-6 relative
+        ("[0.5, 'a']", "[0.5001, 'a']", False),
+        ("{'a': 1.0}", "{'a': 1.0000000001}", True),
+        ("1 2", "1  2", False),  # not a literal on one side: exact text
+    ],
+)
+def test_function_outputs_match_on_the_returned_value(expected: str, result: str, match: bool) -> None:
+    assert function_outputs_match(expected, driver(result, noise="'Hello'\n").encode()) is match
+
+
+def test_function_output_without_the_sentinel_never_matches() -> None:
+    assert not function_outputs_match("'Hello'", "'Hello'\n")
+    assert function_behaviour(driver("'Hello'")) != function_behaviour(driver("'hELLO'"))
+    assert function_behaviour(driver("0.30000000000000004")) == function_behaviour(driver("0.3"))
+    assert function_behaviour("no sentinel") is None

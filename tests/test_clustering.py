@@ -34,6 +34,17 @@ def test_behaviour_uses_the_checkers_normalisation_and_keeps_crashes_apart():
     assert behaviour(Outcome(Status.RUNTIME_ERROR)) != behaviour(ok("RUNTIME_ERROR"))
 
 
+def test_function_style_behaviour_is_the_returned_value():
+    from alphacode.execution.checker import FUNCTION_RESULT_SENTINEL as SENTINEL
+
+    def returned(result: str, noise: str = "") -> Outcome:
+        return ok(f"{noise}{SENTINEL}\n{result}\n")
+
+    assert behaviour(returned("'Hello'"), function_style=True) != behaviour(returned("'hELLO'"), function_style=True)
+    assert behaviour(returned("[1, 2]", "noise\n"), True) == behaviour(returned("[1,  2]"), True) == ("OK", "[1, 2]")
+    assert behaviour(ok("'Hello'\n"), function_style=True) == ("NO_RESULT",)
+
+
 def test_clusters_count_samples_and_order_by_size():
     pool = [program("a", ("1", "2")), program("b", ("1", "2"), samples=2, first=3),
             program("c", ("1", "3"), samples=4, first=1), program("d", ("T", "2"), first=2)]

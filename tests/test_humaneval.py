@@ -30,6 +30,13 @@ def test_function_style_problems_run_through_the_judge(sandbox: Sandbox) -> None
     assert judge(sandbox, noisy, "python3", ADD).verdict is Verdict.ACCEPTED
     assert judge(sandbox, "def add(a, b):\n    return b + a", "python3", ADD).verdict is Verdict.WRONG_ANSWER
     assert judge(sandbox, "def plus(a, b):\n    return a + b", "python3", ADD).verdict is Verdict.RUNTIME_ERROR
+    print_everywhere = ("import os, sys\nprint('module noise')\nos.write(1, b'3\\n')\n"
+                        "def add(a, b):\n    print(a + b, file=sys.__stdout__)\n    return a + b\n")
+    assert judge(sandbox, print_everywhere, "python3", ADD).verdict is Verdict.ACCEPTED
+    greet = Problem(name="greet", description="", entry_point="greet", public_tests=(Test("('x',)", "'Hello'"),))
+    assert judge(sandbox, "def greet(x):\n    return 'hELLO'", "python3", greet).verdict is Verdict.WRONG_ANSWER
+    assert judge(sandbox, "def greet(x):\n    print(repr('Hello'))\n    return 'hELLO'", "python3",
+                 greet).verdict is Verdict.WRONG_ANSWER
     stdin_problem = Problem(name="echo", description="")
     assert runnable_code(stdin_problem, "print(input())", "python3") == "print(input())"
     with pytest.raises(ValueError, match="Python 3"):

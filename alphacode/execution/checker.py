@@ -3,13 +3,22 @@
 Outputs are split on whitespace and compared token by token, case-insensitively. When either token
 of a pair is a float, the pair matches if both are numbers within 1e-5 of each other; integers of
 any size compare exactly. The same normalisation gives clustering its behavioural signatures.
+
+Function-style problems (``entry_point`` set) compare differently: the judge's driver prints
+:data:`FUNCTION_RESULT_SENTINEL` and then ``repr`` of the return value, and that result is compared
+with the expected ``repr`` as a Python value (case and type matter; floats within 1e-6 relative).
 """
 
 from __future__ import annotations
 
+import ast
+import math
 import re
+from typing import Any
 
 FLOAT_TOLERANCE = 1e-5
+FUNCTION_FLOAT_TOLERANCE = 1e-6
+FUNCTION_RESULT_SENTINEL = "--alphacode-result-7c3f91d2a6e84b05--"
 
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -47,3 +56,70 @@ def outputs_match(expected: str | bytes, actual: str | bytes) -> bool:
     """True when ``actual`` would be accepted for a test whose answer is ``expected``."""
     want, got = normalize_output(expected), normalize_output(actual)
     return len(want) == len(got) and all(tokens_match(w, g) for w, g in zip(want, got))
+
+
+def function_result(stdout: str | bytes) -> str | None:
+    """The ``repr`` line the function driver printed after its sentinel; None when the call never returned."""
+    if isinstance(stdout, bytes):
+        stdout = stdout.decode("utf-8", errors="replace")
+    lines = stdout.splitlines()
+    try:
+        at = lines.index(FUNCTION_RESULT_SENTINEL)
+    except ValueError:
+        return None
+    return lines[at + 1].strip() if at + 1 < len(lines) else None
+
+
+def _literal(text: str) -> tuple[bool, Any]:
+    try:
+        return True, ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+
+
+def _values_match(want: Any, got: Any) -> bool:
+    """Python equality with floats within a relative tolerance; bools, strings and containers keep their type."""
+    numbers = (int, float)
+    if isinstance(want, numbers) and isinstance(got, numbers) and not isinstance(want, bool) and not isinstance(got, bool):
+        if isinstance(want, float) or isinstance(got, float):
+            return math.isclose(want, got, rel_tol=FUNCTION_FLOAT_TOLERANCE, abs_tol=FUNCTION_FLOAT_TOLERANCE)
+        return want == got
+    if type(want) is not type(got):
+        return False
+    if isinstance(want, (list, tuple)):
+        return len(want) == len(got) and all(_values_match(w, g) for w, g in zip(want, got))
+    if isinstance(want, dict):
+        return want.keys() == got.keys() and all(_values_match(v, got[k]) for k, v in want.items())
+    return bool(want == got)
+
+
+def function_outputs_match(expected: str, actual: str | bytes) -> bool:
+    """True when the driver's output ``actual`` shows a return value equal to the ``repr`` ``expected``."""
+    got = function_result(actual)
+    if got is None:
+        return False
+    want = expected.strip()
+    if got == want:
+        return True
+    (want_ok, want_value), (got_ok, got_value) = _literal(want), _literal(got)
+    return want_ok and got_ok and _values_match(want_value, got_value)
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.6g}")
+    if isinstance(value, (list, tuple)):
+        return type(value)(_rounded(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
+def function_behaviour(stdout: str | bytes) -> str | None:
+    """A function's result in the form clustering compares: its ``repr`` with floats rounded to 6
+    significant digits, so results :func:`function_outputs_match` accepts as equal mostly coincide."""
+    got = function_result(stdout)
+    if got is None:
+        return None
+    ok, value = _literal(got)
+    return repr(_rounded(value)) if ok else got

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from alphacode.execution.checker import outputs_match
+from alphacode.execution.checker import FUNCTION_RESULT_SENTINEL, function_outputs_match, outputs_match
 from alphacode.execution.records import DEFAULT_OUTPUT_CAP, Limits, Outcome, SandboxLanguage, Status
 from alphacode.execution.sandbox import Sandbox, make_job
 from alphacode.problems import Language, Problem, Solution, Test
@@ -74,16 +74,20 @@ def limits_for(problem: Problem) -> Limits:
     )
 
 
-def test_verdict(outcome: Outcome, expected: str) -> Verdict:
-    """Turn a sandbox outcome into a verdict by checking its output against the expected one."""
+def test_verdict(outcome: Outcome, expected: str, function_style: bool = False) -> Verdict:
+    """Turn a sandbox outcome into a verdict by checking its output against the expected one: the
+    contest checker's way, or for a function-style problem's driver output, as a returned value."""
     if outcome.status is Status.OK:
-        return Verdict.ACCEPTED if outputs_match(expected, outcome.stdout) else Verdict.WRONG_ANSWER
+        match = function_outputs_match if function_style else outputs_match
+        return Verdict.ACCEPTED if match(expected, outcome.stdout) else Verdict.WRONG_ANSWER
     return Verdict(outcome.status.value)
 
 
-def verdict_from_outcomes(outcomes: Sequence[Outcome], tests: Sequence[Test]) -> JudgeResult:
+def verdict_from_outcomes(outcomes: Sequence[Outcome], tests: Sequence[Test], function_style: bool = False) -> JudgeResult:
+    """Per-test verdicts (see :func:`test_verdict`) and the overall one."""
     results = tuple(
-        TestResult(test_verdict(o, t.output), o.wall_time_s, o.cpu_time_s, o.peak_memory_bytes, o.stderr_tail)
+        TestResult(test_verdict(o, t.output, function_style), o.wall_time_s, o.cpu_time_s, o.peak_memory_bytes,
+                   o.stderr_tail)
         for o, t in zip(outcomes, tests)
     )
     overall = next((r.verdict for r in results if r.verdict is not Verdict.ACCEPTED), Verdict.ACCEPTED)
@@ -98,43 +102,57 @@ class Submission:
     language: SandboxLanguage
     tests: tuple[Test, ...]
     limits: Limits
+    function_style: bool = False
 
 
 _SANDBOX_LANGUAGES = {Language.PYTHON3: SandboxLanguage.PYTHON3, Language.CPP: SandboxLanguage.CPP}
 
-_FUNCTION_DRIVER = """
-
-def __alphacode_call():
-    import ast, io, sys
+_FUNCTION_DRIVER = """\
+def __alphacode_call(source, entry_point, sentinel):
+    import ast, builtins, io, os, sys
     arguments = ast.literal_eval(sys.stdin.read())
+    sys.stdout.flush()
+    saved = os.dup(1)
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(quiet, 1)
+    os.close(quiet)
     stdout, sys.stdout = sys.stdout, io.StringIO()
     try:
-        result = {entry_point}(*arguments)
+        namespace = {{"__name__": "__main__", "__builtins__": builtins}}
+        exec(compile(source, "main.py", "exec"), namespace)
+        result = namespace[entry_point](*arguments)
     finally:
         sys.stdout = stdout
-    print(repr(result))
+        try:
+            stdout.flush()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+    os.write(1, (sentinel + "\\n" + repr(result) + "\\n").encode("utf-8", "backslashreplace"))
 
 
-__alphacode_call()
+__alphacode_call({source!r}, {entry_point!r}, {sentinel!r})
 """
 
 
 def runnable_code(problem: Problem, code: str, language: str | SandboxLanguage) -> str:
     """The program to run for ``code``: itself for stdin/stdout problems; for a function-style problem,
-    ``code`` plus a driver that reads the argument tuple from stdin, calls the entry point (its own
-    prints discarded) and prints ``repr`` of the result, so one sandbox and judge serve both kinds."""
+    a driver that reads the argument tuple from stdin, runs ``code`` and calls the entry point with every
+    output of theirs discarded, then prints the sentinel and ``repr`` of the result (see
+    :func:`~alphacode.execution.checker.function_outputs_match`), so one sandbox and judge serve both kinds."""
     if problem.entry_point is None:
         return code
     if SandboxLanguage(language) is not SandboxLanguage.PYTHON3:
         raise ValueError(f"{problem.name}: function-style problems take Python 3 programs, not {language}")
-    return code + _FUNCTION_DRIVER.format(entry_point=problem.entry_point)
+    return _FUNCTION_DRIVER.format(source=code, entry_point=problem.entry_point, sentinel=FUNCTION_RESULT_SENTINEL)
 
 
 def make_submission(problem: Problem, code: str, language: str | SandboxLanguage, tests: str = "all",
                     limits: Limits | None = None) -> Submission:
     """A program for ``problem``, made runnable (see :func:`runnable_code`), to judge on one of its test sets."""
     lang = SandboxLanguage(language)
-    return Submission(runnable_code(problem, code, lang), lang, problem.tests(tests), limits or limits_for(problem))
+    return Submission(runnable_code(problem, code, lang), lang, problem.tests(tests), limits or limits_for(problem),
+                      problem.entry_point is not None)
 
 
 def solution_submission(problem: Problem, solution: Solution, tests: str = "all") -> Submission:
@@ -149,7 +167,7 @@ def judge_many(sandbox: Sandbox, submissions: Sequence[Submission], progress: st
     with :func:`make_submission` (or :func:`solution_submission`) so function-style problems get their driver."""
     jobs = [make_job(s.code, s.language, [t.input for t in s.tests], s.limits) for s in submissions]
     outcomes = sandbox.run_batch(jobs, progress=progress)
-    return [verdict_from_outcomes(o, s.tests) for o, s in zip(outcomes, submissions)]
+    return [verdict_from_outcomes(o, s.tests, s.function_style) for o, s in zip(outcomes, submissions)]
 
 
 def judge(sandbox: Sandbox, code: str, language: str | SandboxLanguage, problem: Problem,
