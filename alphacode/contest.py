@@ -7,8 +7,9 @@ the distinct programs that passed the filter on the hidden tests (private + gene
 HumanEval task's ``check``), and estimates 10@k for every budget k and selection strategy by
 rerunning the selection on random size-k subsets of the pool (:func:`alphacode.metrics.n_at_k`),
 which the execution cache answers without running anything new. A sample counts as correct when it
-passes the public tests and every hidden test. Writes ``report.json``, ``report.md`` and
-``solve_rate.png``.
+passes the public tests and every hidden test. A problem with no hidden test is skipped (neither
+sampled nor counted in any figure) and listed under ``skipped`` in the report with the reason.
+Writes ``report.json``, ``report.md`` and ``solve_rate.png``.
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ class ContestConfig:
             raise ValueError(f"need at least one submission and one subset, got {self.submissions} and {self.subsets}")
 
 
+def skip_reason(problem: Problem) -> str | None:
+    """Why a problem cannot count towards solve rates, or None: with no hidden test to fail, every
+    filtered program would count as correct."""
+    if "humaneval_test" in problem.extra or problem.private_tests or problem.generated_tests:
+        return None
+    return "no hidden tests (private, generated or a HumanEval check) to judge on"
+
+
 def _hidden_solvers(problem: Problem, programs: Sequence[Any], run: Any, sandbox: Any) -> tuple[set[str], int]:
     """Keys of the filtered programs that pass every hidden test, and how many hidden tests there are."""
     if "humaneval_test" in problem.extra:
@@ -82,6 +91,9 @@ def evaluate_problem(problem: Problem, store_dir: str, config: ContestConfig) ->
     from clustering.pipeline import SelectionRun
     from sampling.store import iter_candidates
 
+    reason = skip_reason(problem)
+    if reason is not None:
+        raise ValueError(f"{problem.name}: {reason}")
     started = time.perf_counter()
     candidates = list(iter_candidates(store_dir, problem.name, samples=config.samples))
     if len(candidates) < config.samples:
@@ -214,6 +226,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             + " | ".join(f"{s} {n}@{ks[-1]}" for s in settings["strategies"]) + " |",
         "|---|---|---|---|" + "---|" * len(settings["strategies"]),
     ]
+    if report.get("skipped"):
+        lines[-2:-2] = ["Skipped (not in any figure): " + "; ".join(f"{s['name']} ({s['reason']})"
+                                                                      for s in report["skipped"]) + ".", ""]
     if "placement" in report:
         where = report["placement"]
         lines[-2:-2] = [f"Placement: {where['solved']} problems solved with penalty {where['penalty']} would rank "
@@ -275,12 +290,18 @@ def write_report(report: Mapping[str, Any], report_dir: str | os.PathLike[str]) 
 def build_report(problems: Sequence[Problem], store_dir: str | os.PathLike[str], config: ContestConfig,
                  settings: Mapping[str, Any], seconds: Mapping[str, float], use_ray: bool = True,
                  progress: bool = True) -> dict[str, Any]:
-    """Evaluate every problem from the store and assemble the whole report."""
+    """Evaluate every problem with hidden tests from the store and assemble the whole report; the others
+    are listed under ``skipped`` (name and reason) and counted in ``overall.skipped_problems``."""
+    skipped = [{"name": p.name, "reason": reason} for p in problems if (reason := skip_reason(p)) is not None]
+    judged = [p for p in problems if skip_reason(p) is None]
+    if not judged:
+        raise ValueError(f"none of the {len(problems)} problems has hidden tests to judge on")
     started = time.perf_counter()
-    per_problem = evaluate_problems(problems, store_dir, config, use_ray=use_ray, progress=progress)
+    per_problem = evaluate_problems(judged, store_dir, config, use_ray=use_ray, progress=progress)
     seconds = {**seconds, "selection_and_judging": time.perf_counter() - started}
-    return {"settings": {**settings, **_config_json(config)}, "overall": summarize(per_problem, config, seconds),
-            "problems": per_problem}
+    overall = {**summarize(per_problem, config, seconds), "skipped_problems": len(skipped)}
+    return {"settings": {**settings, **_config_json(config)}, "overall": overall, "problems": per_problem,
+            "skipped": skipped}
 
 
 def _config_json(config: ContestConfig) -> dict[str, Any]:
@@ -349,7 +370,7 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
                 settings: Mapping[str, Any], address: str | None = None, workers: int | None = None,
                 standings: Sequence[tuple[int, int]] | None = None) -> dict[str, Any]:
     """Sample (reusing whatever the store already holds, so only missing samples are drawn), evaluate every
-    problem on Ray, write the report (with the placement among ``standings``' participants when given).
+    problem with hidden tests on Ray, write the report (with the placement among ``standings``' participants when given).
     The batch size stays as given whatever the budget: it fixes the samples, so changing it refuses the store."""
     import logging
 
@@ -358,6 +379,9 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
     from alphacode.model.export import load_model
     from sampling.distributed import run_sampling
 
+    judged = [p for p in problems if skip_reason(p) is None]
+    if not judged:
+        raise ValueError(f"none of the {len(problems)} problems has hidden tests to judge on")
     model = load_model(model_dir)
     store_dir = Path(report_dir) / "samples"
     started_ray = not ray.is_initialized()
@@ -368,7 +392,7 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
             ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False,
                      logging_level=logging.WARNING)
     try:
-        summary = run_sampling(problems, model, store_dir, config.samples, config=sampling, seed=config.seed,
+        summary = run_sampling(judged, model, store_dir, config.samples, config=sampling, seed=config.seed,
                                workers=workers)
         sampled = {"sampling": sampling.to_json(), "store": str(store_dir), "units_written": summary.units_written,
                    "units_reused": summary.units_skipped, "samples_drawn": summary.samples_written}

@@ -140,3 +140,26 @@ def test_markdown_shows_the_placement(tmp_path: Path) -> None:
                           {}, use_ray=False, progress=False)
     report["placement"] = {"solved": 2, "penalty": 10, "rank": 4, "participants": 8, "top_percent": 50.0}
     assert "would rank 4 of 8 (top 50.0%)" in render_markdown(report)
+
+
+def test_problems_without_hidden_tests_are_skipped_not_solved(tmp_path: Path) -> None:
+    """With no hidden test every filtered program would be 'correct': such a problem is left out of every figure."""
+    from dataclasses import replace
+
+    from alphacode.contest import evaluate_problem, render_markdown
+
+    judged = load_problems(EXAMPLES)[0]
+    open_ended = replace(judged, name="no-hidden-tests", private_tests=(), generated_tests=())
+    write_store([judged, open_ended], tmp_path / "samples")
+    config = ContestConfig(budgets=(POOL,), samples=POOL, strategies=("cluster",), subsets=1)
+    report = build_report([judged, open_ended], tmp_path / "samples", config, {"problems": "x", "checkpoint": "none"},
+                          {}, use_ray=False, progress=False)
+    assert [p["name"] for p in report["problems"]] == [judged.name]
+    assert report["overall"]["problems"] == 1 and report["overall"]["skipped_problems"] == 1
+    assert report["skipped"] == [{"name": "no-hidden-tests", "reason": report["skipped"][0]["reason"]}]
+    assert "no hidden tests" in report["skipped"][0]["reason"]
+    assert "Skipped (not in any figure): no-hidden-tests" in render_markdown(report)
+    with pytest.raises(ValueError, match="no hidden tests"):
+        evaluate_problem(open_ended, str(tmp_path / "samples"), config)
+    with pytest.raises(ValueError, match="hidden tests"):
+        build_report([open_ended], tmp_path / "samples", config, {}, {}, use_ray=False, progress=False)
