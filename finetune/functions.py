@@ -50,13 +50,16 @@ def docstring_functions(source: str) -> list[FunctionExample]:
     return found
 
 
-def unique_functions(per_source: Iterable[list[FunctionExample]]) -> list[FunctionExample]:
-    """The functions of many sources (as :func:`docstring_functions` returns them), each prompt once."""
+def split_functions(mined: Iterable[tuple[str, list[FunctionExample]]]) -> dict[str, list[FunctionExample]]:
+    """Functions mined per source (its path, then what :func:`docstring_functions` found), each
+    distinct prompt once, in the split the problems' hash rule gives its path and name."""
+    from finetune.tasks import SPLITS, split_of
+
+    splits: dict[str, list[FunctionExample]] = {split: [] for split in SPLITS}
     seen: set[str] = set()
-    unique = []
-    for examples in per_source:
+    for path, examples in mined:
         for example in examples:
             if example.prompt not in seen:
                 seen.add(example.prompt)
-                unique.append(example)
-    return unique
+                splits[split_of(f"{path}:{example.name}")].append(example)
+    return splits

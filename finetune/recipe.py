@@ -79,34 +79,34 @@ def _save_json(path: Path, payload: object) -> None:
 def token_streams(paths: PretrainPaths, encode: Callable[[str], list[int]], config: RecipeConfig,
                   say: Callable[[str], None]) -> dict[str, TokenStream]:
     """Tokenized corpus files (train / validation by the corpus' held-out rule) and the docstring
-    functions of the training files (prompts and bodies, aligned)."""
-    from finetune.functions import docstring_functions, unique_functions
+    functions of its Python files (prompts and bodies, aligned; train and valid by the task's split)."""
+    from finetune.functions import docstring_functions, split_functions
     from pretrain.corpus import HELDOUT_FRACTION, is_heldout, iter_corpus
 
     out = paths.root / "tokens"
-    names = ("train", "validation", "function_prompts", "function_bodies")
+    names = ("train", "validation", *(f"functions_{s}_{part}" for s in ("train", "valid") for part in ("prompts", "bodies")))
     if all((out / f"{name}.npz").exists() for name in names):
         return {name: TokenStream.load(out / f"{name}.npz") for name in names}
     texts: dict[str, list[str]] = {"train": [], "validation": []}
-    python: list[str] = []
+    python: list[tuple[str, str]] = []
     for source in iter_corpus(paths.corpus):
-        held_out = is_heldout(source.path, HELDOUT_FRACTION)
-        texts["validation" if held_out else "train"].append(source.content)
-        if source.language == "Python" and not held_out:
-            python.append(source.content)
-    functions = unique_functions(parallel_map(docstring_functions, python, config.processes))[: config.max_functions]
-    streams = {
-        "train": parallel_map(encode, texts["train"], config.processes),
-        "validation": parallel_map(encode, texts["validation"], config.processes),
-        "function_prompts": parallel_map(encode, [f.prompt for f in functions], config.processes),
-        "function_bodies": parallel_map(encode, [f.body for f in functions], config.processes),
-    }
+        texts["validation" if is_heldout(source.path, HELDOUT_FRACTION) else "train"].append(source.content)
+        if source.language == "Python":
+            python.append((source.path, source.content))
+    mined = parallel_map(docstring_functions, [content for _, content in python], config.processes)
+    functions = split_functions(zip((path for path, _ in python), mined))
+    functions["train"] = functions["train"][: config.max_functions]
+    streams = {"train": texts["train"], "validation": texts["validation"]}
+    for split in ("train", "valid"):
+        streams[f"functions_{split}_prompts"] = [f.prompt for f in functions[split]]
+        streams[f"functions_{split}_bodies"] = [f.body for f in functions[split]]
     result = {}
     for name, sequences in streams.items():
-        result[name] = TokenStream.from_sequences(sequences)
+        result[name] = TokenStream.from_sequences(parallel_map(encode, sequences, config.processes))
         result[name].save(out / f"{name}.npz")
     say(f"tokens: {len(result['train'].tokens):,} training tokens in {len(result['train'])} files, "
-        f"{len(result['validation'])} held-out files, {len(functions)} docstring functions")
+        f"{len(result['validation'])} held-out files, {len(functions['train'])} + {len(functions['valid'])} "
+        f"docstring functions (train + valid)")
     return result
 
 
@@ -123,11 +123,9 @@ def finetune_sources(encode: Callable[[str], list[int]], streams: Mapping[str, T
         contest = [Example(np.asarray(encode(e["inputs"])), np.asarray(encode(e["targets"])), bool(e["correct"][0]))
                    for e in solution_examples(chosen)]
         inputs = [Example(np.asarray(encode(r["inputs"])), np.asarray(encode(r["targets"]))) for r in input_rows(chosen)]
-        splits[split] = {"contest": contest, "test_inputs": inputs}
-    prompts, bodies = streams["function_prompts"], streams["function_bodies"]
-    functions = [Example(prompts[i], bodies[i]) for i in range(len(prompts))]
-    held = max(1, len(functions) // 50)
-    splits["train"]["functions"], splits["valid"]["functions"] = functions[held:], functions[:held]
+        prompts, bodies = streams[f"functions_{split}_prompts"], streams[f"functions_{split}_bodies"]
+        functions = [Example(prompts[i], bodies[i]) for i in range(len(prompts))]
+        splits[split] = {"contest": contest, "test_inputs": inputs, "functions": functions}
     return splits
 
 

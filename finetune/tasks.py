@@ -50,19 +50,12 @@ def solution_examples(problems: Iterable[Problem], skipped: Counter | None = Non
 
 def function_rows(corpus_dir: str | os.PathLike[str], split: str) -> list[dict[str, Any]]:
     """Codex-style rows from the Python files of a corpus (:mod:`pretrain.corpus`): signature and
-    docstring -> body, split by the same hash rule as problems (on file path and function name)."""
-    from finetune.functions import docstring_functions
+    docstring -> body, split by :func:`finetune.functions.split_functions`."""
+    from finetune.functions import docstring_functions, split_functions
     from pretrain.corpus import iter_corpus
 
-    rows, seen = [], set()
-    for source in iter_corpus(corpus_dir):
-        if source.language != "Python":
-            continue
-        for function in docstring_functions(source.content):
-            if function.prompt not in seen and split_of(f"{source.path}:{function.name}") == split:
-                seen.add(function.prompt)
-                rows.append({"inputs": function.prompt, "targets": function.body, "correct": [1]})
-    return rows
+    mined = ((s.path, docstring_functions(s.content)) for s in iter_corpus(corpus_dir) if s.language == "Python")
+    return [{"inputs": f.prompt, "targets": f.body, "correct": [1]} for f in split_functions(mined)[split]]
 
 
 def input_rows(problems: Iterable[Problem]) -> list[dict[str, Any]]:

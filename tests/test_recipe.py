@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from alphacode.model.config import BOS_ID, EOS_ID, MASK_ID
-from finetune.functions import docstring_functions, unique_functions
+from finetune.functions import docstring_functions, split_functions
 from pretrain.arrays import (Example, MixtureBatches, RandomSplitBatches, TokenStream, encoder_decoder_features,
                              parallel_map)
 
@@ -87,7 +87,8 @@ class Holder:
     assert found.prompt == 'def area(w, h):\n    """Area of a rectangle."""\n'
     assert found.body == "    result = w * h\n    return result\n"
     assert docstring_functions("def broken(:\n") == []
-    assert len(unique_functions([[found], [found]])) == 1
+    splits = split_functions([("a.py", [found]), ("b.py", [found])])
+    assert sum(map(len, splits.values())) == 1  # each distinct prompt once
 
 
 def test_parallel_map_equals_a_loop() -> None:
