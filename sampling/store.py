@@ -140,14 +140,21 @@ class SampleStore:
         if unit_size < 1:
             raise ValueError(f"unit_size must be at least 1, got {unit_size}")
         store = cls(root)
-        store.root.mkdir(parents=True, exist_ok=True)
-        with open(store.root / ".lock", "a") as lock:
+        try:
+            store.root.mkdir(parents=True, exist_ok=True)
+            lock = open(store.root / ".lock", "a")
+        except OSError as err:
+            raise StoreError(f"{store.root}: cannot create the store ({err.strerror or err})") from None
+        with lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise StoreError(f"{store.root}: another sampling job is writing this store") from None
-            store._merge_manifest(dict(settings), problems, unit_size)
-            store._remove_partial_files()
+            try:
+                store._merge_manifest(dict(settings), problems, unit_size)
+                store._remove_partial_files()
+            except OSError as err:
+                raise StoreError(f"{store.root}: cannot write the store ({err.strerror or err})") from None
             yield store
 
     def _merge_manifest(self, settings: dict[str, Any], problems: Mapping[str, int], unit_size: int) -> None:
@@ -216,7 +223,10 @@ class SampleStore:
                          "num_tokens": c.num_tokens, "rating": c.rating, "tags": list(c.tags),
                          "temperature": c.temperature, "seed": c.seed})
         table = pa.Table.from_pylist(rows, schema=_schema())
-        atomic_write(path, lambda handle: pq.write_table(table, handle))
+        try:
+            atomic_write(path, lambda handle: pq.write_table(table, handle))
+        except OSError as err:
+            raise StoreError(f"{path}: cannot write the unit ({err.strerror or err})") from None
         holders.update(added)
         return len(added)
 

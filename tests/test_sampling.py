@@ -231,10 +231,32 @@ def test_sample_command_rejects_bad_input_in_one_line(tmp_path: Path, tiny_model
         pass
     cases.append((["sample", "--problems", str(ROOT / "examples"), "--out", str(tmp_path / "other"),
                    "--checkpoint", str(tiny_model_dir)], "written with model="))
+    (tmp_path / "a-file").write_text("")
+    cases.append((base[:-1] + [str(tmp_path / "a-file" / "store"), "--checkpoint", str(tiny_model_dir)],
+                  "cannot create the store (Not a directory)"))
     for argv, message in cases:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
-        assert message in err and err.count("\n") == 1, err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("command", [
+    ["sample", "--problems", str(ROOT / "examples")],
+    ["solve", str(ROOT / "examples" / "staircase-rows.json")],
+    ["contest", str(ROOT / "examples")],
+    ["humaneval", "--tasks", "1", "--samples", "1"],
+])
+def test_a_checkpoint_without_model_settings_is_one_line_for_every_command(
+        command: list[str], tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    payload = json.loads((broken / "config.json").read_text())
+    del payload["model"]
+    (broken / "config.json").write_text(json.dumps(payload))
+    out = ["--report" if command[0] == "contest" else "--out", str(tmp_path / "out")]
+    assert main([*command, "--checkpoint", str(broken), *out]) == 2
+    err = capsys.readouterr().err
+    assert f"{broken / 'config.json'}: field 'model'" in err and err.count("\n") == 1 and "Traceback" not in err, err
 
 
 # --- Ray: a real local cluster, a reference run, and the two faults ---------------------------------------------

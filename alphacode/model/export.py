@@ -4,7 +4,8 @@ An export is what ships (the bundled default model) and what samplers load; a tr
 directory (orbax checkpoints) is what trainers resume. :func:`load_model` reads either. Weights can
 be stored as int8 with one float scale per output channel (about 4x smaller than float32, which is
 how the default model fits the repository), as bfloat16, or as float32; they are always float32
-again after loading.
+again after loading. Anything malformed in such a directory raises :class:`ModelFormatError`, whose
+one-line message names the file and field.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,10 @@ FORMAT = "alphacode-export-1"
 WEIGHT_FORMATS = ("int8", "bfloat16", "float32")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "default_model"
 _SCALE = "::scale"
+
+
+class ModelFormatError(ValueError):
+    """A directory that is not a usable model export or training directory; the message names the file and field."""
 
 
 @dataclass(frozen=True)
@@ -104,31 +110,117 @@ def export_model(config: ModelConfig, params: Any, tokenizer_model: str | os.Pat
     return out
 
 
+def _first_line(err: BaseException) -> str:
+    return next(iter(str(err).splitlines()), type(err).__name__)
+
+
 def _find_tokenizer(path: Path) -> Path:
     for directory in (path, *path.parents):
         if (directory / "tokenizer.model").exists():
             return directory / "tokenizer.model"
-    raise FileNotFoundError(f"{path}: no tokenizer.model in it or in a folder above it")
+    raise ModelFormatError(f"{path}: no tokenizer.model in it or in a folder above it")
+
+
+def _setting_ok(value: Any, default: Any) -> bool:
+    """Whether a ``model`` setting has the type (and, for sizes, the sign) of its default."""
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    return isinstance(value, type(default))
+
+
+def _model_config(payload: dict[str, Any], source: Path) -> ModelConfig:
+    settings = payload.get("model")
+    if not isinstance(settings, dict):
+        raise ModelFormatError(f"{source}: field 'model': missing or not an object of model settings")
+    defaults = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
+    for key, value in settings.items():
+        if key not in defaults:
+            raise ModelFormatError(f"{source}: field 'model.{key}': not a model setting")
+        if not _setting_ok(value, defaults[key]):
+            kind = "a positive whole number" if type(defaults[key]) is int else f"a {type(defaults[key]).__name__}"
+            raise ModelFormatError(f"{source}: field 'model.{key}': expected {kind}, got {json.dumps(value)}")
+    try:
+        return ModelConfig(**settings)
+    except (TypeError, ValueError) as err:
+        raise ModelFormatError(f"{source}: field 'model': {err}") from None
+
+
+def _shapes(tree: Any, prefix: str = "") -> dict[str, tuple[int, ...]]:
+    if isinstance(tree, dict) or hasattr(tree, "items"):
+        out: dict[str, tuple[int, ...]] = {}
+        for key, value in tree.items():
+            out.update(_shapes(value, f"{prefix}{key}/"))
+        return out
+    return {prefix.rstrip("/"): tuple(tree.shape)}
+
+
+def _check_params(params: Any, config: ModelConfig, source: Path) -> None:
+    """Every parameter the config's model has, with its shape, and no others."""
+    import flax.linen as nn
+
+    from alphacode.model.sharding import abstract_params
+
+    expected, found = _shapes(nn.unbox(abstract_params(config))), _shapes(params)
+    for name in sorted(expected.keys() | found.keys()):
+        if name not in found:
+            raise ModelFormatError(f"{source}: parameter {name!r}: missing for the model in config.json")
+        if name not in expected:
+            raise ModelFormatError(f"{source}: parameter {name!r}: not part of the model in config.json")
+        if expected[name] != found[name]:
+            raise ModelFormatError(f"{source}: parameter {name!r}: shape {found[name]}, the model in config.json "
+                                   f"needs {expected[name]}")
+
+
+def _load_export(path: Path, payload: dict[str, Any], config_file: Path) -> Any:
+    weights = payload.get("weights")
+    if weights not in WEIGHT_FORMATS:
+        raise ModelFormatError(f"{config_file}: field 'weights': expected one of {', '.join(WEIGHT_FORMATS)}, "
+                               f"got {json.dumps(weights)}")
+    params_file = path / "params.npz"
+    try:
+        with np.load(params_file) as archive:
+            return _unflatten(_decode(dict(archive), weights))
+    except FileNotFoundError:
+        raise ModelFormatError(f"{params_file}: missing; not a complete model export") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise ModelFormatError(f"{params_file}: unreadable parameters ({_first_line(err)})") from None
 
 
 def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
     """An export directory or a training work directory (``None``: the bundled default model).
 
-    Raises ``FileNotFoundError`` with a one-line reason when ``path`` holds neither."""
+    Raises :class:`ModelFormatError` with a one-line reason when ``path`` holds neither, or a broken one."""
     from alphacode.tokenizer import Tokenizer
 
     path = Path(path) if path is not None else DEFAULT_MODEL_DIR
     config_file = path / "config.json"
-    if not config_file.exists():
-        raise FileNotFoundError(f"{path}: no config.json; not a model export or training directory")
-    payload = json.loads(config_file.read_text())
-    config = ModelConfig(**payload["model"])
+    if not config_file.is_file():
+        raise ModelFormatError(f"{path}: no config.json; not a model export or training directory")
+    try:
+        payload = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise ModelFormatError(f"{config_file}: unreadable ({err})") from None
+    if not isinstance(payload, dict):
+        raise ModelFormatError(f"{config_file}: expected a JSON object")
+    config = _model_config(payload, config_file)
     if payload.get("format") == FORMAT:
-        with np.load(path / "params.npz") as archive:
-            params = _unflatten(_decode(dict(archive), payload["weights"]))
+        params = _load_export(path, payload, config_file)
+        _check_params(params, config, path / "params.npz")
     else:
         from alphacode.train import load_checkpoint
 
-        config, params = load_checkpoint(path)
+        try:
+            config, params = load_checkpoint(path)
+        except (OSError, ValueError, KeyError) as err:
+            raise ModelFormatError(f"{path}: not a readable training directory ({_first_line(err)})") from None
         params = _unflatten(_flatten(params))
-    return LoadedModel(config=config, params=params, tokenizer=Tokenizer.load(_find_tokenizer(path)), path=path)
+    tokenizer_file = _find_tokenizer(path)
+    try:
+        tokenizer = Tokenizer.load(tokenizer_file)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise ModelFormatError(f"{tokenizer_file}: unreadable tokenizer ({_first_line(err)})") from None
+    return LoadedModel(config=config, params=params, tokenizer=tokenizer, path=path)
