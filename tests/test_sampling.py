@@ -181,6 +181,27 @@ def test_model_sampler_is_deterministic_and_draws_metadata_per_batch(tiny_model_
         SamplingConfig(python_fraction=1.5)
 
 
+def test_sampling_a_raw_prompt_is_what_sample_does_per_batch(tiny_model_dir: Path) -> None:
+    """One path from model to text: ``sample`` draws each batch through ``sample_prompt`` with its header."""
+    import random
+
+    from alphacode.model.export import load_model
+    from finetune.prompt import build_prompt, sampling_header
+    from sampling.model_sampler import ModelSampler, SamplingConfig
+
+    problem = load_problems(ROOT / "examples")[0]
+    sampler = ModelSampler(load_model(tiny_model_dir), SamplingConfig(batch_size=2, max_new_tokens=6))
+    drawn = sampler.sample_prompt("def f(x):\n", 5, seed=7)
+    assert len(drawn) == 5 and drawn == sampler.sample_prompt("def f(x):\n", 5, seed=7, temperature=0.25)
+    assert sampler.sample_prompt("def f(x):\n", 3, seed=7) == drawn[:3]
+    assert all(1 <= d.num_tokens <= 6 and d.logprob < 0 for d in drawn)
+    batch_seed = derive_seed(4, 0)
+    meta = random.Random(batch_seed)
+    header = sampling_header(meta, "python3" if meta.random() < 0.5 else "cpp", 3)
+    first = sampler.sample_prompt(build_prompt(problem.description, header), 2, batch_seed, meta.choice((0.25,)))
+    assert [c.code for c in sampler.sample(problem, 2, seed=4)] == [d.code for d in first]
+
+
 def test_a_larger_rerun_keeps_the_samples_and_draws_only_the_missing_ones(tiny_model_dir: Path, tmp_path: Path) -> None:
     """N = 3, then 2N = 6 into the same store, in process (``workers=0``): unit 0 (3 of 4) is topped up."""
     from alphacode.model.export import load_model
