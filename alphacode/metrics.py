@@ -32,13 +32,6 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
 
 
-def mean_pass_at_k(samples: Sequence[int], correct: Sequence[int], k: int) -> float:
-    """pass@k averaged over problems (``samples[i]`` drawn and ``correct[i]`` correct for problem i)."""
-    if len(samples) != len(correct) or not samples:
-        raise ValueError(f"need one sample and one correct count per problem, got {len(samples)} and {len(correct)}")
-    return float(np.mean([pass_at_k(n, c, k) for n, c in zip(samples, correct)]))
-
-
 def _chosen_solves(solves: np.ndarray, select: Selector, subset: np.ndarray, n: int) -> bool:
     chosen = [int(i) for i in select(subset)]
     if len(chosen) > n or len(set(chosen)) != len(chosen) or not set(chosen) <= set(subset.tolist()):

@@ -9,7 +9,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from alphacode.metrics import bootstrap_ci, mean_pass_at_k, n_at_k, n_at_k_exact, pass_at_k
+from alphacode.metrics import bootstrap_ci, n_at_k, n_at_k_exact, pass_at_k
 
 
 def brute_pass_at_k(n: int, c: int, k: int) -> Fraction:
@@ -36,7 +36,6 @@ def test_pass_at_k_rejects_impossible_counts() -> None:
     for n, c, k in [(5, 6, 1), (5, -1, 1), (5, 2, 6), (5, 2, 0)]:
         with pytest.raises(ValueError):
             pass_at_k(n, c, k)
-    assert mean_pass_at_k([4, 4], [0, 4], 2) == 0.5
 
 
 def top_by_score(scores: np.ndarray, n: int):
