@@ -467,6 +467,10 @@ def _samples_arg(text: str) -> int | str:
     return "auto" if text == "auto" else _positive_int(text)
 
 
+def _count_arg(text: str) -> int:
+    return 0 if text.strip() == "0" else _positive_int(text)
+
+
 def cmd_solve(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -569,8 +573,8 @@ def _add_solve_parser(sub: argparse._SubParsersAction) -> None:
     sol.add_argument("--max-tokens", type=_positive_int, help="tokens per program (default: the model's maximum)")
     sol.add_argument("--temperature", type=float, default=0.25)
     sol.add_argument("--python-fraction", type=float, default=0.5, help="share of batches in Python 3 (rest C++)")
-    sol.add_argument("--sampling-workers", type=_positive_int,
-                     help="model replicas on Ray (default: one per GPU, else per CPU)")
+    sol.add_argument("--sampling-workers", type=_count_arg,
+                     help="model replicas on Ray (default: one per GPU, else per CPU; 0: in this process, no Ray)")
     sol.add_argument("--address", help="join this Ray cluster ('auto': the local one); default: start a local Ray")
     _add_sandbox_flags(sol)
     sol.set_defaults(func=cmd_solve)

@@ -94,12 +94,12 @@ def test_auto_settings_are_checked():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("samples", ["auto", "8"])
-def test_solve_cli_with_a_tiny_model(tiny_model_dir, tmp_path, capsys, samples):
+@pytest.mark.parametrize("samples, workers", [("auto", "0"), ("8", "1"), ("8", "0")])  # 1: on Ray, 0: in process
+def test_solve_cli_with_a_tiny_model(tiny_model_dir, tmp_path, capsys, samples, workers):
     out = tmp_path / "solve"
     args = ["solve", str(EXAMPLES / "staircase-rows.json"), "--checkpoint", str(tiny_model_dir), "--samples", samples,
             "--round-size", "4", "--max-samples", "8", "--batch-size", "4", "--max-tokens", "16", "--out", str(out),
-            "--inputs", "3", "--sampling-workers", "1", "--json"]
+            "--inputs", "3", "--sampling-workers", workers, "--json"]
     assert main(args) == 0
     data = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert data["stats"]["sampled"] == 8
