@@ -111,15 +111,19 @@ class _Mutator:
         self.words = sorted({w for text in strings for w in text.split()})
 
     def integer(self, value: int) -> int:
-        """Nudged, moved to a bound of the tightest stated range holding it, or redrawn at its magnitude;
-        kept inside that range."""
+        """Nudged, moved to a bound of the tightest stated range holding it, to a power of two or ten
+        (or one off it), or redrawn at its magnitude; kept inside that range."""
         holding = [b for b in self.bounds if b[0] <= value <= b[1]]
         low, high = min(holding, key=lambda b: b[1] - b[0]) if holding else self.fallback
         op = self.rng.random()
-        if op < 0.45:
+        if op < 0.4:
             new = value + self.rng.choice((-2, -1, 1, 2))
-        elif op < 0.65:
+        elif op < 0.6:
             new = self.rng.choice((low, high, low + 1, high - 1))
+        elif op < 0.7:
+            ceiling = high if holding else 10 * abs(value) + 10
+            powers = [p for base in (2, 10) for p in (base**k for k in range(1, 64)) if p <= ceiling] or [1]
+            new = self.rng.choice(powers) + self.rng.choice((-1, 0, 1))
         else:
             digits = len(str(abs(value)))
             new = self.rng.randint(10 ** (digits - 1) if digits > 1 else 0, 10**digits - 1) * (-1 if value < 0 else 1)
