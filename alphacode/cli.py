@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 EXIT_USAGE = 2
@@ -480,6 +480,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from clustering.cache import ExecutionCache
     from clustering.pipeline import SelectionResult, SelectionRun
     from clustering.solve import AutoStop, filter_while, sample_until_stable
+    from sampling.candidate import Candidate
     from sampling.distributed import WorkersLost, model_fingerprint, run_sampling
     from sampling.model_sampler import ModelSampler, SamplingConfig
     from sampling.store import SampleStore, StoreError, iter_candidates
@@ -519,8 +520,11 @@ def cmd_solve(args: argparse.Namespace) -> int:
                                         unit_size=args.batch_size, seed=args.seed, workers=args.sampling_workers,
                                         address=args.address, progress=not args.json)
 
-                stream = iter_candidates(store_dir, problem.name, follow=True, poll_s=0.2)
-                sampling_s = filter_while(produce, stream, run)
+                def follow(produced: Callable[[], bool]) -> Iterator[Candidate]:
+                    return iter_candidates(store_dir, problem.name, samples=args.samples, follow=True, poll_s=0.2,
+                                           writer_done=produced)
+
+                sampling_s = filter_while(produce, follow, run)
         except StoreError as err:
             raise UsageError(str(err)) from None
         except ConnectionError as err:

@@ -4,7 +4,7 @@
 
 * :func:`filter_while` runs a producer (the Ray sampling job writing a sample store) in the calling
   thread while a second thread streams the store's new candidates into the run, so filtering starts
-  as soon as the first work unit lands;
+  as soon as the first work unit lands, and stops once the producer has ended;
 * :func:`sample_until_stable` draws rounds from any :class:`~sampling.candidate.Sampler` and stops when
   the top-k clusters have stayed the same for ``patience`` rounds, or at the sample cap.
 """
@@ -24,16 +24,17 @@ from sampling.candidate import Candidate, Sampler
 from sampling.units import derive_seed
 
 
-def filter_while(produce: Callable[[], object], candidates: Iterable[Candidate], run: SelectionRun,
-                 batch_size: int = 64) -> float:
-    """Call ``produce()`` here while another thread adds ``candidates`` (an iterable that blocks until
-    more arrive and ends when the producer's output is complete) to ``run`` in batches; returns the
-    seconds ``produce`` took. The consumer's errors are raised here once both are done."""
+def filter_while(produce: Callable[[], object], follow: Callable[[Callable[[], bool]], Iterable[Candidate]],
+                 run: SelectionRun, batch_size: int = 64) -> float:
+    """Call ``produce()`` here while another thread adds the candidates of ``follow(produced)`` to ``run`` in
+    batches; returns the seconds ``produce`` took. That iterable blocks until more arrive and must end once
+    ``produced()`` is true and it has read everything, so the wait is bounded. Errors are raised here."""
     failure: list[BaseException] = []
+    produced = threading.Event()
 
     def consume() -> None:
         try:
-            stream = iter(candidates)
+            stream = iter(follow(produced.is_set))
             while batch := list(itertools.islice(stream, batch_size)):
                 run.add(batch)
         except BaseException as err:  # handed to the calling thread
@@ -42,9 +43,12 @@ def filter_while(produce: Callable[[], object], candidates: Iterable[Candidate],
     consumer = threading.Thread(target=consume, name="selection-filter", daemon=True)
     consumer.start()
     started = time.perf_counter()
-    produce()
-    elapsed = time.perf_counter() - started
-    consumer.join()
+    try:
+        produce()
+    finally:
+        elapsed = time.perf_counter() - started
+        produced.set()
+        consumer.join()
     if failure:
         raise failure[0]
     return elapsed

@@ -31,7 +31,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -251,12 +251,14 @@ def _candidates_of(table: Any, texts: dict[str, str], read_texts: Any, rows: sli
 
 
 def iter_candidates(store: SampleStore | str | os.PathLike[str], problem_id: str, *, samples: int | None = None,
-                    follow: bool = False, poll_s: float = 1.0, timeout_s: float | None = None) -> Iterator[Candidate]:
+                    follow: bool = False, poll_s: float = 1.0, timeout_s: float | None = None,
+                    writer_done: Callable[[], bool] | None = None) -> Iterator[Candidate]:
     """Stream the first ``samples`` candidates of ``problem_id`` (default: all planned) in (unit, index) order.
 
     Without ``follow`` it yields as many of them as are stored, up to the first one missing (always a
     prefix). ``follow=True`` keeps watching a store that is still being written until all of them
-    have been read (``TimeoutError`` after ``timeout_s`` seconds without finishing)."""
+    have been read (``TimeoutError`` after ``timeout_s`` seconds without finishing; :class:`StoreError`
+    when ``writer_done()`` is true and a last look still finds some missing, as nothing more will come)."""
     import pyarrow.parquet as pq
 
     store = store if isinstance(store, SampleStore) else SampleStore(store)
@@ -269,6 +271,7 @@ def iter_candidates(store: SampleStore | str | os.PathLike[str], problem_id: str
         texts.update((h, c) for h, c in zip(table.column(0).to_pylist(), table.column(1).to_pylist()) if c is not None)
 
     while True:
+        finished = writer_done is not None and writer_done()  # before looking, so the last look sees all it wrote
         manifest = None
         try:
             manifest = store.manifest()
@@ -297,6 +300,9 @@ def iter_candidates(store: SampleStore | str | os.PathLike[str], problem_id: str
                 unit, taken = unit + 1, 0
             if unit == units or not follow:
                 return
+        if finished:
+            raise StoreError(f"{store.root}: {problem_id!r} has {unit} of {units or '?'} units and its sampling "
+                             f"job has ended")
         if timeout_s is not None and time.monotonic() - started > timeout_s:
             raise TimeoutError(f"{store.root}: {problem_id!r} has {unit} of {units or '?'} units "
                                f"after {timeout_s:g} s")

@@ -14,7 +14,7 @@ from clustering.cache import ExecutionCache
 from clustering.pipeline import SelectionRun
 from clustering.solve import AutoStop, filter_while, sample_until_stable
 from sampling.candidate import Candidate
-from sampling.store import SampleStore, iter_candidates
+from sampling.store import SampleStore, StoreError, iter_candidates
 from tests.conftest import EXAMPLES
 from tests.test_clustering_pipeline import CORRECT, MIDDLE, PROBLEM, WRONG
 
@@ -40,8 +40,10 @@ def test_store_is_filtered_while_it_is_written(sandbox, tmp_path):
                     time.sleep(0.02)
                 seen_while_writing.append(run.stats().sampled)
 
-    stream = iter_candidates(tmp_path, PROBLEM.name, follow=True, poll_s=0.02, timeout_s=120)
-    filter_while(write, stream, run, batch_size=UNIT)
+    def follow(produced):
+        return iter_candidates(tmp_path, PROBLEM.name, follow=True, poll_s=0.02, timeout_s=120, writer_done=produced)
+
+    filter_while(write, follow, run, batch_size=UNIT)
     assert seen_while_writing == [4, 8, 12]
     stats = run.stats()
     assert (stats.sampled, stats.distinct, stats.passed_filter) == (12, 5, 4)
@@ -55,7 +57,38 @@ def test_filter_while_raises_the_readers_error(sandbox):
         raise OSError("store vanished")
 
     with pytest.raises(OSError, match="store vanished"):
-        filter_while(lambda: None, broken(), SelectionRun(PROBLEM, ExecutionCache(sandbox), num_inputs=2), batch_size=1)
+        filter_while(lambda: None, lambda produced: broken(), SelectionRun(PROBLEM, ExecutionCache(sandbox), num_inputs=2),
+                     batch_size=1)
+
+
+def test_filter_while_stops_following_once_the_producer_has_ended(sandbox, tmp_path):
+    def write_one_unit_of_two() -> None:
+        with SampleStore.open_for_writing(tmp_path, {"model": "test"}, {PROBLEM.name: 2 * UNIT}, UNIT) as store:
+            store.write_unit(PROBLEM.name, 0, unit_of([WRONG] * UNIT, 0))
+
+    run = SelectionRun(PROBLEM, ExecutionCache(sandbox), num_inputs=2)
+    with pytest.raises(StoreError, match="1 of 2 units and its sampling job has ended"):
+        filter_while(write_one_unit_of_two, lambda produced: iter_candidates(
+            tmp_path, PROBLEM.name, follow=True, poll_s=0.02, writer_done=produced), run, batch_size=UNIT)
+    assert run.stats().sampled == UNIT
+
+
+@pytest.mark.parametrize("stored_units", [2, 4])  # 2: a larger run was interrupted; 4: it completed
+def test_solve_reads_only_the_samples_asked_for_from_a_store_planned_larger(sandbox, tmp_path, capsys, monkeypatch,
+                                                                           stored_units):
+    out = tmp_path / "solve"
+    with SampleStore.open_for_writing(out / "samples", {"model": "test"}, {"staircase-rows": 4 * UNIT}, UNIT) as store:
+        for unit in range(stored_units):
+            store.write_unit("staircase-rows", unit, [Candidate("staircase-rows", "python3", f"print({unit})",
+                                                                unit=unit, index=i) for i in range(UNIT)])
+    asked: list[int] = []
+    monkeypatch.setattr("alphacode.model.export.load_model", lambda checkpoint: object())
+    monkeypatch.setattr("sampling.distributed.run_sampling", lambda problems, model, store, samples, **kw: asked.append(samples))
+    args = ["solve", str(EXAMPLES / "staircase-rows.json"), "--checkpoint", str(tmp_path), "--samples", str(2 * UNIT),
+            "--batch-size", str(UNIT), "--inputs", "2", "--workers", "1", "--out", str(out), "--json"]
+    assert main(args) == 0
+    stats = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["stats"]
+    assert asked == [2 * UNIT] and (stats["sampled"], stats["distinct"]) == (2 * UNIT, 2)  # units 0 and 1 only
 
 
 class PoolSampler:
