@@ -2,7 +2,8 @@
 
 A row holds ``code`` and ``language`` (``python3``, ``cpp``, or another spelling
 :class:`alphacode.problems.Language` accepts), and optionally ``logprob`` (the sum of the token
-log-probabilities) and ``num_tokens``. Other fields are ignored.
+log-probabilities), ``num_tokens`` and ``problem_id`` (which must then be the problem's name, so samples
+of another problem never join the pool). Other fields are ignored.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ def parse_candidate(row: Any, problem_id: str, where: str) -> Candidate:
     """One row as a :class:`Candidate`; ``where`` names it in errors."""
     if not isinstance(row, dict):
         raise CandidateFileError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    row_problem = row.get("problem_id")
+    if row_problem is not None and row_problem != problem_id:
+        raise CandidateFileError(f"{where}: field 'problem_id': {row_problem!r} is not this problem "
+                                 f"({problem_id!r})"[:200])
     code, language = row.get("code"), row.get("language")
     if not isinstance(code, str):  # an empty program is a real (failing) sample a model can draw
         raise CandidateFileError(f"{where}: field 'code': expected program text")

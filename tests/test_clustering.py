@@ -201,7 +201,8 @@ def write_rows(path, rows):
 
 
 def test_candidate_files_read_code_language_and_logprob(tmp_path):
-    path = write_rows(tmp_path / "c.jsonl", [{"code": "print(1)", "language": "python3", "logprob": -4.0, "num_tokens": 8},
+    path = write_rows(tmp_path / "c.jsonl", [{"code": "print(1)", "language": "python3", "logprob": -4.0, "num_tokens": 8,
+                                              "problem_id": "p"},
                                              "", {"code": "int main(){}", "language": "c++", "extra": 1}])
     first, second = read_candidates(path, "p")
     assert (first.language, first.mean_logprob, first.problem_id) == ("python3", -0.5, "p")
@@ -217,6 +218,8 @@ def test_candidate_files_read_code_language_and_logprob(tmp_path):
     ([{"code": "x", "language": "python3", "logprob": "high"}], "field 'logprob'"),
     (['{"code": "x", "language": "python3", "logprob": NaN}'], "field 'logprob'"),
     ([{"code": "x", "language": "python3", "num_tokens": 0}], "field 'num_tokens'"),
+    ([{"code": "x", "language": "python3", "problem_id": "p"}, {"code": "x", "language": "python3", "problem_id": "q"}],
+     "line 2: field 'problem_id': 'q' is not this problem"),
     ([], "no candidates"),
 ])
 def test_bad_candidate_files_get_one_line_errors(tmp_path, rows, message):
