@@ -87,8 +87,9 @@ def _hidden_solvers(problem: Problem, programs: Sequence[Any], run: Any, sandbox
 def evaluate_problem(problem: Problem, store_dir: str, config: ContestConfig) -> dict[str, Any]:
     """One problem's part of the report, from its samples in the store (runs in a Ray task or in-process)."""
     from alphacode.execution import Sandbox
-    from clustering.cache import ExecutionCache, program_key
+    from clustering.cache import ExecutionCache
     from clustering.pipeline import SelectionRun
+    from sampling.candidate import program_key
     from sampling.store import iter_candidates
 
     reason = skip_reason(problem)

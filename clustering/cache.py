@@ -12,11 +12,7 @@ import hashlib
 from collections.abc import Sequence
 
 from alphacode.execution import Limits, Outcome, Sandbox, make_job
-
-
-def program_key(code: str, language: str) -> str:
-    """A program's identity: the hash of its language and exact source text."""
-    return hashlib.sha256(f"{language}\0{code}".encode()).hexdigest()
+from sampling.candidate import program_key
 
 
 def _input_key(data: str) -> str:

@@ -20,11 +20,11 @@ from typing import Any
 from alphacode.execution import Limits
 from alphacode.execution.judge import limits_for, runnable_code, test_verdict
 from alphacode.problems import Problem
-from clustering.cache import ExecutionCache, program_key
+from clustering.cache import ExecutionCache
 from clustering.inputs import InputGenerator, MutationInputGenerator
 from clustering.signatures import Cluster, Program, cluster_programs, signature
 from clustering.strategies import Strategy, get_strategy
-from sampling.candidate import Candidate
+from sampling.candidate import Candidate, program_key
 
 DEFAULT_INPUTS = 20
 OVERSAMPLE = 2

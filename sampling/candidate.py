@@ -7,6 +7,7 @@ double. Selection never needs to know which.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -39,6 +40,12 @@ class Candidate:
         if self.logprob is None or not self.num_tokens:
             return None
         return self.logprob / self.num_tokens
+
+
+def program_key(code: str, language: str) -> str:
+    """A program's identity, the same in the sample store and the execution cache: a hash of its language
+    and exact source text."""
+    return hashlib.blake2b(f"{language}\n{code}".encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 class Sampler(Protocol):

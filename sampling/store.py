@@ -15,7 +15,7 @@ same rows followed by the missing ones. Readers return the first N samples of a 
 (unit, index) order, so a store sampled once at the largest N serves every smaller N.
 
 Duplicates: every sample keeps its row, so each (unit, index) exists exactly once, but a program's
-text is stored only once per problem. Each row carries ``code_hash`` (a hash of language and code)
+text is stored only once per problem. Each row carries ``code_hash`` (its :func:`~sampling.candidate.program_key`)
 and ``code_unit``, the unit whose file holds the text; ``code`` is null in every other row with that
 hash. The file named by ``code_unit`` was always written no later than the row's own file, so a reader
 can resolve any row from files already present. Counting rows per hash gives how often each distinct
@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from alphacode.fileio import atomic_write, atomic_write_text
-from sampling.candidate import Candidate
+from sampling.candidate import Candidate, program_key
 from sampling.units import units_per_problem
 
 FORMAT = "alphacode-samples/2"
@@ -47,11 +47,6 @@ _UNIT_DIGITS = 8
 
 class StoreError(ValueError):
     """A store that cannot be used as asked (other settings, busy, unreadable); the message is one line."""
-
-
-def code_hash(language: str, code: str) -> str:
-    """The identity of a program within a problem: same language and same text."""
-    return hashlib.blake2b(f"{language}\n{code}".encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def _problem_dir(problem_id: str) -> str:
@@ -118,7 +113,7 @@ class SampleStore:
                 for unit in self.finished_units(problem_id)}
 
     def program_counts(self, problem_id: str) -> Counter[str]:
-        """How many samples of ``problem_id`` each distinct program (by :func:`code_hash`) has so far."""
+        """How many samples of ``problem_id`` each distinct program (by its ``code_hash``) has so far."""
         import pyarrow.parquet as pq
 
         counts: Counter[str] = Counter()
@@ -213,7 +208,7 @@ class SampleStore:
         holders = self._holders_of(problem_id)
         added: dict[str, int] = {}
         for c in candidates:
-            digest = code_hash(c.language, c.code)
+            digest = program_key(c.code, c.language)
             holder = holders.get(digest, added.get(digest))
             if holder is None:
                 added[digest] = unit

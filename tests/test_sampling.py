@@ -27,8 +27,8 @@ import pytest
 from alphacode.cli import main
 from alphacode.problems import load_problems
 from finetune.prompt import CODECONTESTS_TAGS, RATING_RANGE
-from sampling.candidate import Candidate
-from sampling.store import SampleStore, StoreError, code_hash, iter_candidates
+from sampling.candidate import Candidate, program_key
+from sampling.store import SampleStore, StoreError, iter_candidates
 from sampling.units import derive_seed, plan_units, units_per_problem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,10 +82,10 @@ def test_store_keeps_every_sample_but_each_program_text_once(tmp_path: Path) -> 
         (1, 0, "x"), (1, 1, "y"), (1, 2, "x"), (1, 3, "z"), (1, 4, "x")]
     assert got[0] == _candidates("p", 0, ["y"])[0]
     counts = SampleStore(tmp_path).program_counts("p")
-    assert counts == Counter({code_hash("python3", "x"): 4, code_hash("python3", "y"): 2,
-                              code_hash("python3", "w"): 2, code_hash("python3", "z"): 1,
-                              code_hash("python3", "v"): 1})
-    assert code_hash("cpp", "x") != code_hash("python3", "x")
+    assert counts == Counter({program_key("x", "python3"): 4, program_key("y", "python3"): 2,
+                              program_key("w", "python3"): 2, program_key("z", "python3"): 1,
+                              program_key("v", "python3"): 1})
+    assert program_key("x", "cpp") != program_key("x", "python3")
 
 
 def test_store_refuses_other_settings_and_a_second_writer_but_grows_a_plan(tmp_path: Path) -> None:
