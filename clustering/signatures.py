@@ -9,32 +9,15 @@ the judge compares it (:func:`alphacode.execution.checker.function_behaviour`), 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alphacode.execution import Outcome, Status, normalize_output
-from alphacode.execution.checker import function_behaviour
+from alphacode.execution.checker import canonical_token, function_behaviour
 
 Behaviour = tuple[str, ...]
 """``("OK", token, ...)`` for a normal exit, ``(status,)`` otherwise; a function-style program's
 ``("OK", result)``, or ``("NO_RESULT",)`` when it exited without returning."""
-
-_INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?")
-FLOAT_DECIMALS = 6
-
-
-def _canonical(token: str) -> str:
-    """Integers without sign noise or leading zeros; floats rounded to a fixed number of decimals,
-    so outputs the checker would accept as equal mostly share a signature."""
-    if _INT.fullmatch(token):
-        digits = token.lstrip("+-").lstrip("0") or "0"
-        return "-" + digits if token.startswith("-") and digits != "0" else digits
-    if _FLOAT.fullmatch(token):
-        return f"{float(token):.{FLOAT_DECIMALS}f}"
-    return token
-
 
 def behaviour(outcome: Outcome, function_style: bool = False) -> Behaviour:
     """What one execution did, in the form signatures compare."""
@@ -43,7 +26,7 @@ def behaviour(outcome: Outcome, function_style: bool = False) -> Behaviour:
     if function_style:
         result = function_behaviour(outcome.stdout)
         return ("NO_RESULT",) if result is None else ("OK", result)
-    return ("OK", *map(_canonical, normalize_output(outcome.stdout)))
+    return ("OK", *map(canonical_token, normalize_output(outcome.stdout)))
 
 
 def signature(outcomes: Sequence[Outcome], function_style: bool = False) -> tuple[Behaviour, ...]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alphacode.execution.checker import (FUNCTION_RESULT_SENTINEL, function_behaviour, function_outputs_match,
-                                       normalize_output, outputs_match)
+from alphacode.execution.checker import (FUNCTION_RESULT_SENTINEL, canonical_token, function_behaviour,
+                                       function_outputs_match, normalize_output, outputs_match)
 
 
 @pytest.mark.parametrize(
@@ -42,6 +42,19 @@ def test_outputs_match(expected: str, actual: str, match: bool) -> None:
 
 def test_normalization_is_whitespace_and_case_blind() -> None:
     assert normalize_output("A  b\nC\t") == normalize_output(b"a b c") == ("a", "b", "c")
+
+
+@pytest.mark.parametrize(("tokens", "form"), [
+    (["-0.0000001", "0.000000", "-0.0", "+0.0000004", "-0e5"], "0.000000"),  # no negative zero
+    (["-0", "+0", "000"], "0"),
+    (["-007", "-7"], "-7"),
+    (["2.5", "2.50", "+2.5000001"], "2.500000"),
+    (["-1e-3", "-0.001"], "-0.001000"),
+    (["yes"], "yes"),
+])
+def test_canonical_tokens_of_values_the_checker_accepts_coincide(tokens: list[str], form: str) -> None:
+    assert {canonical_token(t) for t in tokens} == {form}
+    assert all(outputs_match(tokens[0], t) for t in tokens)
 
 
 def driver(result: str, noise: str = "") -> str:

@@ -29,6 +29,7 @@ def program(name: str, outputs: tuple[str, ...], samples: int = 1, first: int = 
 def test_behaviour_uses_the_checkers_normalisation_and_keeps_crashes_apart():
     assert behaviour(ok("Yes\n 007  2.50\n")) == behaviour(ok("yes 7 2.5")) == ("OK", "yes", "7", "2.500000")
     assert behaviour(ok("-0")) == behaviour(ok("0"))
+    assert behaviour(ok("-0.0000001")) == behaviour(ok("0.000000")) == ("OK", "0.000000")  # the checker accepts both
     assert behaviour(ok("1 2")) != behaviour(ok("12"))
     assert behaviour(Outcome(Status.TIMEOUT)) == ("TIMEOUT",) != behaviour(Outcome(Status.RUNTIME_ERROR))
     assert behaviour(Outcome(Status.RUNTIME_ERROR)) != behaviour(ok("RUNTIME_ERROR"))

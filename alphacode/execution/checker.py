@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 FLOAT_TOLERANCE = 1e-5
+FLOAT_DECIMALS = 6
 FUNCTION_FLOAT_TOLERANCE = 1e-6
 FUNCTION_RESULT_SENTINEL = "--alphacode-result-7c3f91d2a6e84b05--"
 
@@ -36,6 +37,17 @@ def _canonical_int(token: str) -> str:
     (``int()`` refuses strings over 4,300 digits)."""
     digits = token.lstrip("+-").lstrip("0") or "0"
     return digits if digits == "0" or not token.startswith("-") else "-" + digits
+
+
+def canonical_token(token: str) -> str:
+    """A lower-cased token as clustering signatures compare it: integers exact without sign or leading-zero noise,
+    floats to ``FLOAT_DECIMALS`` places with no negative zero, so tokens this checker accepts mostly coincide."""
+    if _INT.fullmatch(token):
+        return _canonical_int(token)
+    if _FLOAT.fullmatch(token):
+        text = f"{float(token):.{FLOAT_DECIMALS}f}"
+        return text[1:] if text.startswith("-") and not text.strip("-0.") else text
+    return token
 
 
 def tokens_match(expected: str, actual: str) -> bool:
