@@ -373,12 +373,10 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
     """Sample (reusing whatever the store already holds, so only missing samples are drawn), evaluate every
     problem with hidden tests on Ray, write the report (with the placement among ``standings``' participants when given).
     The batch size stays as given whatever the budget: it fixes the samples, so changing it refuses the store."""
-    import logging
-
     import ray
 
     from alphacode.model.export import load_model
-    from sampling.distributed import run_sampling
+    from sampling.distributed import connect_ray, run_sampling
 
     judged = [p for p in problems if skip_reason(p) is None]
     if not judged:
@@ -387,11 +385,7 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
     store_dir = Path(report_dir) / "samples"
     started_ray = not ray.is_initialized()
     if started_ray:
-        if address:
-            ray.init(address=address, logging_level=logging.WARNING)
-        else:
-            ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False,
-                     logging_level=logging.WARNING)
+        connect_ray(address, workers)
     try:
         summary = run_sampling(judged, model, store_dir, config.samples, config=sampling, seed=config.seed,
                                workers=workers)

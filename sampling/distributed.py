@@ -153,7 +153,8 @@ def model_fingerprint(model: Any) -> str:
     return digest.hexdigest()[:32]
 
 
-def _connect(address: str | None, workers: int | None) -> None:
+def connect_ray(address: str | None, workers: int | None) -> None:
+    """Join the Ray cluster at ``address``, or start a local Ray with ``workers`` CPUs (default: all cores but one)."""
     import ray
 
     if address:
@@ -196,7 +197,7 @@ def run_sampling(problems: Sequence[Problem], model: Any, store_dir: str | os.Pa
 
             started_ray = not ray.is_initialized()
             if started_ray:
-                _connect(address, workers)
+                connect_ray(address, workers)
             try:
                 driver.run(problems, model, config, workers, max_restarts, fault)
             finally:

@@ -163,3 +163,26 @@ def test_problems_without_hidden_tests_are_skipped_not_solved(tmp_path: Path) ->
         evaluate_problem(open_ended, str(tmp_path / "samples"), config)
     with pytest.raises(ValueError, match="hidden tests"):
         build_report([open_ended], tmp_path / "samples", config, {}, {}, use_ray=False, progress=False)
+
+
+def test_contest_starts_ray_as_sampling_does_leaving_a_core_to_the_driver(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    import ray
+
+    from alphacode.contest import run_contest
+
+    class Started(Exception):
+        pass
+
+    def init(**kwargs: object) -> None:
+        started.append(kwargs)
+        raise Started
+
+    started: list[dict] = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr("alphacode.model.export.load_model", lambda model_dir: object())
+    with pytest.raises(Started):
+        run_contest(load_problems(EXAMPLES)[:1], None, tmp_path, ContestConfig(budgets=(1,), samples=1), None, {})
+    assert started[0]["address"] == "local" and started[0]["num_cpus"] == max(1, (os.cpu_count() or 1) - 1)
