@@ -30,7 +30,6 @@ import json
 import os
 import re
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -111,15 +110,6 @@ class SampleStore:
 
         return {unit: pq.read_metadata(self.unit_path(problem_id, unit)).num_rows
                 for unit in self.finished_units(problem_id)}
-
-    def program_counts(self, problem_id: str) -> Counter[str]:
-        """How many samples of ``problem_id`` each distinct program (by its ``code_hash``) has so far."""
-        import pyarrow.parquet as pq
-
-        counts: Counter[str] = Counter()
-        for unit in self.finished_units(problem_id):
-            counts.update(pq.read_table(self.unit_path(problem_id, unit), columns=["code_hash"]).column(0).to_pylist())
-        return counts
 
     # writing --------------------------------------------------------------------------------------
 
