@@ -471,6 +471,19 @@ def _count_arg(text: str) -> int:
     return 0 if text.strip() == "0" else _positive_int(text)
 
 
+def _input_generator(source: str, model: object):  # -> clustering.inputs.InputGenerator
+    """Where ``solve`` gets its clustering inputs: mutated examples, the model's input task, or both."""
+    from clustering.inputs import MutationInputGenerator
+    from clustering.model_inputs import MAX_INPUT_TOKENS, CombinedInputGenerator, ModelInputGenerator
+    from sampling.model_sampler import ModelSampler, SamplingConfig
+
+    if source == "mutation":
+        return MutationInputGenerator()
+    sampler = ModelSampler(model, SamplingConfig(batch_size=16, max_new_tokens=MAX_INPUT_TOKENS, temperatures=(0.8,)))
+    generated = ModelInputGenerator(sampler)
+    return generated if source == "model" else CombinedInputGenerator((MutationInputGenerator(), generated))
+
+
 def cmd_solve(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -502,7 +515,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
             model = load_model(args.checkpoint)
         except (ModelFormatError, FileNotFoundError) as err:
             raise UsageError(str(err)) from None
-        run = SelectionRun(problem, ExecutionCache(sandbox), num_inputs=args.inputs, seed=args.seed)
+        run = SelectionRun(problem, ExecutionCache(sandbox), _input_generator(args.input_source, model),
+                           num_inputs=args.inputs, seed=args.seed)
         try:
             if args.samples == "auto":
                 if SampleStore(store_dir).finished_units(problem.name):
@@ -566,6 +580,8 @@ def _add_solve_parser(sub: argparse._SubParsersAction) -> None:
     sol.add_argument("--samples", type=_samples_arg, default=256, help="programs to sample, or 'auto'")
     sol.add_argument("--strategy", choices=sorted(STRATEGIES), default="cluster")
     sol.add_argument("--inputs", type=_positive_int, default=DEFAULT_INPUTS, help="generated inputs per problem")
+    sol.add_argument("--input-source", choices=("mutation", "model", "both"), default="mutation",
+                     help="clustering inputs from mutated examples, the model's test-input task, or both")
     sol.add_argument("--out", help="output directory (default: runs/solve/PROBLEM)")
     sol.add_argument("--json", action="store_true", help="print one JSON object")
     sol.add_argument("--seed", type=int, default=0)

@@ -233,3 +233,38 @@ def test_bad_candidate_files_get_one_line_errors(tmp_path, rows, message):
 def test_missing_candidate_file(tmp_path):
     with pytest.raises(CandidateFileError, match="no such file"):
         read_candidates(tmp_path / "none.jsonl", "p")
+
+
+def test_model_input_generator_cleans_what_the_model_draws() -> None:
+    """Drawn inputs are stripped, newline-ended, deduplicated, and need the examples' line count;
+    function-style problems are left to mutation; a combination asks each source for its share."""
+    from alphacode.problems import Problem, Test
+    from clustering.model_inputs import CombinedInputGenerator, ModelInputGenerator
+    from sampling.model_sampler import Drawn
+
+    class Scripted:
+        def __init__(self) -> None:
+            self.prompts: list[str] = []
+
+        def sample_prompt(self, prompt: str, n: int, seed: int, temperature: float | None = None) -> list[Drawn]:
+            self.prompts.append(prompt)
+            texts = ["2\n5 7", "2\n5 7\n", "", "9", " 3\n1 2 \n", "4\n8 8"][:n]
+            return [Drawn(t, -1.0, 3) for t in texts]
+
+    problem = Problem(name="p", description="Add numbers.", public_tests=(Test("1\n4\n", "4\n"),))
+    sampler = Scripted()
+    inputs = ModelInputGenerator(sampler).generate(problem, 6, seed=0)
+    assert inputs == ["2\n5 7\n", "3\n1 2\n", "4\n8 8\n"]
+    assert sampler.prompts[0].startswith("GENERATE TEST INPUT\n\nAdd numbers.")
+    function_style = Problem(name="f", description="d", entry_point="f")
+    assert ModelInputGenerator(sampler).generate(function_style, 4, seed=0) == []
+
+    class Fixed:
+        def __init__(self, values: list[str]) -> None:
+            self.values = values
+
+        def generate(self, problem: Problem, n: int, seed: int) -> list[str]:
+            return self.values[:n]
+
+    both = CombinedInputGenerator((Fixed(["a\n", "b\n", "c\n"]), Fixed(["b\n", "d\n", "e\n"])))
+    assert both.generate(problem, 4, seed=0) == ["a\n", "b\n", "d\n"]
