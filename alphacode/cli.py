@@ -24,16 +24,12 @@ _EXTENSIONS = {".py": "python3", ".cpp": "cpp", ".cc": "cpp", ".cxx": "cpp", ".c
 
 
 def _read_program(path: str) -> str:
+    from alphacode.fileio import TextFileError, read_user_text
+
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, expected a program file") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: not UTF-8 text") from None
-    except OSError as err:
-        raise UsageError(f"{path}: {err.strerror}") from None
+        return read_user_text(path, "a program file")
+    except TextFileError as err:
+        raise UsageError(str(err)) from None
 
 
 def _language_of(path: str, given: str | None) -> str:

@@ -1,4 +1,5 @@
-"""Atomic file writes: a crash leaves the old file or the new one, never half of one."""
+"""Atomic file writes (a crash leaves the old file or the new one, never half of one), and reading
+the text files users name with one-line errors."""
 
 from __future__ import annotations
 
@@ -31,3 +32,22 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+class TextFileError(ValueError):
+    """A file the user named cannot be read as UTF-8 text; the message is one line naming it."""
+
+
+def read_user_text(path: str | os.PathLike[str], expected: str) -> str:
+    """The UTF-8 text of ``path``; a missing, unreadable or binary file raises :class:`TextFileError`
+    (``expected`` names what a directory should have been, e.g. "a program file")."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TextFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise TextFileError(f"{path}: is a directory, expected {expected}") from None
+    except UnicodeDecodeError:
+        raise TextFileError(f"{path}: not UTF-8 text") from None
+    except OSError as err:
+        raise TextFileError(f"{path}: {err.strerror}") from None

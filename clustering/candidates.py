@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import math
 import os
-from pathlib import Path
 from typing import Any
 
+from alphacode.fileio import TextFileError, read_user_text
 from alphacode.problems import Language
 from sampling.candidate import Candidate
 
@@ -57,15 +57,9 @@ def parse_candidate(row: Any, problem_id: str, where: str) -> Candidate:
 def read_candidates(path: str | os.PathLike[str], problem_id: str) -> list[Candidate]:
     """Every row of a candidates file, or :class:`CandidateFileError` for the first bad one."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CandidateFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise CandidateFileError(f"{path}: is a directory, expected a JSON Lines file") from None
-    except UnicodeDecodeError:
-        raise CandidateFileError(f"{path}: not UTF-8 text") from None
-    except OSError as err:
-        raise CandidateFileError(f"{path}: {err.strerror}") from None
+        text = read_user_text(path, "a JSON Lines file")
+    except TextFileError as err:
+        raise CandidateFileError(str(err)) from None
     candidates = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
