@@ -8,6 +8,7 @@ stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +19,27 @@ EXIT_USAGE = 2
 
 class UsageError(Exception):
     """A mistake in what the user asked for; printed as one line, exit code 2."""
+
+
+class CommandFailed(Exception):
+    """The work could not finish for a reason that is not the user's (e.g. every worker died); exit code 1."""
+
+
+@contextlib.contextmanager
+def _sampling_errors(address: str | None) -> Iterator[None]:
+    """The one translation of sampling failures: store and cluster problems are the user's to fix
+    (exit 2), workers lost for good are not (exit 1)."""
+    from sampling.distributed import WorkersLost
+    from sampling.store import StoreError
+
+    try:
+        yield
+    except StoreError as err:
+        raise UsageError(str(err)) from None
+    except ConnectionError as err:
+        raise UsageError(f"--address {address}: cannot join the Ray cluster ({str(err).splitlines()[0]})") from None
+    except WorkersLost as err:
+        raise CommandFailed(str(err)) from None
 
 
 _EXTENSIONS = {".py": "python3", ".cpp": "cpp", ".cc": "cpp", ".cxx": "cpp", ".c++": "cpp"}
@@ -215,9 +237,7 @@ def cmd_contest(args: argparse.Namespace) -> int:
     from alphacode.contest import STRATEGIES, ContestConfig, read_standings, run_contest, skip_reason
     from alphacode.model.export import DEFAULT_MODEL_DIR, ModelFormatError
     from alphacode.problems import load_problems
-    from sampling.distributed import WorkersLost
     from sampling.model_sampler import SamplingConfig
-    from sampling.store import StoreError
     from sampling.units import duplicate_ids
 
     if not Path(args.problems).exists():
@@ -253,15 +273,11 @@ def cmd_contest(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     settings = {"problems": args.problems, "split": args.split, "checkpoint": args.checkpoint or str(DEFAULT_MODEL_DIR)}
     try:
-        report = run_contest(problems, args.checkpoint, args.report, config, sampling, settings,
-                             address=args.address, workers=args.workers, standings=standings)
-    except (StoreError, ModelFormatError, FileNotFoundError) as err:
+        with _sampling_errors(args.address):
+            report = run_contest(problems, args.checkpoint, args.report, config, sampling, settings,
+                                 address=args.address, workers=args.workers, standings=standings)
+    except (ModelFormatError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
-    except ConnectionError as err:
-        raise UsageError(f"--address {args.address}: cannot join the Ray cluster ({str(err).splitlines()[0]})") from None
-    except WorkersLost as err:
-        print(f"alphacode contest: {err}", file=sys.stderr)
-        return 1
     overall = report["overall"]
     if report["skipped"]:
         print(f"skipped {len(report['skipped'])} problems with no hidden tests (listed in report.json)")
@@ -327,9 +343,8 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from alphacode.model.export import DEFAULT_MODEL_DIR, ModelFormatError, load_model
     from alphacode.problems import load_problems
-    from sampling.distributed import WorkersLost, run_sampling
+    from sampling.distributed import run_sampling
     from sampling.model_sampler import SamplingConfig
-    from sampling.store import StoreError
     from sampling.units import duplicate_ids
 
     if not Path(args.problems).exists():
@@ -350,16 +365,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     unit_size = args.unit_size or 4 * args.batch_size
     if unit_size % args.batch_size:
         raise UsageError(f"--unit-size {unit_size} must be a multiple of --batch-size {args.batch_size}")
-    try:
+    with _sampling_errors(args.address):
         summary = run_sampling(problems, model, args.out, args.samples, config=config, unit_size=unit_size,
                                seed=args.seed, workers=args.workers, address=args.address)
-    except StoreError as err:
-        raise UsageError(str(err)) from None
-    except ConnectionError as err:
-        raise UsageError(f"--address {args.address}: cannot join the Ray cluster ({str(err).splitlines()[0]})") from None
-    except WorkersLost as err:
-        print(f"alphacode sample: {err}", file=sys.stderr)
-        return 1
     if summary.units_written:
         print(f"sampled {summary.samples_written} programs in {summary.units_written} units with {summary.workers} "
               f"worker(s), {summary.samples_per_second:.1f} samples/s after start-up; "
@@ -490,9 +498,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from clustering.pipeline import SelectionResult, SelectionRun
     from clustering.solve import AutoStop, filter_while, sample_until_stable
     from sampling.candidate import Candidate
-    from sampling.distributed import WorkersLost, model_fingerprint, run_sampling
+    from sampling.distributed import model_fingerprint, run_sampling
     from sampling.model_sampler import ModelSampler, SamplingConfig
-    from sampling.store import SampleStore, StoreError, iter_candidates
+    from sampling.store import SampleStore, iter_candidates
 
     problem = load_problem(args.problem)
     if args.checkpoint is None and not (DEFAULT_MODEL_DIR / "config.json").exists():
@@ -513,7 +521,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
             raise UsageError(str(err)) from None
         run = SelectionRun(problem, ExecutionCache(sandbox), _input_generator(args.input_source, model),
                            num_inputs=args.inputs, seed=args.seed)
-        try:
+        with _sampling_errors(args.address):
             if args.samples == "auto":
                 if SampleStore(store_dir).finished_units(problem.name):
                     raise UsageError(f"{store_dir}: already holds samples of {problem.name}; use a new --out")
@@ -535,14 +543,6 @@ def cmd_solve(args: argparse.Namespace) -> int:
                                            writer_done=produced)
 
                 sampling_s = filter_while(produce, follow, run)
-        except StoreError as err:
-            raise UsageError(str(err)) from None
-        except ConnectionError as err:
-            reason = str(err).splitlines()[0]
-            raise UsageError(f"--address {args.address}: cannot join the Ray cluster ({reason})") from None
-        except WorkersLost as err:
-            print(f"alphacode solve: {err}", file=sys.stderr)
-            return 1
         picks = run.select(args.strategy, seed=args.seed)
     stats = run.stats()
     result = SelectionResult(tuple(picks), dataclasses.replace(stats, seconds={"sample": sampling_s, **stats.seconds}))
@@ -746,6 +746,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ProblemFormatError, SandboxUnavailable) as err:
         print(f"alphacode {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except CommandFailed as err:
+        print(f"alphacode {args.command}: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"alphacode {args.command}: interrupted", file=sys.stderr)
         return 130
