@@ -141,14 +141,20 @@ def _train_config(steps: int, batch_size: int, learning_rate: float, max_warmup:
 
 def _steps_for(seconds: float | None, default: int, trainer_factory: Callable[[int], object], source: object,
                say: Callable[[str], None], stage: str) -> int:
-    """``default``, or as many steps as fit ``seconds`` by a timed probe of the same train step."""
+    """``default``, or as many steps as fit ``seconds`` by a timed probe of the same train step plus
+    the host's batch building (the training loop pays both; on the H200 the step alone under-counted
+    a run by a fifth)."""
     if seconds is None:
         return default
     probe = trainer_factory(10**6)
     step_seconds = probe.time_steps(source, steps=10)
-    steps = max(10, int(seconds / step_seconds))
-    say(f"{stage}: {step_seconds * 1e3:.1f} ms/step measured, {probe.flops_per_step / step_seconds / probe.peak_flops:.1%} "
-        f"MFU -> {steps} steps for {seconds:.0f} s")
+    started = time.perf_counter()
+    for step in range(3):
+        source.batch(step)
+    host_seconds = (time.perf_counter() - started) / 3
+    steps = max(10, int(seconds / (step_seconds + host_seconds)))
+    say(f"{stage}: {step_seconds * 1e3:.1f} ms/step on the device ({probe.flops_per_step / step_seconds / probe.peak_flops:.1%} "
+        f"MFU) + {host_seconds * 1e3:.1f} ms of batch building -> {steps} steps for {seconds:.0f} s")
     return steps
 
 
