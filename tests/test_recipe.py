@@ -104,3 +104,26 @@ def test_smoke_recipe_exports_a_loadable_model(tmp_path: Path) -> None:
     out = run_recipe(PRESETS["smoke"], tmp_path / "work", export_dir=tmp_path / "model", say=lambda _: None)
     model = load_model(out)
     assert model.config.name == "tiny" and model.tokenizer.vocab_size == model.config.vocab_size
+
+
+def test_time_budget_counts_the_step_and_the_batch_building() -> None:
+    import time
+
+    from finetune.recipe import _steps_for
+
+    class Probe:
+        flops_per_step, peak_flops = 1.0, 10.0
+
+        def time_steps(self, source: object, steps: int) -> float:
+            return 0.010
+
+    class SlowSource:
+        def batch(self, step: int) -> dict:
+            time.sleep(0.010)
+            return {}
+
+    said: list[str] = []
+    steps = _steps_for(2.0, 7, lambda steps: Probe(), SlowSource(), said.append, "pretrain")
+    assert 60 <= steps <= 100  # about 2 s / (10 ms + 10 ms), not 2 s / 10 ms
+    assert "batch building" in said[0]
+    assert _steps_for(None, 7, lambda steps: Probe(), SlowSource(), said.append, "pretrain") == 7
