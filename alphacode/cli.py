@@ -498,7 +498,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from clustering.pipeline import SelectionResult, SelectionRun
     from clustering.solve import AutoStop, filter_while, sample_until_stable
     from sampling.candidate import Candidate
-    from sampling.distributed import model_fingerprint, run_sampling
+    from sampling.distributed import model_fingerprint, ray_session, run_sampling
     from sampling.model_sampler import ModelSampler, SamplingConfig
     from sampling.store import SampleStore, iter_candidates
 
@@ -514,7 +514,13 @@ def cmd_solve(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / "solve" / problem.name.replace("/", "_"))
     store_dir = out / "samples"
     auto = None
-    with _open_sandbox(args) as sandbox:  # before JAX loads: the sandbox's zygotes start from a fork
+    uses_ray = args.samples != "auto" and args.sampling_workers != 0
+    with contextlib.ExitStack() as stack:
+        # the sandbox's zygotes and Ray's daemons start by fork: both before JAX loads with the model
+        sandbox = stack.enter_context(_open_sandbox(args))
+        if uses_ray:
+            with _sampling_errors(args.address):
+                stack.enter_context(ray_session(args.address, args.sampling_workers))
         try:
             model = load_model(args.checkpoint)
         except (ModelFormatError, FileNotFoundError) as err:

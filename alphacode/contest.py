@@ -373,28 +373,20 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
     """Sample (reusing whatever the store already holds, so only missing samples are drawn), evaluate every
     problem with hidden tests on Ray, write the report (with the placement among ``standings``' participants when given).
     The batch size stays as given whatever the budget: it fixes the samples, so changing it refuses the store."""
-    import ray
-
     from alphacode.model.export import load_model
-    from sampling.distributed import connect_ray, run_sampling
+    from sampling.distributed import ray_session, run_sampling
 
     judged = [p for p in problems if skip_reason(p) is None]
     if not judged:
         raise ValueError(f"none of the {len(problems)} problems has hidden tests to judge on")
-    model = load_model(model_dir)
     store_dir = Path(report_dir) / "samples"
-    started_ray = not ray.is_initialized()
-    if started_ray:
-        connect_ray(address, workers)
-    try:
+    with ray_session(address, workers):  # before JAX loads with the model: Ray's daemons start by fork
+        model = load_model(model_dir)
         summary = run_sampling(judged, model, store_dir, config.samples, config=sampling, seed=config.seed,
                                workers=workers)
         sampled = {"sampling": sampling.to_json(), "store": str(store_dir), "units_written": summary.units_written,
                    "units_reused": summary.units_skipped, "samples_drawn": summary.samples_written}
         report = build_report(problems, store_dir, config, {**settings, **sampled}, {"sampling": summary.seconds})
-    finally:
-        if started_ray:
-            ray.shutdown()
     if standings is not None:
         placement = place(standings, *contest_result(report))
         report["placement"] = {**asdict(placement), "top_percent": round(placement.top_percent, 2),

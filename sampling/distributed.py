@@ -18,6 +18,7 @@ unit the smaller run cut short is topped up (:mod:`sampling.units`); with fewer,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -26,7 +27,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,6 +165,22 @@ def connect_ray(address: str | None, workers: int | None) -> None:
                  logging_level=logging.WARNING)
 
 
+@contextlib.contextmanager
+def ray_session(address: str | None, workers: int | None) -> Iterator[None]:
+    """Ray for the duration of the block: the one already initialised in this process, or one joined
+    or started here (see :func:`connect_ray`) and shut down at the end."""
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        connect_ray(address, workers)
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
 def run_sampling(problems: Sequence[Problem], model: Any, store_dir: str | os.PathLike[str], samples: int, *,
                  config: SamplingConfig = SamplingConfig(), unit_size: int | None = None, seed: int = 0,
                  workers: int | None = None, address: str | None = None, max_restarts: int = 3,
@@ -193,16 +210,8 @@ def run_sampling(problems: Sequence[Problem], model: Any, store_dir: str | os.Pa
         if todo and workers == 0:
             driver.run_here(problems, model, config)
         elif todo:
-            import ray
-
-            started_ray = not ray.is_initialized()
-            if started_ray:
-                connect_ray(address, workers)
-            try:
+            with ray_session(address, workers):
                 driver.run(problems, model, config, workers, max_restarts, fault)
-            finally:
-                if started_ray:
-                    ray.shutdown()
     ended = time.monotonic()
     return RunSummary(problems=len(problems), units_total=len(units), **driver.summary, seconds=ended - started,
                       sampling_seconds=ended - driver.first_ready if driver.first_ready else 0.0)
