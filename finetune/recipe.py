@@ -188,15 +188,21 @@ def run_recipe(config: RecipeConfig, workdir: str | os.PathLike[str], *, export_
 
     steps_file = paths.root / "steps.json"
     planned = json.loads(steps_file.read_text()) if steps_file.exists() else {}
-    if "pretrain" not in planned:
-        planned["pretrain"] = _steps_for(config.pretrain_seconds, config.pretrain_steps, pretrainer, train_source, say,
-                                         "pretrain")
-        _save_json(steps_file, planned)
-    summary = pretrainer(planned["pretrain"]).train(train_source, valid_source)
-    say(f"pretrain: {summary.last_step} steps, decoder loss {summary.first_metrics.get('decoder_loss', float('nan')):.3f}"
-        f" -> {summary.last_metrics.get('decoder_loss', float('nan')):.3f} (held-out "
-        f"{summary.eval_metrics.get('decoder_loss', float('nan')):.3f}), {summary.tokens_per_second:,.0f} tokens/s, "
-        f"MFU {summary.mfu:.1%}")
+
+    def train_stage(stage: str, seconds: float | None, default: int, factory: Callable[[int], Trainer],
+                    source: object, eval_source: object, eval_name: str) -> None:
+        """Plan the stage's steps once (kept in steps.json, so a resumed run keeps its schedule), train, report."""
+        if stage not in planned:
+            planned[stage] = _steps_for(seconds, default, factory, source, say, stage)
+            _save_json(steps_file, planned)
+        summary = factory(planned[stage]).train(source, eval_source)
+        loss = lambda metrics: metrics.get("decoder_loss", float("nan"))  # noqa: E731
+        say(f"{stage}: {summary.last_step} steps, decoder loss {loss(summary.first_metrics):.3f} -> "
+            f"{loss(summary.last_metrics):.3f} ({eval_name} {loss(summary.eval_metrics):.3f}), "
+            f"{summary.tokens_per_second:,.0f} tokens/s, MFU {summary.mfu:.1%}")
+
+    train_stage("pretrain", config.pretrain_seconds, config.pretrain_steps, pretrainer, train_source, valid_source,
+                "held-out")
 
     _, pretrained = load_checkpoint(pretrain_dir)
     splits = finetune_sources(encode, streams)
@@ -212,14 +218,8 @@ def run_recipe(config: RecipeConfig, workdir: str | os.PathLike[str], *, export_
         return Trainer(model_config, train, loss, finetune_dir, init_params=pretrained,
                        example_lengths=config.finetune_lengths)
 
-    if "finetune" not in planned:
-        planned["finetune"] = _steps_for(config.finetune_seconds, config.finetune_steps, finetuner, ft_train, say,
-                                         "finetune")
-        _save_json(steps_file, planned)
-    summary = finetuner(planned["finetune"]).train(ft_train, ft_valid)
-    say(f"finetune: {summary.last_step} steps, decoder loss {summary.first_metrics.get('decoder_loss', float('nan')):.3f}"
-        f" -> {summary.last_metrics.get('decoder_loss', float('nan')):.3f} (valid contest "
-        f"{summary.eval_metrics.get('decoder_loss', float('nan')):.3f})")
+    train_stage("finetune", config.finetune_seconds, config.finetune_steps, finetuner, ft_train, ft_valid,
+                "valid contest")
 
     final_config, params = load_checkpoint(finetune_dir)
     out = Path(export_dir) if export_dir else paths.root / "export"
