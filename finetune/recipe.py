@@ -196,6 +196,9 @@ def run_recipe(config: RecipeConfig, workdir: str | os.PathLike[str], *, export_
             planned[stage] = _steps_for(seconds, default, factory, source, say, stage)
             _save_json(steps_file, planned)
         summary = factory(planned[stage]).train(source, eval_source)
+        if not summary.first_metrics:
+            say(f"{stage}: already trained ({planned[stage]} steps)")
+            return
         loss = lambda metrics: metrics.get("decoder_loss", float("nan"))  # noqa: E731
         say(f"{stage}: {summary.last_step} steps, decoder loss {loss(summary.first_metrics):.3f} -> "
             f"{loss(summary.last_metrics):.3f} ({eval_name} {loss(summary.eval_metrics):.3f}), "
