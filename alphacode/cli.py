@@ -492,7 +492,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     import dataclasses
 
     from alphacode.fileio import atomic_write_text
-    from alphacode.model.export import DEFAULT_MODEL_DIR, ModelFormatError, load_model
+    from alphacode.model.export import DEFAULT_MODEL_DIR, ModelFormatError, load_model, read_model_config
     from alphacode.problems import load_problem
     from clustering.cache import ExecutionCache
     from clustering.pipeline import SelectionResult, SelectionRun
@@ -514,6 +514,10 @@ def cmd_solve(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / "solve" / problem.name.replace("/", "_"))
     store_dir = out / "samples"
     auto = None
+    try:
+        read_model_config(args.checkpoint)  # a wrong checkpoint fails here, before Ray starts
+    except (ModelFormatError, FileNotFoundError) as err:
+        raise UsageError(str(err)) from None
     uses_ray = args.samples != "auto" and args.sampling_workers != 0
     with contextlib.ExitStack() as stack:
         # the sandbox's zygotes and Ray's daemons start by fork: both before JAX loads with the model

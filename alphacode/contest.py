@@ -373,13 +373,14 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
     """Sample (reusing whatever the store already holds, so only missing samples are drawn), evaluate every
     problem with hidden tests on Ray, write the report (with the placement among ``standings``' participants when given).
     The batch size stays as given whatever the budget: it fixes the samples, so changing it refuses the store."""
-    from alphacode.model.export import load_model
+    from alphacode.model.export import load_model, read_model_config
     from sampling.distributed import ray_session, run_sampling
 
     judged = [p for p in problems if skip_reason(p) is None]
     if not judged:
         raise ValueError(f"none of the {len(problems)} problems has hidden tests to judge on")
     store_dir = Path(report_dir) / "samples"
+    read_model_config(model_dir)  # a wrong checkpoint fails here, before Ray starts
     with ray_session(address, workers):  # before JAX loads with the model: Ray's daemons start by fork
         model = load_model(model_dir)
         summary = run_sampling(judged, model, store_dir, config.samples, config=sampling, seed=config.seed,

@@ -83,6 +83,7 @@ def test_solve_reads_only_the_samples_asked_for_from_a_store_planned_larger(sand
                                                                 unit=unit, index=i) for i in range(UNIT)])
     asked: list[int] = []
     monkeypatch.setattr("alphacode.model.export.load_model", lambda checkpoint: object())
+    monkeypatch.setattr("alphacode.model.export.read_model_config", lambda checkpoint: None)
     monkeypatch.setattr("sampling.distributed.run_sampling", lambda problems, model, store, samples, **kw: asked.append(samples))
     args = ["solve", str(EXAMPLES / "staircase-rows.json"), "--checkpoint", str(tmp_path), "--samples", str(2 * UNIT),
             "--batch-size", str(UNIT), "--inputs", "2", "--workers", "1", "--out", str(out), "--json"]

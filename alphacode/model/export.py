@@ -190,13 +190,13 @@ def _load_export(path: Path, payload: dict[str, Any], config_file: Path) -> Any:
         raise ModelFormatError(f"{params_file}: unreadable parameters ({_first_line(err)})") from None
 
 
-def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
-    """An export directory or a training work directory (``None``: the bundled default model).
+def read_model_config(path: str | os.PathLike[str] | None = None) -> ModelConfig:
+    """The model config of an export or training directory, checked without loading weights or JAX:
+    the quick check a command makes before it starts long work (or Ray) on a checkpoint."""
+    return _read_config(Path(path) if path is not None else DEFAULT_MODEL_DIR)[1]
 
-    Raises :class:`ModelFormatError` with a one-line reason when ``path`` holds neither, or a broken one."""
-    from alphacode.tokenizer import Tokenizer
 
-    path = Path(path) if path is not None else DEFAULT_MODEL_DIR
+def _read_config(path: Path) -> tuple[dict[str, Any], ModelConfig]:
     config_file = path / "config.json"
     if not config_file.is_file():
         raise ModelFormatError(f"{path}: no config.json; not a model export or training directory")
@@ -206,7 +206,18 @@ def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
         raise ModelFormatError(f"{config_file}: unreadable ({err})") from None
     if not isinstance(payload, dict):
         raise ModelFormatError(f"{config_file}: expected a JSON object")
-    config = _model_config(payload, config_file)
+    return payload, _model_config(payload, config_file)
+
+
+def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
+    """An export directory or a training work directory (``None``: the bundled default model).
+
+    Raises :class:`ModelFormatError` with a one-line reason when ``path`` holds neither, or a broken one."""
+    from alphacode.tokenizer import Tokenizer
+
+    path = Path(path) if path is not None else DEFAULT_MODEL_DIR
+    payload, config = _read_config(path)
+    config_file = path / "config.json"
     if payload.get("format") == FORMAT:
         params = _load_export(path, payload, config_file)
         _check_params(params, config, path / "params.npz")
