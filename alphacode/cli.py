@@ -244,9 +244,9 @@ def cmd_contest(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.problems}: no such file or directory")
     problems = load_problems(args.problems)
     if args.split:
-        from finetune.tasks import split_of
+        from finetune.tasks import in_split
 
-        problems = [p for p in problems if split_of(p.name) == args.split]
+        problems = in_split(problems, args.split)
     if not problems:
         raise UsageError(f"{args.problems}: no problems{f' in the {args.split} split' if args.split else ''}")
     repeated = duplicate_ids(p.name for p in problems)

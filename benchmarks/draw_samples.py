@@ -80,9 +80,9 @@ def main() -> None:
     print(f"device: {jax.devices()[0].platform} ({jax.devices()[0].device_kind}); model {model.config.name} from {model.path}")
     if args.contest_samples:
         from alphacode.problems import load_problems
-        from finetune.tasks import split_of
+        from finetune.tasks import in_split
 
-        problems = [p for p in load_problems(ROOT / "data" / "contest") if split_of(p.name) == args.contest_split]
+        problems = in_split(load_problems(ROOT / "data" / "contest"), args.contest_split)
         started = time.perf_counter()
         path = out / f"contest_{args.contest_split}.jsonl.gz"
         contest(model, problems, args.contest_samples, args.contest_batch, args.contest_temperature, args.max_tokens,

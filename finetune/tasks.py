@@ -10,6 +10,7 @@ layout :mod:`alphacode.problems` reads: JSON, JSON Lines, or the Hugging Face Pa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections import Counter
@@ -48,14 +49,20 @@ def solution_examples(problems: Iterable[Problem], skipped: Counter | None = Non
                        "correct": [int(correct)]}
 
 
-def function_rows(corpus_dir: str | os.PathLike[str], split: str) -> list[dict[str, Any]]:
-    """Codex-style rows from the Python files of a corpus (:mod:`pretrain.corpus`): signature and
-    docstring -> body, split by :func:`finetune.functions.split_functions`."""
+def function_rows(corpus_dir: str | os.PathLike[str]) -> dict[str, list[dict[str, Any]]]:
+    """Codex-style rows from the Python files of a corpus (:mod:`pretrain.corpus`), per split: signature
+    and docstring -> body, split by :func:`finetune.functions.split_functions` (one pass over the corpus)."""
     from finetune.functions import docstring_functions, split_functions
     from pretrain.corpus import iter_corpus
 
     mined = ((s.path, docstring_functions(s.content)) for s in iter_corpus(corpus_dir) if s.language == "Python")
-    return [{"inputs": f.prompt, "targets": f.body, "correct": [1]} for f in split_functions(mined)[split]]
+    return {split: [{"inputs": f.prompt, "targets": f.body, "correct": [1]} for f in functions]
+            for split, functions in split_functions(mined).items()}
+
+
+def in_split(problems: Iterable[Problem], split: str) -> list[Problem]:
+    """The problems that :func:`split_of` puts in ``split``, in their order."""
+    return [p for p in problems if split_of(p.name) == split]
 
 
 def input_rows(problems: Iterable[Problem]) -> list[dict[str, Any]]:
@@ -70,8 +77,6 @@ def _register_rows_task(name: str, rows_of_split: Callable[[str], list[dict[str,
                         tokenizer_model: str | os.PathLike[str], mlm_rate: float):  # -> seqio.Task
     """A seqio task over text rows (``inputs``, ``targets``, ``correct``): tokenized, the prompt trimmed
     to the encoder (its beginning kept) and MLM-masked, the target cut to the decoder then EOS."""
-    import functools
-
     import seqio
     import tensorflow as tf
 
@@ -116,8 +121,12 @@ def _register_rows_task(name: str, rows_of_split: Callable[[str], list[dict[str,
 def register_finetune_task(name: str, problems: str | os.PathLike[str], tokenizer_model: str | os.PathLike[str],
                            mlm_rate: float = 0.15):  # -> seqio.Task
     """Register (or replace) the seqio task ``name`` over the problems at ``problems`` (file or directory)."""
-    loaded = load_problems(problems)
-    return _register_rows_task(name, lambda split: list(solution_examples(p for p in loaded if split_of(p.name) == split)),
+    return _register_contest_task(name, load_problems(problems), tokenizer_model, mlm_rate)
+
+
+def _register_contest_task(name: str, problems: list[Problem], tokenizer_model: str | os.PathLike[str],
+                           mlm_rate: float):  # -> seqio.Task
+    return _register_rows_task(name, lambda split: list(solution_examples(in_split(problems, split))),
                                tokenizer_model, mlm_rate)
 
 
@@ -129,12 +138,12 @@ def register_finetune_mixture(name: str, problems: str | os.PathLike[str], corpu
     import seqio
 
     loaded = load_problems(problems)
-    tasks = {"contest": register_finetune_task(f"{name}_contest", problems, tokenizer_model, mlm_rate),
-             "test_inputs": _register_rows_task(f"{name}_test_inputs",
-                                                lambda split: input_rows(p for p in loaded if split_of(p.name) == split),
+    tasks = {"contest": _register_contest_task(f"{name}_contest", loaded, tokenizer_model, mlm_rate),
+             "test_inputs": _register_rows_task(f"{name}_test_inputs", lambda split: input_rows(in_split(loaded, split)),
                                                 tokenizer_model, mlm_rate)}
     if corpus_dir is not None:
-        tasks["functions"] = _register_rows_task(f"{name}_functions", lambda split: function_rows(corpus_dir, split),
+        functions = functools.cache(lambda: function_rows(corpus_dir))  # mined once, on first use
+        tasks["functions"] = _register_rows_task(f"{name}_functions", lambda split: functions()[split],
                                                  tokenizer_model, mlm_rate)
     if name in seqio.MixtureRegistry.names():
         seqio.MixtureRegistry.remove(name)

@@ -121,7 +121,8 @@ def test_mixture_holds_every_task_with_its_rate(tmp_path: Path, tokenizer_model:
     for name in ["textwrap.py", "shlex.py", "fractions.py", "statistics.py", "colorsys.py", "difflib.py"]:
         shutil.copy(stdlib / name, source / name)
     build_corpus([source], tmp_path / "corpus")
-    functions = {split: function_rows(tmp_path / "corpus", split) for split in SPLITS}
+    functions = function_rows(tmp_path / "corpus")
+    assert set(functions) == set(SPLITS)
     mined = sum(len(docstring_functions((source / f).read_text())) for f in [p.name for p in source.iterdir()])
     assert sum(map(len, functions.values())) == mined > 20
     assert all(row["inputs"].lstrip().startswith(("def ", "async def ")) for row in functions["train"])
