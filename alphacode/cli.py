@@ -156,12 +156,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
                         warmup_steps=min(args.warmup_steps, max(1, args.steps // 10)), mesh=args.mesh,
                         checkpoint_every=args.checkpoint_every, eval_every=args.checkpoint_every)
     summary = pretrain(config, train, workdir, corpus_sources=args.corpus, max_files=args.max_files or None)
-    first, last = summary.first_metrics, summary.last_metrics
-    print(f"step {summary.first_step}: loss {first.get('loss', float('nan')):.3f} "
-          f"(decoder {first.get('decoder_loss', float('nan')):.3f}); step {summary.last_step}: loss "
-          f"{last.get('loss', float('nan')):.3f} (decoder {last.get('decoder_loss', float('nan')):.3f}); "
-          f"eval loss {summary.eval_metrics.get('loss', float('nan')):.3f}; {summary.tokens_per_second:,.0f} tokens/s, "
-          f"MFU {summary.mfu:.1%}")
+    m = summary.metric
+    print(f"step {summary.first_step}: loss {m('first', 'loss'):.3f} (decoder {m('first', 'decoder_loss'):.3f}); "
+          f"step {summary.last_step}: loss {m('last', 'loss'):.3f} (decoder {m('last', 'decoder_loss'):.3f}); "
+          f"eval loss {m('eval', 'loss'):.3f}; {summary.tokens_per_second:,.0f} tokens/s, MFU {summary.mfu:.1%}")
     print(f"checkpoint: {workdir}/run")
     return 0
 
@@ -196,11 +194,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
                                 value_weight=args.value_weight, mlm_weight=args.mlm_weight)
     summary = finetune(config, train, workdir, data=args.data, tokenizer_model=tokenizer, init_params=init_params,
                        loss_config=losses)
-    first, last = summary.first_metrics, summary.last_metrics
-    print(f"step {summary.first_step}: decoder loss {first.get('decoder_loss', float('nan')):.3f}; step "
-          f"{summary.last_step}: decoder loss {last.get('decoder_loss', float('nan')):.3f}, value loss "
-          f"{last.get('value_loss', float('nan')):.3f}; eval decoder loss "
-          f"{summary.eval_metrics.get('decoder_loss', float('nan')):.3f}")
+    m = summary.metric
+    print(f"step {summary.first_step}: decoder loss {m('first', 'decoder_loss'):.3f}; step {summary.last_step}: "
+          f"decoder loss {m('last', 'decoder_loss'):.3f}, value loss {m('last', 'value_loss'):.3f}; "
+          f"eval decoder loss {m('eval', 'decoder_loss'):.3f}")
     print(f"checkpoint: {workdir}/run")
     return 0
 

@@ -115,6 +115,10 @@ class TrainSummary:
     tokens_per_second: float
     mfu: float
 
+    def metric(self, when: str, name: str) -> float:
+        """``name`` at the ``first`` or ``last`` logged step or in the ``eval`` pass; NaN if not logged."""
+        return {"first": self.first_metrics, "last": self.last_metrics, "eval": self.eval_metrics}[when].get(name, math.nan)
+
 
 def learning_rate_schedule(config: TrainConfig) -> optax.Schedule:
     """Linear warmup to ``learning_rate``, then cosine decay to ``final_lr_fraction`` of it."""

@@ -199,9 +199,9 @@ def run_recipe(config: RecipeConfig, workdir: str | os.PathLike[str], *, export_
         if not summary.first_metrics:
             say(f"{stage}: already trained ({planned[stage]} steps)")
             return
-        loss = lambda metrics: metrics.get("decoder_loss", float("nan"))  # noqa: E731
-        say(f"{stage}: {summary.last_step} steps, decoder loss {loss(summary.first_metrics):.3f} -> "
-            f"{loss(summary.last_metrics):.3f} ({eval_name} {loss(summary.eval_metrics):.3f}), "
+        loss = functools.partial(summary.metric, name="decoder_loss")
+        say(f"{stage}: {summary.last_step} steps, decoder loss {loss('first'):.3f} -> "
+            f"{loss('last'):.3f} ({eval_name} {loss('eval'):.3f}), "
             f"{summary.tokens_per_second:,.0f} tokens/s, MFU {summary.mfu:.1%}")
 
     train_stage("pretrain", config.pretrain_seconds, config.pretrain_steps, pretrainer, train_source, valid_source,
