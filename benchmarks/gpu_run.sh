@@ -7,7 +7,12 @@
 # smoke: versions, the decoding benchmark and a two-minute recipe at toy size, to catch API drift
 # before the long run. full: decoding benchmarks, the default-model recipe (preset gpu: the corpus
 # of that machine's Python, pretraining and fine-tuning sized by a timed probe), the evaluation
-# samples (HumanEval and the contest test split) and the 300m training throughput.
+# samples (HumanEval and the contest test split) and the 300m training throughput. The model is
+# exported under /tmp/default-model/export and copied to OUT_DIR/model, so a second call on the
+# same (warm) machine can draw the samples a timed-out first call did not get to.
+# Environment: PRESET (gpu), PRETRAIN_SECONDS, FINETUNE_SECONDS, RECIPE_TIMEOUT, SAMPLES_TIMEOUT,
+# TEMPERATURES (0.2,0.4,0.8), HUMANEVAL_SAMPLES (200), CONTEST_SAMPLES (1000; 0 skips), and SKIP_DECODING, SKIP_RECIPE,
+# SKIP_THROUGHPUT (set to skip a stage).
 set -u
 mode=$1 tokenizer=$2 humaneval=$3 out=$4
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3
@@ -30,10 +35,16 @@ if [ -z "${SKIP_DECODING:-}" ]; then
   stage decoding tiny; timeout 45 python3 benchmarks/decoding.py --config tiny --samples 256 --new-tokens 512
   stage decoding small; timeout 45 python3 benchmarks/decoding.py --config small --samples 256 --new-tokens 512
 fi
-stage recipe; timeout ${RECIPE_TIMEOUT:-330} python3 -m finetune.recipe --preset gpu --workdir $work --export "$out/model" \
-  --pretrain-seconds ${PRETRAIN_SECONDS:-120} --finetune-seconds ${FINETUNE_SECONDS:-45}
-cat $work/pretrain/metrics.jsonl $work/finetune/metrics.jsonl > "$out/metrics.jsonl" 2>/dev/null
-stage samples; timeout ${SAMPLES_TIMEOUT:-130} python3 benchmarks/draw_samples.py --model "$out/model" --out "$out" \
-  --humaneval-file "$humaneval" --humaneval-samples 200 --temperatures 0.8,0.2 --contest-samples 1000
-stage throughput 300m; timeout 60 python3 benchmarks/train_throughput.py --configs 300m --steps 10 --batch-size 32
+if [ -z "${SKIP_RECIPE:-}" ]; then
+  stage recipe; timeout ${RECIPE_TIMEOUT:-330} python3 -m finetune.recipe --preset ${PRESET:-gpu} --workdir $work \
+    --export $work/export --pretrain-seconds ${PRETRAIN_SECONDS:-120} --finetune-seconds ${FINETUNE_SECONDS:-45}
+  cat $work/pretrain/metrics.jsonl $work/finetune/metrics.jsonl > "$out/metrics.jsonl" 2>/dev/null
+  [ -f $work/export/config.json ] && cp -r $work/export "$out/model"
+fi
+stage samples; timeout ${SAMPLES_TIMEOUT:-130} python3 benchmarks/draw_samples.py --model $work/export --out "$out" \
+  --humaneval-file "$humaneval" --humaneval-samples ${HUMANEVAL_SAMPLES:-200} --temperatures ${TEMPERATURES:-0.2,0.4,0.8} \
+  --contest-samples ${CONTEST_SAMPLES:-1000}
+if [ -z "${SKIP_THROUGHPUT:-}" ]; then
+  stage throughput 300m; timeout 60 python3 benchmarks/train_throughput.py --configs 300m --steps 10 --batch-size 32
+fi
 stage done

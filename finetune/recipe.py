@@ -76,7 +76,7 @@ def _save_json(path: Path, payload: object) -> None:
     atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
 
 
-def token_streams(paths: PretrainPaths, encode: Callable[[str], list[int]], config: RecipeConfig,
+def token_streams(paths: PretrainPaths, encode_batch: Callable[[list[str]], list[list[int]]], config: RecipeConfig,
                   say: Callable[[str], None]) -> dict[str, TokenStream]:
     """Tokenized corpus files (train / validation by the corpus' held-out rule) and the docstring
     functions of its Python files (prompts and bodies, aligned; train and valid by the task's split)."""
@@ -102,7 +102,7 @@ def token_streams(paths: PretrainPaths, encode: Callable[[str], list[int]], conf
         streams[f"functions_{split}_bodies"] = [f.body for f in functions[split]]
     result = {}
     for name, sequences in streams.items():
-        result[name] = TokenStream.from_sequences(parallel_map(encode, sequences, config.processes))
+        result[name] = TokenStream.from_sequences(encode_batch(sequences))
         result[name].save(out / f"{name}.npz")
     say(f"tokens: {len(result['train'].tokens):,} training tokens in {len(result['train'])} files, "
         f"{len(result['validation'])} held-out files, {len(functions['train'])} + {len(functions['valid'])} "
@@ -175,7 +175,7 @@ def run_recipe(config: RecipeConfig, workdir: str | os.PathLike[str], *, export_
     say(f"corpus: {corpus['files']} files, {corpus['bytes'] / 2**20:.1f} MiB")
     tokenizer = prepare_tokenizer(paths, config.vocab_size)
     encode = tokenizer.encode
-    streams = token_streams(paths, encode, config, say)
+    streams = token_streams(paths, functools.partial(tokenizer.encode_batch, num_threads=config.processes), config, say)
     model_config = get_config(config.model, vocab_size=tokenizer.vocab_size, dtype=config.dtype)
 
     pretrain_dir = paths.root / "pretrain"

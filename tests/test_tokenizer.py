@@ -108,6 +108,11 @@ def test_adversarial_strings_round_trip(tokenizer: Tokenizer, text: str) -> None
     assert (ids == []) == (text == "")
 
 
+def test_encode_batch_equals_encode_on_threads(tokenizer: Tokenizer) -> None:
+    assert tokenizer.encode_batch(ADVERSARIAL, num_threads=2) == [tokenizer.encode(text) for text in ADVERSARIAL]
+    assert tokenizer.encode_batch([]) == []
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
 def test_any_text_round_trips(tokenizer: Tokenizer, text: str) -> None:
