@@ -169,13 +169,17 @@ def run_recipe(config: RecipeConfig, workdir: str | os.PathLike[str], *, export_
     from pretrain.objective import pretrain_loss
 
     started = time.perf_counter()
+
+    def timed(line: str) -> None:  # each line with the seconds since the start, to see where time goes
+        say(f"[{time.perf_counter() - started:4.0f} s] {line}")
+
     paths = PretrainPaths(Path(workdir))
     paths.root.mkdir(parents=True, exist_ok=True)
     corpus = prepare_corpus(paths, corpus_sources, config.max_files)
-    say(f"corpus: {corpus['files']} files, {corpus['bytes'] / 2**20:.1f} MiB")
+    timed(f"corpus: {corpus['files']} files, {corpus['bytes'] / 2**20:.1f} MiB")
     tokenizer = prepare_tokenizer(paths, config.vocab_size)
     encode = tokenizer.encode
-    streams = token_streams(paths, functools.partial(tokenizer.encode_batch, num_threads=config.processes), config, say)
+    streams = token_streams(paths, functools.partial(tokenizer.encode_batch, num_threads=config.processes), config, timed)
     model_config = get_config(config.model, vocab_size=tokenizer.vocab_size, dtype=config.dtype)
 
     pretrain_dir = paths.root / "pretrain"
@@ -193,14 +197,14 @@ def run_recipe(config: RecipeConfig, workdir: str | os.PathLike[str], *, export_
                     source: object, eval_source: object, eval_name: str) -> None:
         """Plan the stage's steps once (kept in steps.json, so a resumed run keeps its schedule), train, report."""
         if stage not in planned:
-            planned[stage] = _steps_for(seconds, default, factory, source, say, stage)
+            planned[stage] = _steps_for(seconds, default, factory, source, timed, stage)
             _save_json(steps_file, planned)
         summary = factory(planned[stage]).train(source, eval_source)
         if not summary.first_metrics:
-            say(f"{stage}: already trained ({planned[stage]} steps)")
+            timed(f"{stage}: already trained ({planned[stage]} steps)")
             return
         loss = functools.partial(summary.metric, name="decoder_loss")
-        say(f"{stage}: {summary.last_step} steps, decoder loss {loss('first'):.3f} -> "
+        timed(f"{stage}: {summary.last_step} steps, decoder loss {loss('first'):.3f} -> "
             f"{loss('last'):.3f} ({eval_name} {loss('eval'):.3f}), "
             f"{summary.tokens_per_second:,.0f} tokens/s, MFU {summary.mfu:.1%}")
 
@@ -209,7 +213,7 @@ def run_recipe(config: RecipeConfig, workdir: str | os.PathLike[str], *, export_
 
     _, pretrained = load_checkpoint(pretrain_dir)
     splits = finetune_sources(encode, streams)
-    say("fine-tuning examples: " + ", ".join(f"{split} {name} {len(v)}" for split, tasks in splits.items()
+    timed("fine-tuning examples: " + ", ".join(f"{split} {name} {len(v)}" for split, tasks in splits.items()
                                               for name, v in tasks.items()))
     finetune_dir = paths.root / "finetune"
     ft_train = MixtureBatches(splits["train"], config.rates, config.finetune_batch, config.finetune_lengths, seed=0)
@@ -231,7 +235,7 @@ def run_recipe(config: RecipeConfig, workdir: str | os.PathLike[str], *, export_
     export_model(final_config.replace(dtype="float32"), params, paths.tokenizer_model, out, weights=config.weights,
                  metadata=metadata)
     size = sum(f.stat().st_size for f in out.iterdir())
-    say(f"export: {out} ({size / 2**20:.1f} MiB, weights {config.weights}); {metadata['seconds']} s in all")
+    timed(f"export: {out} ({size / 2**20:.1f} MiB, weights {config.weights})")
     return out
 
 
