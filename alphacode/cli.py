@@ -234,6 +234,7 @@ def cmd_contest(args: argparse.Namespace) -> int:
     from alphacode.contest import STRATEGIES, ContestConfig, read_standings, run_contest, skip_reason
     from alphacode.model.export import DEFAULT_MODEL_DIR, ModelFormatError
     from alphacode.problems import load_problems
+    from clustering.candidates import CandidateFileError
     from sampling.model_sampler import SamplingConfig
     from sampling.units import duplicate_ids
 
@@ -262,18 +263,20 @@ def cmd_contest(args: argparse.Namespace) -> int:
                                   temperatures=(args.temperature,))
     except ValueError as err:
         raise UsageError(str(err)) from None
-    if args.checkpoint is None and not (DEFAULT_MODEL_DIR / "config.json").exists():
+    if args.samples_file is None and args.checkpoint is None and not (DEFAULT_MODEL_DIR / "config.json").exists():
         raise UsageError(f"no bundled default model at {DEFAULT_MODEL_DIR}; pass --checkpoint DIR")
     try:
         standings = read_standings(args.standings) if args.standings else None
     except ValueError as err:
         raise UsageError(str(err)) from None
-    settings = {"problems": args.problems, "split": args.split, "checkpoint": args.checkpoint or str(DEFAULT_MODEL_DIR)}
+    settings = {"problems": args.problems, "split": args.split,
+                "checkpoint": None if args.samples_file else args.checkpoint or str(DEFAULT_MODEL_DIR)}
     try:
         with _sampling_errors(args.address):
             report = run_contest(problems, args.checkpoint, args.report, config, sampling, settings,
-                                 address=args.address, workers=args.workers, standings=standings)
-    except (ModelFormatError, FileNotFoundError) as err:
+                                 address=args.address, workers=args.workers, standings=standings,
+                                 samples_file=args.samples_file)
+    except (ModelFormatError, FileNotFoundError, CandidateFileError) as err:
         raise UsageError(str(err)) from None
     overall = report["overall"]
     if report["skipped"]:
@@ -628,11 +631,16 @@ def _add_sandbox_flags(parser: argparse.ArgumentParser) -> None:
 
 def _add_contest_parser(sub: argparse._SubParsersAction) -> None:
     con = sub.add_parser("contest", help="solve rate against sample budget on a problem set (n@k, pass@k, plots)",
-                         description="Sample once at the largest budget (resumable), then for each budget select "
+                         description="Sample once at the largest budget (resumable; or read the samples from a file), "
+                                     "then for each budget select "
                                      "submissions with each strategy, judge them on the hidden tests, and write "
                                      "REPORT/report.json, report.md and solve_rate.png. Problems run in parallel on Ray.")
     con.add_argument("problems", metavar="PROBLEMS", help="problems: JSON, JSONL, Parquet, or a directory")
-    con.add_argument("--checkpoint", help="model export or training directory (default: the bundled model)")
+    source = con.add_mutually_exclusive_group()
+    source.add_argument("--checkpoint", help="model export or training directory (default: the bundled model)")
+    source.add_argument("--samples-file", help="judge these samples instead of sampling: JSON Lines (.gz too), one "
+                                               "program per line with problem_id, code, language (draw_samples.py's "
+                                               "contest file); the first --samples of each problem are used")
     con.add_argument("--budgets", type=_int_list, default=[10, 100, 1000], help="sample budgets k (default 10,100,1000)")
     con.add_argument("--samples", type=_positive_int, help="samples per problem, at least the largest budget (default: it)")
     con.add_argument("--report", required=True, help="report directory (the sample store goes in REPORT/samples)")

@@ -366,28 +366,71 @@ def contest_result(report: Mapping[str, Any], strategy: str = "cluster") -> tupl
     return len(solved), sum(PENALTY_PER_REJECTION * r["rejected_before_solved"] for r in solved)
 
 
+def read_samples_file(path: str | os.PathLike[str], problem_ids: Sequence[str], samples: int) -> dict[str, list[Any]]:
+    """The first ``samples`` candidates of each of ``problem_ids`` in a contest samples file: JSON Lines
+    (``.gz`` too) with ``problem_id``, ``code``, ``language`` and optionally ``logprob``/``num_tokens``
+    per row, as ``benchmarks/draw_samples.py`` writes; rows of other problems are skipped. Too few
+    rows for a problem, or a malformed one, raise :class:`~clustering.candidates.CandidateFileError`."""
+    from alphacode.fileio import read_json_lines
+    from clustering.candidates import CandidateFileError, parse_candidate
+
+    wanted: dict[str, list[Any]] = {problem_id: [] for problem_id in problem_ids}
+    for where, row in read_json_lines(path, CandidateFileError):
+        problem_id = row.get("problem_id") if isinstance(row, dict) else None
+        if not isinstance(problem_id, str):
+            raise CandidateFileError(f"{where}: field 'problem_id': expected the problem's name")
+        pool = wanted.get(problem_id)
+        if pool is not None and len(pool) < samples:
+            pool.append(parse_candidate(row, problem_id, where))
+    short = {problem_id: len(pool) for problem_id, pool in wanted.items() if len(pool) < samples}
+    if short:
+        problem_id, found = next(iter(short.items()))
+        raise CandidateFileError(f"{path}: problem {problem_id!r} has {found} samples, fewer than the {samples} asked "
+                                 f"for ({len(short)} of {len(wanted)} problems are short)")
+    return wanted
+
+
+def _file_digest(path: str | os.PathLike[str]) -> str:
+    import hashlib
+
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] | None,
                 report_dir: str | os.PathLike[str], config: ContestConfig, sampling: Any,
                 settings: Mapping[str, Any], address: str | None = None, workers: int | None = None,
-                standings: Sequence[tuple[int, int]] | None = None) -> dict[str, Any]:
-    """Sample (reusing whatever the store already holds, so only missing samples are drawn), evaluate every
+                standings: Sequence[tuple[int, int]] | None = None,
+                samples_file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Sample (reusing whatever the store already holds, so only missing samples are drawn), or take the
+    samples from ``samples_file`` (see :func:`read_samples_file`; no model is loaded), evaluate every
     problem with hidden tests on Ray, write the report (with the placement among ``standings``' participants when given).
     The batch size stays as given whatever the budget: it fixes the samples, so changing it refuses the store."""
     from alphacode.model.export import load_model, read_model_config
     from sampling.distributed import ray_session, run_sampling
+    from sampling.store import import_candidates
 
     judged = [p for p in problems if skip_reason(p) is None]
     if not judged:
         raise ValueError(f"none of the {len(problems)} problems has hidden tests to judge on")
     store_dir = Path(report_dir) / "samples"
-    read_model_config(model_dir)  # a wrong checkpoint fails here, before Ray starts
-    with ray_session(address, workers):  # before JAX loads with the model: Ray's daemons start by fork
-        model = load_model(model_dir)
-        summary = run_sampling(judged, model, store_dir, config.samples, config=sampling, seed=config.seed,
-                               workers=workers)
-        sampled = {"sampling": sampling.to_json(), "store": str(store_dir), "units_written": summary.units_written,
-                   "units_reused": summary.units_skipped, "samples_drawn": summary.samples_written}
-        report = build_report(problems, store_dir, config, {**settings, **sampled}, {"sampling": summary.seconds})
+    if samples_file is not None:
+        started = time.perf_counter()
+        drawn = read_samples_file(samples_file, [p.name for p in judged], config.samples)
+        written = import_candidates(store_dir, drawn, {"samples_file_sha256": _file_digest(samples_file)})
+        sampled = {"samples_file": str(samples_file), "store": str(store_dir), "samples_imported": written}
+        with ray_session(address, workers):
+            report = build_report(problems, store_dir, config, {**settings, **sampled},
+                                  {"import": time.perf_counter() - started})
+    else:
+        read_model_config(model_dir)  # a wrong checkpoint fails here, before Ray starts
+        with ray_session(address, workers):  # before JAX loads with the model: Ray's daemons start by fork
+            model = load_model(model_dir)
+            summary = run_sampling(judged, model, store_dir, config.samples, config=sampling, seed=config.seed,
+                                   workers=workers)
+            sampled = {"sampling": sampling.to_json(), "store": str(store_dir), "units_written": summary.units_written,
+                       "units_reused": summary.units_skipped, "samples_drawn": summary.samples_written}
+            report = build_report(problems, store_dir, config, {**settings, **sampled}, {"sampling": summary.seconds})
     if standings is not None:
         placement = place(standings, *contest_result(report))
         report["placement"] = {**asdict(placement), "top_percent": round(placement.top_percent, 2),

@@ -1,13 +1,14 @@
 """Atomic file writes (a crash leaves the old file or the new one, never half of one), and reading
-the text files users name with one-line errors."""
+the text and JSON Lines files users name with one-line errors."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
@@ -51,3 +52,34 @@ def read_user_text(path: str | os.PathLike[str], expected: str) -> str:
         raise TextFileError(f"{path}: not UTF-8 text") from None
     except OSError as err:
         raise TextFileError(f"{path}: {err.strerror}") from None
+
+
+def read_json_lines(path: str | os.PathLike[str], error: type[ValueError]) -> Iterator[tuple[str, Any]]:
+    """("FILE:N", value) for every non-blank line of a JSON Lines file, gzipped when its name ends
+    in ``.gz``; a missing or unreadable file, or a line that is not JSON, raises ``error`` naming both."""
+    import gzip
+
+    path = Path(path)
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                text = handle.read()
+        else:
+            text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, expected a JSON Lines file") from None
+    except UnicodeDecodeError:
+        raise error(f"{path}: not UTF-8 text") from None
+    except (OSError, EOFError) as err:
+        raise error(f"{path}: unreadable ({err})") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            value = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as err:
+            raise error(f"{where}: not JSON ({getattr(err, 'msg', 'too deeply nested')})") from None
+        yield where, value

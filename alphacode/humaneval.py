@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from alphacode.execution import Limits, Outcome, Sandbox, Status, make_job
-from alphacode.fileio import atomic_write_text
+from alphacode.fileio import atomic_write_text, read_json_lines
 from alphacode.metrics import Interval, bootstrap_ci, pass_at_k
 from alphacode.problems import Language, Problem, Solution, Test
 
@@ -231,30 +231,12 @@ def judge_hidden(sandbox: Sandbox, problem: Problem, programs: Sequence[str]) ->
 
 
 def _json_rows(path: Path, error: type[ValueError]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """("FILE:LINE", object) for every non-blank line of a JSON Lines file (``.gz`` too); anything
+    """("FILE:N", object) for every non-blank line of a JSON Lines file (``.gz`` too); anything
     unreadable or not an object raises ``error`` naming the file (and line)."""
-    import gzip
-
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rt", encoding="utf-8") as f:
-                text = f.read()
-        else:
-            text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, EOFError) as err:
-        raise error(f"{path}: unreadable ({err})") from None
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
-            raise error(f"{path}:{lineno}: not a JSON object") from None
+    for where, row in read_json_lines(path, error):
         if not isinstance(row, dict):
-            raise error(f"{path}:{lineno}: not a JSON object")
-        yield f"{path}:{lineno}", row
+            raise error(f"{where}: not a JSON object")
+        yield where, row
 
 
 def read_samples(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

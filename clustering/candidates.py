@@ -8,12 +8,11 @@ of another problem never join the pool). Other fields are ignored.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Any
 
-from alphacode.fileio import TextFileError, read_user_text
+from alphacode.fileio import read_json_lines
 from alphacode.problems import Language
 from sampling.candidate import Candidate
 
@@ -55,21 +54,8 @@ def parse_candidate(row: Any, problem_id: str, where: str) -> Candidate:
 
 
 def read_candidates(path: str | os.PathLike[str], problem_id: str) -> list[Candidate]:
-    """Every row of a candidates file, or :class:`CandidateFileError` for the first bad one."""
-    try:
-        text = read_user_text(path, "a JSON Lines file")
-    except TextFileError as err:
-        raise CandidateFileError(str(err)) from None
-    candidates = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}: line {number}"
-        try:
-            row = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as err:
-            raise CandidateFileError(f"{where}: not JSON ({getattr(err, 'msg', 'too deeply nested')})") from None
-        candidates.append(parse_candidate(row, problem_id, where))
+    """Every row of a candidates file (``.gz`` too), or :class:`CandidateFileError` for the first bad one."""
+    candidates = [parse_candidate(row, problem_id, where) for where, row in read_json_lines(path, CandidateFileError)]
     if not candidates:
         raise CandidateFileError(f"{path}: no candidates (expected one JSON object per line)")
     return candidates

@@ -30,7 +30,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -218,6 +218,29 @@ class SampleStore:
     def forget(self, problem_id: str) -> None:
         """Drop the in-memory index of a problem whose units are all written."""
         self._holders.pop(problem_id, None)
+
+
+def import_candidates(root: str | os.PathLike[str], candidates: Mapping[str, Sequence[Candidate]],
+                      settings: Mapping[str, Any], unit_size: int = 1000) -> int:
+    """Store candidates drawn elsewhere (``benchmarks/draw_samples.py`` on an accelerator machine, say)
+    under ``settings``, in file order, units of ``unit_size``; units already stored are kept (a short
+    one is topped up), so a rerun resumes. Returns how many samples were written now."""
+    from dataclasses import replace
+
+    written = 0
+    plan = {problem_id: len(rows) for problem_id, rows in candidates.items()}
+    with SampleStore.open_for_writing(root, settings, plan, unit_size) as store:
+        for problem_id, rows in candidates.items():
+            stored = store.unit_rows(problem_id)
+            for unit in range(units_per_problem(len(rows), unit_size)):
+                chunk = rows[unit * unit_size:(unit + 1) * unit_size]
+                have = stored.get(unit, 0)  # a unit written short under a smaller plan is topped up
+                if have < len(chunk):
+                    store.write_unit(problem_id, unit, [replace(c, problem_id=problem_id, unit=unit, index=i)
+                                                        for i, c in enumerate(chunk) if i >= have])
+                    written += len(chunk) - have
+            store.forget(problem_id)
+    return written
 
 
 def _candidates_of(table: Any, texts: dict[str, str], read_texts: Any, rows: slice) -> Iterator[Candidate]:

@@ -211,16 +211,16 @@ def test_candidate_files_read_code_language_and_logprob(tmp_path):
 
 
 @pytest.mark.parametrize("rows, message", [
-    (["{"], "line 1: not JSON"),
-    ([[1, 2]], "line 1: expected a JSON object"),
-    ([{"language": "python3"}], "line 1: field 'code'"),
-    ([{"code": "x", "language": "python3"}, {"code": "x", "language": "cobol"}], "line 2: field 'language': unknown"),
+    (["{"], "jsonl:1: not JSON"),
+    ([[1, 2]], "jsonl:1: expected a JSON object"),
+    ([{"language": "python3"}], "jsonl:1: field 'code'"),
+    ([{"code": "x", "language": "python3"}, {"code": "x", "language": "cobol"}], "jsonl:2: field 'language': unknown"),
     ([{"code": "x", "language": 3.5}], "field 'language'"),
     ([{"code": "x", "language": "python3", "logprob": "high"}], "field 'logprob'"),
     (['{"code": "x", "language": "python3", "logprob": NaN}'], "field 'logprob'"),
     ([{"code": "x", "language": "python3", "num_tokens": 0}], "field 'num_tokens'"),
     ([{"code": "x", "language": "python3", "problem_id": "p"}, {"code": "x", "language": "python3", "problem_id": "q"}],
-     "line 2: field 'problem_id': 'q' is not this problem"),
+     "jsonl:2: field 'problem_id': 'q' is not this problem"),
     ([], "no candidates"),
 ])
 def test_bad_candidate_files_get_one_line_errors(tmp_path, rows, message):

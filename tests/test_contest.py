@@ -79,6 +79,81 @@ def test_cli_rejects_bad_requests(tmp_path: Path, capsys: pytest.CaptureFixture)
         assert message in err and err.count("\n") == 1, err
 
 
+def write_samples_file(path: Path, problems: list[Problem]) -> None:
+    """The pools of :func:`pool_of` as ``draw_samples.py`` writes them, interleaved with another problem's rows."""
+    import gzip
+
+    rows = [{"problem_id": c.problem_id, "language": c.language, "code": c.code, "logprob": c.logprob,
+             "num_tokens": c.num_tokens, "temperature": 0.25} for seed, p in enumerate(problems) for c in pool_of(p, seed)]
+    rows[1:1] = [{"problem_id": "not-in-this-set", "language": "cpp", "code": "int main() {}"}]
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row) + "\n" for row in rows)
+
+
+def test_a_samples_file_is_judged_like_the_same_samples_drawn_into_the_store(tmp_path: Path) -> None:
+    from alphacode.contest import read_samples_file
+    from sampling.store import import_candidates
+
+    problems = load_problems(EXAMPLES)
+    names = [p.name for p in problems]
+    write_samples_file(tmp_path / "samples.jsonl.gz", problems)
+    assert import_candidates(tmp_path / "file", read_samples_file(tmp_path / "samples.jsonl.gz", names, POOL // 2),
+                             {"samples_file_sha256": "x"}, unit_size=5) == len(problems) * (POOL // 2)
+    drawn = read_samples_file(tmp_path / "samples.jsonl.gz", names, POOL)
+    assert import_candidates(tmp_path / "file", drawn, {"samples_file_sha256": "x"}, unit_size=5) == len(problems) * (POOL // 2)
+    assert import_candidates(tmp_path / "file", drawn, {"samples_file_sha256": "x"}, unit_size=5) == 0  # resumed: all there
+    write_store(problems, tmp_path / "store")
+    for seed, problem in enumerate(problems):
+        stored = [(c.code, c.language, c.logprob, c.unit, c.index) for c in iter_candidates(tmp_path / "file", problem.name)]
+        assert [(c.code, c.language, c.logprob) for c in pool_of(problem, seed)] == [s[:3] for s in stored]
+        assert [s[3:] for s in stored] == [(i // 5, i % 5) for i in range(POOL)]
+    config = ContestConfig(budgets=(1, 4, POOL), samples=POOL, submissions=2, subsets=POOL)
+    reports = [build_report(problems, tmp_path / store, config, {}, {}, use_ray=False, progress=False)["problems"]
+               for store in ("file", "store")]
+    for report in reports:  # every figure but the timings
+        for row in report:
+            del row["seconds"], row["stats"]["seconds"]
+    assert reports[0] == reports[1]
+
+
+def test_samples_file_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    problems = load_problems(EXAMPLES)
+    write_samples_file(tmp_path / "samples.jsonl.gz", problems)
+    (tmp_path / "bad.jsonl").write_text('{"code": "print(1)", "language": "python3"}\n')
+    examples = str(EXAMPLES)
+    for argv, message in [
+        (["--samples-file", str(tmp_path / "samples.jsonl.gz"), "--budgets", "10,100"],
+         f"has {POOL} samples, fewer than the 100 asked for ({len(problems)} of {len(problems)} problems are short)"),
+        (["--samples-file", str(tmp_path / "bad.jsonl"), "--budgets", "1"], "jsonl:1: field 'problem_id'"),
+        (["--samples-file", str(tmp_path / "missing.jsonl"), "--budgets", "1"], "missing.jsonl: no such file"),
+    ]:
+        assert cli_main(["contest", examples, *argv, "--report", str(tmp_path / "report")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    with pytest.raises(SystemExit):
+        cli_main(["contest", examples, "--samples-file", "x", "--checkpoint", "y", "--report", str(tmp_path)])
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_contest_cli_judges_a_samples_file_without_a_model(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_model(*args: object) -> None:
+        raise AssertionError("a samples file needs no model")
+
+    monkeypatch.setattr("alphacode.model.export.load_model", no_model)
+    problems = load_problems(EXAMPLES)
+    write_samples_file(tmp_path / "samples.jsonl.gz", problems)
+    argv = ["contest", str(EXAMPLES), "--samples-file", str(tmp_path / "samples.jsonl.gz"), "--budgets", f"4,{POOL}",
+            "--subsets", "3", "--workers", "1", "--report", str(tmp_path / "report")]
+    assert cli_main(argv) == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["settings"]["samples_file"] == str(tmp_path / "samples.jsonl.gz")
+    assert report["settings"]["samples_imported"] == len(problems) * POOL
+    assert [p["correct_samples"] for p in report["problems"]] == [
+        sum(c.code in {s.solution for s in p.solutions} for c in pool_of(p, seed)) for seed, p in enumerate(problems)]
+    assert "solve rate" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_contest_on_the_valid_split_with_the_tiny_model(tmp_path: Path, tiny_model_dir: Path) -> None:
     """End to end on Ray: sampling into the store, per-problem selection tasks, the three report files;

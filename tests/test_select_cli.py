@@ -56,11 +56,11 @@ def test_select_json_for_every_strategy(files, capsys, strategy, first):
 @pytest.mark.parametrize("content, message", [
     (None, "no such file"),
     ("", "no candidates"),
-    ("not json\n", "line 1: not JSON"),
-    ('{"code": "print(1)"}\n', "line 1: field 'language'"),
-    ('{"code": "print(1)", "language": "python3"}\n{"code": 5, "language": "python3"}\n', "line 2: field 'code'"),
+    ("not json\n", "jsonl:1: not JSON"),
+    ('{"code": "print(1)"}\n', "jsonl:1: field 'language'"),
+    ('{"code": "print(1)", "language": "python3"}\n{"code": 5, "language": "python3"}\n', "jsonl:2: field 'code'"),
     ('{"code": "print(1)", "language": "python3", "logprob": [1]}\n', "field 'logprob'"),
-    ('{"code": "print(1)", "language": "python3", "problem_id": "other"}\n', "line 1: field 'problem_id'"),
+    ('{"code": "print(1)", "language": "python3", "problem_id": "other"}\n', "jsonl:1: field 'problem_id'"),
 ])
 def test_bad_candidate_files_exit_2_with_one_line(files, capsys, content, message):
     problem, candidates = files
