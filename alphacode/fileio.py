@@ -40,40 +40,36 @@ class TextFileError(ValueError):
 
 
 def read_user_text(path: str | os.PathLike[str], expected: str) -> str:
-    """The UTF-8 text of ``path``; a missing, unreadable or binary file raises :class:`TextFileError`
-    (``expected`` names what a directory should have been, e.g. "a program file")."""
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise TextFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise TextFileError(f"{path}: is a directory, expected {expected}") from None
-    except UnicodeDecodeError:
-        raise TextFileError(f"{path}: not UTF-8 text") from None
-    except OSError as err:
-        raise TextFileError(f"{path}: {err.strerror}") from None
-
-
-def read_json_lines(path: str | os.PathLike[str], error: type[ValueError]) -> Iterator[tuple[str, Any]]:
-    """("FILE:N", value) for every non-blank line of a JSON Lines file, gzipped when its name ends
-    in ``.gz``; a missing or unreadable file, or a line that is not JSON, raises ``error`` naming both."""
+    """The UTF-8 text of ``path``, gunzipped when its name ends in ``.gz``; a missing, unreadable or
+    binary file raises :class:`TextFileError` (``expected`` names what a directory should have been,
+    e.g. "a program file")."""
     import gzip
 
     path = Path(path)
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rt", encoding="utf-8") as handle:
-                text = handle.read()
-        else:
-            text = path.read_text(encoding="utf-8")
+                return handle.read()
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise error(f"{path}: no such file") from None
+        raise TextFileError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise error(f"{path}: is a directory, expected a JSON Lines file") from None
+        raise TextFileError(f"{path}: is a directory, expected {expected}") from None
     except UnicodeDecodeError:
-        raise error(f"{path}: not UTF-8 text") from None
-    except (OSError, EOFError) as err:
-        raise error(f"{path}: unreadable ({err})") from None
+        raise TextFileError(f"{path}: not UTF-8 text") from None
+    except EOFError:
+        raise TextFileError(f"{path}: truncated gzip file") from None
+    except OSError as err:
+        raise TextFileError(f"{path}: {err.strerror or err}") from None
+
+
+def read_json_lines(path: str | os.PathLike[str], error: type[ValueError]) -> Iterator[tuple[str, Any]]:
+    """("FILE:N", value) for every non-blank line of a JSON Lines file (``.gz`` too); an unreadable
+    file, or a line that is not JSON, raises ``error`` naming the file (and line)."""
+    try:
+        text = read_user_text(path, "a JSON Lines file")
+    except TextFileError as err:
+        raise error(str(err)) from None
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue

@@ -210,6 +210,20 @@ def test_candidate_files_read_code_language_and_logprob(tmp_path):
     assert (second.language, second.logprob) == ("cpp", None)
 
 
+def test_gzipped_candidate_files_are_read_and_broken_ones_named(tmp_path):
+    import gzip
+
+    rows = '{"code": "print(1)", "language": "python3"}\n{"code": "int main(){}", "language": "cpp"}\n'
+    (tmp_path / "c.jsonl.gz").write_bytes(gzip.compress(rows.encode()))
+    assert [c.language for c in read_candidates(tmp_path / "c.jsonl.gz", "p")] == ["python3", "cpp"]
+    for name, content, message in [("cut.jsonl.gz", gzip.compress(rows.encode())[:-8], "truncated gzip file"),
+                                   ("plain.jsonl.gz", rows.encode(), "Not a gzipped file")]:
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(CandidateFileError, match=message) as info:
+            read_candidates(tmp_path / name, "p")
+        assert "\n" not in str(info.value) and name in str(info.value)
+
+
 @pytest.mark.parametrize("rows, message", [
     (["{"], "jsonl:1: not JSON"),
     ([[1, 2]], "jsonl:1: expected a JSON object"),
