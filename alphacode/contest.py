@@ -28,6 +28,7 @@ from alphacode.fileio import atomic_write, atomic_write_text
 from alphacode.metrics import bootstrap_ci, n_at_k, pass_at_k
 from alphacode.problems import Problem
 from clustering.strategies import STRATEGIES as _REGISTRY
+from sampling.candidate import Candidate
 
 STRATEGIES = tuple(_REGISTRY)
 
@@ -366,7 +367,7 @@ def contest_result(report: Mapping[str, Any], strategy: str = "cluster") -> tupl
     return len(solved), sum(PENALTY_PER_REJECTION * r["rejected_before_solved"] for r in solved)
 
 
-def read_samples_file(path: str | os.PathLike[str], problem_ids: Sequence[str], samples: int) -> dict[str, list[Any]]:
+def read_samples_file(path: str | os.PathLike[str], problem_ids: Sequence[str], samples: int) -> dict[str, list[Candidate]]:
     """The first ``samples`` candidates of each of ``problem_ids`` in a contest samples file: JSON Lines
     (``.gz`` too) with ``problem_id``, ``code``, ``language`` and optionally ``logprob``/``num_tokens``
     per row, as ``benchmarks/draw_samples.py`` writes; rows of other problems are skipped. Too few
@@ -374,7 +375,7 @@ def read_samples_file(path: str | os.PathLike[str], problem_ids: Sequence[str], 
     from alphacode.fileio import read_json_lines
     from clustering.candidates import CandidateFileError, parse_candidate
 
-    wanted: dict[str, list[Any]] = {problem_id: [] for problem_id in problem_ids}
+    wanted: dict[str, list[Candidate]] = {problem_id: [] for problem_id in problem_ids}
     for where, row in read_json_lines(path, CandidateFileError):
         problem_id = row.get("problem_id") if isinstance(row, dict) else None
         if not isinstance(problem_id, str):
