@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from alphacode.execution import Limits, Outcome, Sandbox, Status, make_job
+from alphacode.execution.checker import parse_literal
 from alphacode.fileio import atomic_write_text, read_json_lines
 from alphacode.metrics import Interval, bootstrap_ci, pass_at_k
 from alphacode.problems import Language, Problem, Solution, Test
@@ -68,13 +69,6 @@ def load_tasks(path: str | os.PathLike[str] | None = None) -> list[dict[str, Any
 # Tasks as problems.
 
 
-def _literal(text: str) -> tuple[bool, Any]:
-    try:
-        return True, ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return False, None
-
-
 def _literal_call(text: str, entry_point: str) -> tuple[int, tuple] | None:
     """If ``text`` starts with a call of ``entry_point`` on literal positional arguments: (its length, arguments)."""
     for end in (i + 1 for i, ch in enumerate(text) if ch == ")"):
@@ -105,7 +99,7 @@ def docstring_examples(prompt: str, entry_point: str) -> list[tuple[tuple, Any]]
             call = _literal_call(text, entry_point)
             if call and call[0] == len(text):
                 following = lines[i + 1].strip() if i + 1 < len(lines) else ""
-                ok, result = _literal(following)
+                ok, result = parse_literal(following)
                 if ok and following and not following.startswith(">>>"):
                     found.append((call[1], result))
                 continue
@@ -132,7 +126,7 @@ def _one_line_example(text: str, entry_point: str) -> tuple[tuple, Any] | None:
         return None
     value = rest[separator.end():]
     for candidate in (value, value.rstrip(".,;")):
-        ok, result = _literal(candidate)
+        ok, result = parse_literal(candidate.strip())
         if ok:
             return call[1], result
     return None

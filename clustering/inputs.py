@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from alphacode.execution.checker import parse_literal
 from alphacode.problems import Problem
 
 
@@ -262,14 +263,6 @@ def _mutate_arguments(text: str, mutator: _Mutator, rate: float) -> str:
     return repr(_mutate_value(ast.literal_eval(text), mutator, rate))
 
 
-def _is_literal(text: str) -> bool:
-    try:
-        ast.literal_eval(text)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False
-    return True
-
-
 def example_calls(description: str, entry_point: str) -> list[str]:
     """Argument tuples (as literals) that a statement shows for ``entry_point``: calls on literals such
     as ``f([1, 2], 'a')``, and lines naming every parameter (``For lst = [1, 2] the output ...``,
@@ -280,8 +273,9 @@ def example_calls(description: str, entry_point: str) -> list[str]:
         rest = description[match.end():match.end() + 2000]
         for end in (i for i, ch in enumerate(rest) if ch == ")"):
             arguments = f"({rest[:end]},)" if rest[:end].strip() else "()"
-            if _is_literal(arguments):
-                found.append(repr(ast.literal_eval(arguments)))
+            ok, value = parse_literal(arguments)
+            if ok:
+                found.append(repr(value))
                 break
     parameters = _parameters(description, entry_point)
     for line in description.splitlines() if parameters else ():
@@ -316,9 +310,10 @@ def _literal_prefix(text: str) -> str | None:
     text = text[:300]
     for end in range(len(text), 0, -1):
         head = text[:end].strip()
-        if head and not head.endswith(",") and _is_literal(head):
-            if isinstance(ast.literal_eval(head), tuple) and not head.startswith("("):
-                continue
+        if not head or head.endswith(","):
+            continue
+        ok, value = parse_literal(head)
+        if ok and (head.startswith("(") or not isinstance(value, tuple)):
             return head
     return None
 
@@ -337,7 +332,7 @@ class MutationInputGenerator:
     def generate(self, problem: Problem, n: int, seed: int) -> list[str]:
         examples = [t.input for t in problem.public_tests]
         if problem.entry_point:
-            examples = [e for e in examples if _is_literal(e)]
+            examples = [e for e in examples if parse_literal(e)[0]]
             examples = list(dict.fromkeys(examples + example_calls(problem.description, problem.entry_point)))
         if not examples or n <= 0:
             return []

@@ -82,7 +82,9 @@ def function_result(stdout: str | bytes) -> str | None:
     return lines[at + 1].strip() if at + 1 < len(lines) else None
 
 
-def _literal(text: str) -> tuple[bool, Any]:
+def parse_literal(text: str) -> tuple[bool, Any]:
+    """``(True, value)`` when ``text`` is one Python literal, else ``(False, None)``; ``ast.literal_eval``
+    runs nothing, so it is safe on a generated program's output or a statement's text."""
     try:
         return True, ast.literal_eval(text)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
@@ -113,7 +115,7 @@ def function_outputs_match(expected: str, actual: str | bytes) -> bool:
     want = expected.strip()
     if got == want:
         return True
-    (want_ok, want_value), (got_ok, got_value) = _literal(want), _literal(got)
+    (want_ok, want_value), (got_ok, got_value) = parse_literal(want), parse_literal(got)
     return want_ok and got_ok and _values_match(want_value, got_value)
 
 
@@ -133,5 +135,5 @@ def function_behaviour(stdout: str | bytes) -> str | None:
     got = function_result(stdout)
     if got is None:
         return None
-    ok, value = _literal(got)
+    ok, value = parse_literal(got)
     return repr(_rounded(value)) if ok else got
