@@ -263,8 +263,6 @@ def cmd_contest(args: argparse.Namespace) -> int:
                                   temperatures=(args.temperature,))
     except ValueError as err:
         raise UsageError(str(err)) from None
-    if args.samples_file is None and args.checkpoint is None and not (DEFAULT_MODEL_DIR / "config.json").exists():
-        raise UsageError(f"no bundled default model at {DEFAULT_MODEL_DIR}; pass --checkpoint DIR")
     try:
         standings = read_standings(args.standings) if args.standings else None
     except ValueError as err:
@@ -341,7 +339,7 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from alphacode.model.export import DEFAULT_MODEL_DIR, ModelFormatError, load_model
+    from alphacode.model.export import ModelFormatError, load_model
     from alphacode.problems import load_problems
     from sampling.distributed import run_sampling
     from sampling.model_sampler import SamplingConfig
@@ -353,8 +351,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
     repeated = duplicate_ids(p.name for p in problems)
     if repeated:
         raise UsageError(f"{args.problems}: field 'name': problem names must be unique, repeated: {repeated[0]!r}")
-    if args.checkpoint is None and not (DEFAULT_MODEL_DIR / "config.json").exists():
-        raise UsageError(f"no bundled default model at {DEFAULT_MODEL_DIR}; pass --checkpoint DIR")
     try:
         model = load_model(args.checkpoint)
         config = SamplingConfig(batch_size=args.batch_size, max_new_tokens=args.max_tokens,
@@ -492,7 +488,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     import dataclasses
 
     from alphacode.fileio import atomic_write_text
-    from alphacode.model.export import DEFAULT_MODEL_DIR, ModelFormatError, load_model, read_model_config
+    from alphacode.model.export import ModelFormatError, load_model, read_model_config
     from alphacode.problems import load_problem
     from clustering.cache import ExecutionCache
     from clustering.pipeline import SelectionResult, SelectionRun
@@ -503,8 +499,6 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from sampling.store import SampleStore, iter_candidates
 
     problem = load_problem(args.problem)
-    if args.checkpoint is None and not (DEFAULT_MODEL_DIR / "config.json").exists():
-        raise UsageError(f"no bundled default model at {DEFAULT_MODEL_DIR}; pass --checkpoint DIR")
     try:
         config = SamplingConfig(batch_size=args.batch_size, max_new_tokens=args.max_tokens,
                                 temperatures=(args.temperature,), python_fraction=args.python_fraction)

@@ -190,10 +190,19 @@ def _load_export(path: Path, payload: dict[str, Any], config_file: Path) -> Any:
         raise ModelFormatError(f"{params_file}: unreadable parameters ({_first_line(err)})") from None
 
 
+def _model_dir(path: str | os.PathLike[str] | None) -> Path:
+    """``path``, or the bundled default model's directory when it is there."""
+    if path is not None:
+        return Path(path)
+    if not (DEFAULT_MODEL_DIR / "config.json").is_file():
+        raise ModelFormatError(f"no bundled default model at {DEFAULT_MODEL_DIR}; pass --checkpoint DIR")
+    return DEFAULT_MODEL_DIR
+
+
 def read_model_config(path: str | os.PathLike[str] | None = None) -> ModelConfig:
     """The model config of an export or training directory, checked without loading weights or JAX:
     the quick check a command makes before it starts long work (or Ray) on a checkpoint."""
-    return _read_config(Path(path) if path is not None else DEFAULT_MODEL_DIR)[1]
+    return _read_config(_model_dir(path))[1]
 
 
 def _read_config(path: Path) -> tuple[dict[str, Any], ModelConfig]:
@@ -215,7 +224,7 @@ def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
     Raises :class:`ModelFormatError` with a one-line reason when ``path`` holds neither, or a broken one."""
     from alphacode.tokenizer import Tokenizer
 
-    path = Path(path) if path is not None else DEFAULT_MODEL_DIR
+    path = _model_dir(path)
     payload, config = _read_config(path)
     config_file = path / "config.json"
     if payload.get("format") == FORMAT:
