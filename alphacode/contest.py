@@ -67,6 +67,14 @@ def skip_reason(problem: Problem) -> str | None:
     return "no hidden tests (private, generated or a HumanEval check) to judge on"
 
 
+def judged_problems(problems: Sequence[Problem]) -> list[Problem]:
+    """The problems that count (see :func:`skip_reason`); ``ValueError`` when there are none."""
+    judged = [p for p in problems if skip_reason(p) is None]
+    if not judged:
+        raise ValueError(f"none of the {len(problems)} problems has hidden tests to judge on")
+    return judged
+
+
 def _hidden_solvers(problem: Problem, programs: Sequence[Any], run: Any, sandbox: Any) -> tuple[set[str], int]:
     """Keys of the filtered programs that pass every hidden test, and how many hidden tests there are."""
     if "humaneval_test" in problem.extra:
@@ -294,10 +302,8 @@ def build_report(problems: Sequence[Problem], store_dir: str | os.PathLike[str],
                  progress: bool = True) -> dict[str, Any]:
     """Evaluate every problem with hidden tests from the store and assemble the whole report; the others
     are listed under ``skipped`` (name and reason) and counted in ``overall.skipped_problems``."""
+    judged = judged_problems(problems)
     skipped = [{"name": p.name, "reason": reason} for p in problems if (reason := skip_reason(p)) is not None]
-    judged = [p for p in problems if skip_reason(p) is None]
-    if not judged:
-        raise ValueError(f"none of the {len(problems)} problems has hidden tests to judge on")
     started = time.perf_counter()
     per_problem = evaluate_problems(judged, store_dir, config, use_ray=use_ray, progress=progress)
     seconds = {**seconds, "selection_and_judging": time.perf_counter() - started}
@@ -411,9 +417,7 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
     from sampling.distributed import ray_session, run_sampling
     from sampling.store import import_candidates
 
-    judged = [p for p in problems if skip_reason(p) is None]
-    if not judged:
-        raise ValueError(f"none of the {len(problems)} problems has hidden tests to judge on")
+    judged = judged_problems(problems)
     store_dir = Path(report_dir) / "samples"
     if samples_file is not None:
         started = time.perf_counter()
