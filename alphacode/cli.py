@@ -395,11 +395,9 @@ def _add_sample_parser(sub: argparse._SubParsersAction) -> None:
     sam.add_argument("--samples", type=_positive_int, default=1000, help="programs per problem")
     sam.add_argument("--out", required=True, help="sample store directory")
     sam.add_argument("--workers", type=_positive_int, help="model replicas (default: one per GPU, else per Ray CPU)")
-    sam.add_argument("--address", help="join this Ray cluster ('auto': the local one); default: start a local Ray")
+    _add_sampling_flags(sam)
     sam.add_argument("--seed", type=int, default=0)
-    sam.add_argument("--batch-size", type=_positive_int, default=32, help="samples per decoding batch")
     sam.add_argument("--unit-size", type=_positive_int, help="samples per work unit (default: 4 batches)")
-    sam.add_argument("--max-tokens", type=_positive_int, help="tokens per program (default: the model's maximum)")
     sam.add_argument("--temperature", type=_floats, default=[0.25], help="one value, or several drawn per batch")
     sam.add_argument("--top-k", type=int, default=0)
     sam.add_argument("--top-p", type=float, default=1.0)
@@ -589,13 +587,11 @@ def _add_solve_parser(sub: argparse._SubParsersAction) -> None:
     sol.add_argument("--patience", type=_positive_int, default=2,
                      help="with --samples auto: stop after this many rounds without a change in the top 10")
     sol.add_argument("--max-samples", type=_positive_int, default=1024, help="with --samples auto: the cap")
-    sol.add_argument("--batch-size", type=_positive_int, default=32, help="samples per decoding batch")
-    sol.add_argument("--max-tokens", type=_positive_int, help="tokens per program (default: the model's maximum)")
     sol.add_argument("--temperature", type=float, default=0.25)
     sol.add_argument("--python-fraction", type=float, default=0.5, help="share of batches in Python 3 (rest C++)")
     sol.add_argument("--sampling-workers", type=_count_arg,
                      help="model replicas on Ray (default: one per GPU, else per CPU; 0: in this process, no Ray)")
-    sol.add_argument("--address", help="join this Ray cluster ('auto': the local one); default: start a local Ray")
+    _add_sampling_flags(sol)
     _add_sandbox_flags(sol)
     sol.set_defaults(func=cmd_solve)
 
@@ -615,6 +611,13 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
     return value
+
+
+def _add_sampling_flags(parser: argparse.ArgumentParser) -> None:
+    """The Ray and decoding flags ``sample``, ``solve`` and ``contest`` share."""
+    parser.add_argument("--address", help="join this Ray cluster ('auto': the local one); default: start a local Ray")
+    parser.add_argument("--batch-size", type=_positive_int, default=32, help="samples per decoding batch")
+    parser.add_argument("--max-tokens", type=_positive_int, help="tokens per program (default: the model's maximum)")
 
 
 def _add_sandbox_flags(parser: argparse.ArgumentParser) -> None:
@@ -643,10 +646,8 @@ def _add_contest_parser(sub: argparse._SubParsersAction) -> None:
                      help="comma-separated selection strategies (default: cluster,codet,logprob,random)")
     con.add_argument("--submissions", type=_positive_int, default=10, help="submissions per problem (the n of n@k)")
     con.add_argument("--subsets", type=_positive_int, default=20, help="random size-k subsets per budget")
-    con.add_argument("--address", help="join this Ray cluster ('auto': the local one); default: start a local Ray")
+    _add_sampling_flags(con)
     con.add_argument("--workers", type=_positive_int, help="Ray CPUs of a local Ray, and sampling replicas")
-    con.add_argument("--batch-size", type=_positive_int, default=32, help="samples per decoding batch")
-    con.add_argument("--max-tokens", type=_positive_int, help="tokens per program (default: the model's maximum)")
     con.add_argument("--temperature", type=float, default=0.25)
     con.add_argument("--seed", type=int, default=0)
     con.add_argument("--standings", help="CSV of a contest's participants (solved,penalty columns): where the "
