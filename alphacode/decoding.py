@@ -2,7 +2,7 @@
 
 :func:`temperature_sample` knows nothing of the model beyond a ``tokens_to_logits`` callback (the
 pattern of t5x's decoding): it runs a jit-compiled ``lax.while_loop`` over fixed shapes, so nothing
-recompiles between batches, and stops early once every row has emitted EOS. :class:`Sampler` binds
+recompiles between batches, and stops early once every row has emitted EOS. :class:`Decoder` binds
 it to :class:`~alphacode.model.transformer.EncoderDecoder`: the problem is encoded once, each decoder
 layer's cross-attention keys and values are projected once and shared by every sample in the batch,
 and the decoder steps one token at a time against its cache.
@@ -121,7 +121,7 @@ def cache_bytes_per_sample(config: ModelConfig, max_length: int) -> int:
     return config.decoder_layers * max_length * config.num_kv_heads * config.head_dim * 2 * itemsize
 
 
-class Sampler:
+class Decoder:
     """Draws batches of programs for one encoded problem with a fixed, compiled decode loop."""
 
     def __init__(self, config: ModelConfig, params: Any) -> None:

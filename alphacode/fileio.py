@@ -3,12 +3,15 @@ the text and JSON Lines files users name with one-line errors."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from alphacode.errors import UserError
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
@@ -35,7 +38,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-class TextFileError(ValueError):
+class TextFileError(UserError, ValueError):
     """A file the user named cannot be read as UTF-8 text; the message is one line naming it."""
 
 
@@ -43,8 +46,6 @@ def read_user_text(path: str | os.PathLike[str], expected: str) -> str:
     """The UTF-8 text of ``path``, gunzipped when its name ends in ``.gz``; a missing, unreadable or
     binary file raises :class:`TextFileError` (``expected`` names what a directory should have been,
     e.g. "a program file")."""
-    import gzip
-
     path = Path(path)
     try:
         if path.suffix == ".gz":

@@ -24,14 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alphacode.errors import UserError
 from alphacode.fileio import atomic_write, atomic_write_text
+from alphacode.lazy import lazy_import
 
+pa = lazy_import("pyarrow")  # ~0.3 s: only for Parquet files
+pq = lazy_import("pyarrow.parquet")
 
 MAX_TIME_LIMIT_S = 3600.0
 MAX_MEMORY_LIMIT_BYTES = 2**40
 
 
-class ProblemFormatError(ValueError):
+class ProblemFormatError(UserError, ValueError):
     """A problem file is missing, unreadable or does not follow the layout; the message is one line."""
 
     def __init__(self, source: str, field_name: str, reason: str) -> None:
@@ -369,7 +373,21 @@ def load_problems(spec: str | os.PathLike[str]) -> list[Problem]:
         files = sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
         if not files:
             raise ProblemFormatError(str(path), "", f"directory holds no {', '.join(_SUFFIXES)} files")
-        return [problem for f in files for problem in load_problems(f)]
+        return [problem for f in files for problem in _load_file(f)]
+    return _load_file(path)
+
+
+def check_unique_names(problems: Iterable[Problem], source: str) -> None:
+    """Where names identify a problem's samples, work units and report rows (sampling, contests), each may
+    occur only once; ``source`` names the problems in the error."""
+    seen: set[str] = set()
+    for problem in problems:
+        if problem.name in seen:
+            raise ProblemFormatError(source, "name", f"problem names must be unique, repeated: {problem.name!r}")
+        seen.add(problem.name)
+
+
+def _load_file(path: Path) -> list[Problem]:
     if path.suffix == ".parquet":
         return list(_iter_parquet(path))
     if path.suffix == ".jsonl":
@@ -388,8 +406,6 @@ def _iter_jsonl(path: Path) -> Iterator[Problem]:
 
 
 def _iter_parquet(path: Path) -> Iterator[Problem]:
-    import pyarrow.parquet as pq
-
     if not path.exists():
         raise ProblemFormatError(str(path), "", "no such file")
     try:
@@ -405,9 +421,6 @@ def save_problems(problems: Iterable[Problem], path: str | os.PathLike[str]) -> 
     path = Path(path)
     rows = [problem_to_dict(p) for p in problems]
     if path.suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         table = pa.Table.from_pylist(rows)
         atomic_write(path, lambda f: pq.write_table(table, f))
     elif path.suffix == ".jsonl":

@@ -29,6 +29,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import sentencepiece as spm
+
 from alphacode.fileio import atomic_write_bytes
 from alphacode.model.config import BOS_ID, EOS_ID, PAD_ID
 
@@ -45,8 +47,6 @@ class Tokenizer:
         self._setup(bytes(model_proto), name)
 
     def _setup(self, model_proto: bytes, name: str) -> None:
-        import sentencepiece as spm
-
         processor = spm.SentencePieceProcessor()
         try:
             processor.load_from_serialized_proto(model_proto)
@@ -138,40 +138,22 @@ class Tokenizer:
         self._setup(state["model_proto"], "<pickled tokenizer>")
 
 
-def train_tokenizer(corpus_dir: str | Path, out_prefix: str | Path, *, vocab_size: int = 8000,
-                    max_characters: int = DEFAULT_MAX_CHARACTERS, holdout_fraction: float = 0.0,
-                    seed: int = 0, num_threads: int | None = None) -> Tokenizer:
-    """Train a BPE tokenizer on a corpus built by ``pretrain.corpus``; write ``<out_prefix>.model``.
-
-    Trains on an evenly spread, seeded sample of about ``max_characters`` characters (the whole corpus
-    when smaller), leaving out the files ``is_heldout(path, holdout_fraction)`` selects.
-    """
-    import sentencepiece as spm
-    from tqdm import tqdm
-
-    from pretrain.corpus import is_heldout, iter_corpus, read_manifest
-
+def train_tokenizer(texts: Iterable[str], out_prefix: str | Path, *, vocab_size: int = 8000,
+                    max_characters: int = DEFAULT_MAX_CHARACTERS, seed: int = 0,
+                    num_threads: int | None = None) -> Tokenizer:
+    """Train a BPE tokenizer on ``texts`` (at most ``max_characters`` of them, in order); write
+    ``<out_prefix>.model``. Which texts to train on is the caller's choice (e.g. a spread sample of a corpus)."""
     if max_characters < 1:
         raise ValueError(f"max_characters must be positive, got {max_characters}")
-    if not 0.0 <= holdout_fraction <= 1.0:
-        raise ValueError(f"holdout_fraction must be in [0, 1], got {holdout_fraction}")
-    manifest = read_manifest(corpus_dir)
-    available = manifest.get("bytes", 0) * (1.0 - holdout_fraction)
-    keep = min(1.0, max_characters / available) if available > 0 else 1.0
     sentences: list[str] = []
     characters = 0
-    with tqdm(desc="tokenizer text", unit="file", total=manifest.get("files"), delay=2.0) as bar:
-        for source in iter_corpus(corpus_dir):
-            bar.update()
-            # is_heldout doubles as a seeded, hash-based sampler of a ``keep`` fraction of the files
-            if is_heldout(source.path, holdout_fraction) or not is_heldout(f"{seed}/{source.path}", keep):
-                continue
-            sentences.extend(_sentences(source.content[:max_characters - characters]))
-            characters = min(max_characters, characters + len(source.content))
-            if characters >= max_characters:
-                break
+    for text in texts:
+        sentences.extend(_sentences(text[:max_characters - characters]))
+        characters = min(max_characters, characters + len(text))
+        if characters >= max_characters:
+            break
     if not sentences:
-        raise ValueError(f"{corpus_dir}: no training text (empty corpus, or every file held out)")
+        raise ValueError("no training text (empty corpus, or every file held out)")
 
     spm.set_random_generator_seed(seed)
     model = io.BytesIO()
@@ -185,7 +167,7 @@ def train_tokenizer(corpus_dir: str | Path, out_prefix: str | Path, *, vocab_siz
             max_sentence_length=SENTENCE_BYTES, input_sentence_size=0,
             num_threads=num_threads or os.cpu_count() or 1, minloglevel=2)
     except RuntimeError as error:
-        raise ValueError(f"{corpus_dir}: SentencePiece training failed: {error}") from None
+        raise ValueError(f"SentencePiece training failed: {error}") from None
     tokenizer = Tokenizer(model.getvalue())
     out = Path(f"{out_prefix}.model")
     out.parent.mkdir(parents=True, exist_ok=True)

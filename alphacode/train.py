@@ -28,8 +28,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import orbax.checkpoint as ocp
 from jax.sharding import NamedSharding, PartitionSpec
+from tensorboardX import SummaryWriter
+from tqdm import tqdm
 
+from alphacode.checkpoint import open_manager
 from alphacode.fileio import atomic_write_text
 from alphacode.model.config import ModelConfig
 from alphacode.model.flops import flops_per_example, peak_flops
@@ -229,12 +233,6 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------------------------
 
-    def _manager(self):  # -> ocp.CheckpointManager, imported lazily (orbax is slow to import)
-        import orbax.checkpoint as ocp
-
-        options = ocp.CheckpointManagerOptions(max_to_keep=self.config.keep_checkpoints, create=True)
-        return ocp.CheckpointManager(self.workdir.resolve() / "checkpoints", options=options)
-
     def _write_configs(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         payload = {"model": dataclasses.asdict(self.model_config), "train": dataclasses.asdict(self.config)}
@@ -242,8 +240,6 @@ class Trainer:
 
     def restore_or_init(self, manager: Any) -> TrainState:
         """The latest checkpoint in ``workdir`` if there is one, else fresh parameters (or ``init_params``)."""
-        import orbax.checkpoint as ocp
-
         latest = manager.latest_step()
         if latest is not None:
             return manager.restore(latest, args=ocp.args.StandardRestore(self.abstract_state))
@@ -274,14 +270,10 @@ class Trainer:
 
     def train(self, source: BatchSource, eval_source: BatchSource | None = None, progress: bool = True) -> TrainSummary:
         """Run (or resume) until ``config.steps``; returns the first and last logged metrics."""
-        import orbax.checkpoint as ocp
-
-        from tqdm import tqdm
-
         cfg = self.config
         self._write_configs()
         writer = _MetricWriter(self.workdir)
-        manager = self._manager()
+        manager = open_manager(self.workdir, cfg.keep_checkpoints)
         state = self.restore_or_init(manager)
         start = int(state.step)
         first: dict[str, float] | None = None
@@ -368,45 +360,20 @@ def _match_param_shardings(opt_state: Any, params: Any, param_shardings: Any, de
 
 
 class _MetricWriter:
-    """Metrics as JSON lines (always) and TensorBoard event files (when tensorboardX is installed)."""
+    """Metrics as JSON lines and TensorBoard event files."""
 
     def __init__(self, workdir: Path) -> None:
         self.path = workdir / "metrics.jsonl"
         self.file = self.path.open("a")
-        try:
-            from tensorboardX import SummaryWriter
-
-            self.tensorboard = SummaryWriter(str(workdir / "tensorboard"))
-        except ImportError:
-            self.tensorboard = None
+        self.tensorboard = SummaryWriter(str(workdir / "tensorboard"))
 
     def write(self, step: int, split: str, metrics: Mapping[str, float]) -> None:
         self.file.write(json.dumps({"step": step, "split": split, **metrics}) + "\n")
         self.file.flush()
-        if self.tensorboard is not None:
-            for name, value in metrics.items():
-                if math.isfinite(value):
-                    self.tensorboard.add_scalar(f"{split}/{name}", value, step)
+        for name, value in metrics.items():
+            if math.isfinite(value):
+                self.tensorboard.add_scalar(f"{split}/{name}", value, step)
 
     def close(self) -> None:
         self.file.close()
-        if self.tensorboard is not None:
-            self.tensorboard.close()
-
-
-def load_checkpoint(workdir: str | os.PathLike[str], step: int | None = None) -> tuple[ModelConfig, Any]:
-    """The model config and parameters saved by a run in ``workdir`` (latest step by default), on CPU."""
-    import orbax.checkpoint as ocp
-
-    workdir = Path(workdir)
-    try:
-        payload = json.loads((workdir / "config.json").read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{workdir}: no config.json; not a training directory") from None
-    config = ModelConfig(**payload["model"])
-    with ocp.CheckpointManager(workdir.resolve() / "checkpoints") as manager:
-        step = step if step is not None else manager.latest_step()
-        if step is None:
-            raise FileNotFoundError(f"{workdir}: no checkpoint saved yet")
-        restored = manager.restore(step, args=ocp.args.StandardRestore())
-    return config, restored["params"]
+        self.tensorboard.close()

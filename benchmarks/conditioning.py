@@ -21,7 +21,7 @@ from pathlib import Path
 from alphacode.execution import Sandbox, Status, make_job
 from alphacode.model.export import load_model
 from alphacode.problems import load_problems
-from finetune.tasks import split_of
+from alphacode.splits import split_of
 from sampling.model_sampler import ModelSampler, SamplingConfig
 
 CONTEST = Path(__file__).resolve().parent.parent / "data" / "contest"

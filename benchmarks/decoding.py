@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/decoding.py [--config tiny] [--samples 256] [--new-tokens 512]
 
-(a) :class:`alphacode.decoding.Sampler`: the problem is encoded once, cross-attention keys/values
+(a) :class:`alphacode.decoding.Decoder`: the problem is encoded once, cross-attention keys/values
 are projected once for all samples, the decoder steps with its cache inside one compiled while-loop.
 (b) the naive loop: every step runs the full model (encoder included, once per sample) over the
 fixed-size token buffer and reads the logits at the current position. Each (b) step has the same
@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from alphacode.decoding import Sampler, cache_bytes_per_sample
+from alphacode.decoding import Decoder, cache_bytes_per_sample
 from alphacode.model import PAD_ID, get_config
 from alphacode.model.transformer import EncoderDecoder
 
@@ -45,7 +45,7 @@ def main() -> None:
     print(f"device: {device.platform} ({device.device_kind}); config {config.name}, activations {config.dtype}; "
           f"{args.samples} samples x {args.new_tokens} new tokens, prompt {args.prompt_tokens} tokens")
 
-    sampler = Sampler(config, params)
+    sampler = Decoder(config, params)
     sampler.sample(prompt, args.samples, jax.random.PRNGKey(0), max_length=args.new_tokens, eos_id=-1)  # compile
     started = time.perf_counter()
     batch = sampler.sample(prompt, args.samples, jax.random.PRNGKey(1), max_length=args.new_tokens, eos_id=-1)

@@ -23,8 +23,8 @@ from pathlib import Path
 import jax
 
 from alphacode.fileio import atomic_write
-from alphacode.humaneval import draw_completions, load_tasks
 from alphacode.model.export import load_model
+from evaluation.humaneval import draw_completions, load_tasks
 from sampling.model_sampler import ModelSampler, SamplingConfig
 from sampling.units import derive_seed
 
@@ -79,7 +79,7 @@ def main() -> None:
     print(f"device: {jax.devices()[0].platform} ({jax.devices()[0].device_kind}); model {model.config.name} from {model.path}")
     if args.contest_samples:
         from alphacode.problems import load_problems
-        from finetune.tasks import in_split
+        from alphacode.splits import in_split
 
         problems = in_split(load_problems(ROOT / "data" / "contest"), args.contest_split)
         started = time.perf_counter()

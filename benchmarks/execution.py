@@ -24,8 +24,8 @@ from mutants import mutants  # noqa: E402
 
 from alphacode.execution import Sandbox, make_job  # noqa: E402
 from alphacode.execution.judge import judge_many, solution_submission  # noqa: E402
-from alphacode.humaneval import TIMEOUT_S, load_tasks, run_checks  # noqa: E402
 from alphacode.problems import load_problems  # noqa: E402
+from evaluation.humaneval import TIMEOUT_S, load_tasks, run_checks  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

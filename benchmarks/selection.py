@@ -39,7 +39,7 @@ from mutants import rewrites, sample_mutants  # noqa: E402
 from alphacode.execution import Sandbox  # noqa: E402
 from alphacode.execution.judge import Verdict, test_verdict  # noqa: E402
 from alphacode.problems import Language, Problem, load_problems  # noqa: E402
-from finetune.tasks import split_of  # noqa: E402
+from alphacode.splits import split_of  # noqa: E402
 from clustering.cache import ExecutionCache  # noqa: E402
 from clustering.pipeline import SelectionRun  # noqa: E402
 from clustering.solve import AutoStop, sample_until_stable  # noqa: E402
@@ -82,7 +82,7 @@ def hidden_pass(cache: ExecutionCache, problem: Problem, run: SelectionRun,
                 programs: Sequence[tuple[str, str]]) -> list[bool]:
     """Whether each (code, language) passes the hidden tests; a program stops at its first failed test."""
     if problem.entry_point:
-        from alphacode.humaneval import judge_hidden
+        from evaluation.humaneval import judge_hidden
 
         return [r.passed for r in judge_hidden(cache.sandbox, problem, [code for code, _ in programs])]
     passing = list(range(len(programs)))
@@ -172,7 +172,7 @@ def add_solved(counts: list[int], picks_correct: list[bool]) -> None:
 
 
 def humaneval_problems(sandbox: Sandbox, limit: int) -> list[Problem]:
-    from alphacode.humaneval import drop_wrong_examples, load_tasks, task_problem
+    from evaluation.humaneval import drop_wrong_examples, load_tasks, task_problem
 
     return drop_wrong_examples(sandbox, [task_problem(t) for t in load_tasks()[:limit]])
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from alphacode.model import get_config
 from alphacode.model.flops import flops_per_example, measured_matmul_flops, peak_flops
-from alphacode.train import ArrayBatches, Trainer, TrainConfig
+from alphacode.train import ArrayBatches, TrainConfig, Trainer
 from pretrain.objective import pretrain_loss
 from pretrain.pipeline import train_lengths
 

@@ -12,12 +12,13 @@ import math
 import os
 from typing import Any
 
+from alphacode.errors import UserError
 from alphacode.fileio import read_json_lines
 from alphacode.problems import Language
 from sampling.candidate import Candidate
 
 
-class CandidateFileError(ValueError):
+class CandidateFileError(UserError, ValueError):
     """A candidates file that cannot be read; the message is one line naming the file, row and field."""
 
 

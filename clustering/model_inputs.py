@@ -1,7 +1,7 @@
 """The test-input generation model as an :class:`~clustering.inputs.InputGenerator`.
 
 The default model is also trained on the description -> one test input task (the
-``GENERATE TEST INPUT`` header of :func:`finetune.prompt.input_generation_prompt`), so inputs are
+``GENERATE TEST INPUT`` header of :func:`alphacode.prompt.input_generation_prompt`), so inputs are
 sampled from it like programs; the selection pipeline then keeps only those on which most filtered
 programs run cleanly, exactly as for mutated inputs. Function-style problems are left to the
 mutation generator: the model never saw argument tuples.
@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from alphacode.problems import Problem
-from clustering.inputs import InputGenerator
+from alphacode.prompt import input_generation_prompt
+from clustering.inputs import InputGenerator, MutationInputGenerator
+from sampling.model_sampler import ModelSampler, SamplingConfig
 
 MAX_INPUT_TOKENS = 128
+INPUT_SOURCES = ("mutation", "model", "both")
 
 
 class ModelInputGenerator:
@@ -26,8 +30,6 @@ class ModelInputGenerator:
         self.sampler, self.temperature = sampler, temperature
 
     def generate(self, problem: Problem, n: int, seed: int) -> list[str]:
-        from finetune.prompt import input_generation_prompt
-
         if problem.entry_point is not None or n <= 0:
             return []
         min_lines = min((len(t.input.strip().splitlines()) for t in problem.public_tests), default=1)
@@ -52,3 +54,13 @@ class CombinedInputGenerator:
         for i, source in enumerate(self.sources):
             inputs.extend(x for x in source.generate(problem, share, seed + i) if x not in inputs)
         return inputs[:n]
+
+
+def input_generator(source: str, model: Any) -> InputGenerator:
+    """Where clustering inputs come from: mutated examples (``mutation``), the model's input task (``model``,
+    a loaded model's sampler), or ``both``."""
+    if source == "mutation":
+        return MutationInputGenerator()
+    sampler = ModelSampler(model, SamplingConfig(batch_size=16, max_new_tokens=MAX_INPUT_TOKENS, temperatures=(0.8,)))
+    generated = ModelInputGenerator(sampler)
+    return generated if source == "model" else CombinedInputGenerator((MutationInputGenerator(), generated))

@@ -13,6 +13,8 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from alphacode.splits import SPLITS, split_of
+
 MIN_BODY_LINES = 2
 MAX_BODY_LINES = 60
 
@@ -53,8 +55,6 @@ def docstring_functions(source: str) -> list[FunctionExample]:
 def split_functions(mined: Iterable[tuple[str, list[FunctionExample]]]) -> dict[str, list[FunctionExample]]:
     """Functions mined per source (its path, then what :func:`docstring_functions` found), each
     distinct prompt once, in the split the problems' hash rule gives its path and name."""
-    from finetune.tasks import SPLITS, split_of
-
     splits: dict[str, list[FunctionExample]] = {split: [] for split in SPLITS}
     seen: set[str] = set()
     for path, examples in mined:

@@ -78,25 +78,25 @@ def _save_json(path: Path, payload: object) -> None:
 
 def token_streams(paths: PretrainPaths, encode_batch: Callable[[list[str]], list[list[int]]], config: RecipeConfig,
                   say: Callable[[str], None]) -> dict[str, TokenStream]:
-    """Tokenized corpus files (train / validation by the corpus' held-out rule) and the docstring
+    """Tokenized corpus files (train / valid by the corpus' held-out rule) and the docstring
     functions of its Python files (prompts and bodies, aligned; train and valid by the task's split)."""
     from finetune.functions import docstring_functions, split_functions
     from pretrain.corpus import HELDOUT_FRACTION, is_heldout, iter_corpus
 
     out = paths.root / "tokens"
-    names = ("train", "validation", *(f"functions_{s}_{part}" for s in ("train", "valid") for part in ("prompts", "bodies")))
+    names = ("train", "valid", *(f"functions_{s}_{part}" for s in ("train", "valid") for part in ("prompts", "bodies")))
     if all((out / f"{name}.npz").exists() for name in names):
         return {name: TokenStream.load(out / f"{name}.npz") for name in names}
-    texts: dict[str, list[str]] = {"train": [], "validation": []}
+    texts: dict[str, list[str]] = {"train": [], "valid": []}
     python: list[tuple[str, str]] = []
     for source in iter_corpus(paths.corpus):
-        texts["validation" if is_heldout(source.path, HELDOUT_FRACTION) else "train"].append(source.content)
+        texts["valid" if is_heldout(source.path, HELDOUT_FRACTION) else "train"].append(source.content)
         if source.language == "Python":
             python.append((source.path, source.content))
     mined = parallel_map(docstring_functions, [content for _, content in python], config.processes)
     functions = split_functions(zip((path for path, _ in python), mined))
     functions["train"] = functions["train"][: config.max_functions]
-    streams = {"train": texts["train"], "validation": texts["validation"]}
+    streams = {"train": texts["train"], "valid": texts["valid"]}
     for split in ("train", "valid"):
         streams[f"functions_{split}_prompts"] = [f.prompt for f in functions[split]]
         streams[f"functions_{split}_bodies"] = [f.body for f in functions[split]]
@@ -105,7 +105,7 @@ def token_streams(paths: PretrainPaths, encode_batch: Callable[[list[str]], list
         result[name] = TokenStream.from_sequences(encode_batch(sequences))
         result[name].save(out / f"{name}.npz")
     say(f"tokens: {len(result['train'].tokens):,} training tokens in {len(result['train'])} files, "
-        f"{len(result['validation'])} held-out files, {len(functions['train'])} + {len(functions['valid'])} "
+        f"{len(result['valid'])} held-out files, {len(functions['train'])} + {len(functions['valid'])} "
         f"docstring functions (train + valid)")
     return result
 
@@ -114,7 +114,8 @@ def finetune_sources(encode: Callable[[str], list[int]], streams: Mapping[str, T
                      data: str | os.PathLike[str] = CONTEST_DATA) -> dict[str, dict[str, list[Example]]]:
     """Per split, the fine-tuning tasks' examples: contest solutions, docstring functions, test inputs."""
     from alphacode.problems import load_problems
-    from finetune.tasks import in_split, input_rows, solution_examples
+    from alphacode.splits import in_split
+    from finetune.tasks import input_rows, solution_examples
 
     problems = load_problems(data)
     splits: dict[str, dict[str, list[Example]]] = {}
@@ -161,9 +162,10 @@ def _steps_for(seconds: float | None, default: int, trainer_factory: Callable[[i
 def run_recipe(config: RecipeConfig, workdir: str | os.PathLike[str], *, export_dir: str | os.PathLike[str] | None,
                corpus_sources: list[str] | None = None, say: Callable[[str], None] = print) -> Path:
     """Every stage, resuming completed ones; returns the exported model directory."""
+    from alphacode.checkpoint import load_checkpoint
     from alphacode.model import get_config
     from alphacode.model.export import export_model
-    from alphacode.train import Trainer, load_checkpoint
+    from alphacode.train import Trainer
     from finetune.losses import FinetuneLossConfig
     from finetune.objective import finetune_loss
     from pretrain.objective import pretrain_loss
@@ -184,7 +186,7 @@ def run_recipe(config: RecipeConfig, workdir: str | os.PathLike[str], *, export_
 
     pretrain_dir = paths.root / "pretrain"
     train_source = RandomSplitBatches(streams["train"], config.pretrain_batch, config.pretrain_lengths, seed=0)
-    valid_source = RandomSplitBatches(streams["validation"], config.pretrain_batch, config.pretrain_lengths, seed=1)
+    valid_source = RandomSplitBatches(streams["valid"], config.pretrain_batch, config.pretrain_lengths, seed=1)
 
     def pretrainer(steps: int) -> Trainer:
         train = _train_config(steps, config.pretrain_batch, config.pretrain_lr, max_warmup=200)

@@ -2,7 +2,7 @@
 
 One example per (problem, solution), correct and incorrect alike, for Python 3 and C++ solutions
 (others are skipped and counted). The encoder reads the value-conditioning prompt
-(:mod:`finetune.prompt`: rating, tags, language, CORRECT/INCORRECT SOLUTION, then the statement),
+(:mod:`alphacode.prompt`: rating, tags, language, CORRECT/INCORRECT SOLUTION, then the statement),
 with MLM masking as in pretraining; the decoder's target is the solution. Long prompts keep their
 beginning and long solutions are cut at the decoder length, as in the paper. Problems come from any
 layout :mod:`alphacode.problems` reads: JSON, JSON Lines, or the Hugging Face Parquet copy.
@@ -11,25 +11,20 @@ layout :mod:`alphacode.problems` reads: JSON, JSON Lines, or the Hugging Face Pa
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from alphacode.problems import Language, Problem, load_problems
-from finetune.prompt import PromptHeader, build_prompt
+from alphacode.prompt import PromptHeader, build_prompt, input_generation_prompt
+from alphacode.splits import SPLITS, in_split
+from finetune.functions import docstring_functions, split_functions
+from pretrain.corpus import iter_corpus
 
-SPLITS = ("train", "valid", "test")
 # Fine-tuning mixture weights: contest solutions, Codex-style docstring functions, test-input generation.
 MIXTURE_RATES = {"contest": 1.0, "functions": 1.0, "test_inputs": 0.25}
 _LANGUAGES = {Language.PYTHON3: "python3", Language.CPP: "cpp"}
-
-
-def split_of(problem_name: str) -> str:
-    """The fixed split of a problem, by a hash of its name: 70% train, 15% valid, 15% test."""
-    bucket = int(hashlib.sha256(problem_name.encode("utf-8")).hexdigest(), 16) % 20
-    return "train" if bucket < 14 else "valid" if bucket < 17 else "test"
 
 
 def solution_examples(problems: Iterable[Problem], skipped: Counter | None = None) -> Iterator[dict[str, Any]]:
@@ -52,23 +47,13 @@ def solution_examples(problems: Iterable[Problem], skipped: Counter | None = Non
 def function_rows(corpus_dir: str | os.PathLike[str]) -> dict[str, list[dict[str, Any]]]:
     """Codex-style rows from the Python files of a corpus (:mod:`pretrain.corpus`), per split: signature
     and docstring -> body, split by :func:`finetune.functions.split_functions` (one pass over the corpus)."""
-    from finetune.functions import docstring_functions, split_functions
-    from pretrain.corpus import iter_corpus
-
     mined = ((s.path, docstring_functions(s.content)) for s in iter_corpus(corpus_dir) if s.language == "Python")
     return {split: [{"inputs": f.prompt, "targets": f.body, "correct": [1]} for f in functions]
             for split, functions in split_functions(mined).items()}
 
 
-def in_split(problems: Iterable[Problem], split: str) -> list[Problem]:
-    """The problems that :func:`split_of` puts in ``split``, in their order."""
-    return [p for p in problems if split_of(p.name) == split]
-
-
 def input_rows(problems: Iterable[Problem]) -> list[dict[str, Any]]:
     """Test-input generation rows: the statement under its own header -> one of the problem's test inputs."""
-    from finetune.prompt import input_generation_prompt
-
     return [{"inputs": input_generation_prompt(p.description), "targets": t.input, "correct": [1]}
             for p in problems for t in p.tests("all")]
 

@@ -25,8 +25,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm import tqdm
 
 from alphacode.fileio import atomic_write, atomic_write_bytes
+from alphacode.tokenizer import DEFAULT_MAX_CHARACTERS
 
 LANGUAGES: dict[str, str] = {
     **dict.fromkeys((".cc", ".cpp", ".cxx", ".hpp", ".hh", ".h++", ".hxx", ".h"), "C++"),
@@ -132,8 +134,6 @@ def build_corpus(sources: Sequence[str | Path], out_dir: str | Path, *, shard_si
     Directory walks skip nested ``site-packages``/``dist-packages`` (a Python's installed packages are a
     source of their own), VCS folders and ``__pycache__``. ``max_files`` caps the files kept.
     """
-    from tqdm import tqdm
-
     if shard_size < 1:
         raise ValueError(f"shard_size must be at least 1, got {shard_size}")
     if max_files is not None and max_files < 0:
@@ -222,6 +222,23 @@ def iter_corpus(corpus_dir: str | Path) -> Iterator[SourceFile]:
             columns = batch.to_pydict()
             for path_, language, content in zip(columns["path"], columns["language"], columns["content"]):
                 yield SourceFile(path_, language, content)
+
+
+def tokenizer_texts(corpus_dir: str | Path, max_characters: int = DEFAULT_MAX_CHARACTERS,
+                    holdout_fraction: float = HELDOUT_FRACTION, seed: int = 0) -> Iterator[str]:
+    """The files to train the tokenizer on: an evenly spread, seeded sample of about ``max_characters``
+    characters of the corpus (all of it when smaller), leaving out the files ``is_heldout`` holds out."""
+    if not 0.0 <= holdout_fraction <= 1.0:
+        raise ValueError(f"holdout_fraction must be in [0, 1], got {holdout_fraction}")
+    manifest = read_manifest(corpus_dir)
+    available = manifest.get("bytes", 0) * (1.0 - holdout_fraction)
+    keep = min(1.0, max_characters / available) if available > 0 else 1.0
+    with tqdm(desc="tokenizer text", unit="file", total=manifest.get("files"), delay=2.0) as bar:
+        for source in iter_corpus(corpus_dir):
+            bar.update()
+            # is_heldout doubles as a seeded, hash-based sampler of a ``keep`` fraction of the files
+            if not is_heldout(source.path, holdout_fraction) and is_heldout(f"{seed}/{source.path}", keep):
+                yield source.content
 
 
 def _prepare_output(out: Path) -> Path:

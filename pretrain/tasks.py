@@ -26,13 +26,13 @@ from alphacode.data import write_shards  # noqa: E402
 from alphacode.model.config import BOS_ID, MASK_ID, PAD_ID  # noqa: E402
 from pretrain.corpus import HELDOUT_FRACTION, is_heldout, iter_corpus  # noqa: E402
 
-SPLITS = ("train", "validation")
+SPLITS = ("train", "valid")
 
 
 def corpus_texts(corpus_dir: str | os.PathLike[str], split: str) -> Iterator[str]:
-    """File contents of one split: a stable hash of the path holds out ``HELDOUT_FRACTION`` for validation."""
+    """File contents of one split: a stable hash of the path holds out ``HELDOUT_FRACTION`` for the valid split."""
     for source in iter_corpus(corpus_dir):
-        if is_heldout(source.path, HELDOUT_FRACTION) == (split == "validation"):
+        if is_heldout(source.path, HELDOUT_FRACTION) == (split == "valid"):
             yield source.content
 
 

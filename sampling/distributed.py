@@ -29,18 +29,27 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from alphacode.problems import Problem
+import numpy as np
+from tqdm import tqdm
+
+from alphacode.errors import CommandFailed, UserError
+from alphacode.lazy import lazy_import
+from alphacode.model.export import load_model
+from alphacode.problems import Problem, check_unique_names, load_problems
 from sampling.candidate import Candidate
-from sampling.model_sampler import SamplingConfig
+from sampling.model_sampler import ModelSampler, SamplingConfig
 from sampling.store import SampleStore
-from sampling.units import WorkUnit, duplicate_ids, plan_units
+from sampling.units import WorkUnit, plan_units
+
+ray = lazy_import("ray")  # ~1 s: only when a command samples on Ray
 
 PREFETCH = 2  # units queued per actor: one running, one waiting, so the actor never idles on the driver
 
 
-class WorkersLost(RuntimeError):
+class WorkersLost(CommandFailed):
     """Every sampling worker died for good; finished units are in the store and a rerun resumes."""
 
 
@@ -93,10 +102,6 @@ class SamplingWorker:
 
     def _load(self, shared: list[Any]) -> None:
         if self._sampler is None:
-            import ray
-
-            from sampling.model_sampler import ModelSampler
-
             model, self._problems = ray.get(shared)
             sampler = ModelSampler(model, self._config)
             sampler.warmup()
@@ -136,8 +141,6 @@ def _die(marker: str) -> None:
 def model_fingerprint(model: Any) -> str:
     """Identifies a model's weights and config without hashing every byte: shapes plus each
     parameter's first and last 4 KiB (two checkpoints of one run differ in all of them)."""
-    import numpy as np
-
     digest = hashlib.sha256(json.dumps(dataclasses.asdict(model.config), sort_keys=True).encode())
     digest.update(model.tokenizer.__getstate__()["model_proto"])
 
@@ -156,10 +159,11 @@ def model_fingerprint(model: Any) -> str:
 
 def connect_ray(address: str | None, workers: int | None) -> None:
     """Join the Ray cluster at ``address``, or start a local Ray with ``workers`` CPUs (default: all cores but one)."""
-    import ray
-
     if address:
-        ray.init(address=address, logging_level=logging.WARNING)
+        try:
+            ray.init(address=address, logging_level=logging.WARNING)
+        except ConnectionError as err:
+            raise UserError(f"--address {address}: cannot join the Ray cluster ({str(err).splitlines()[0]})") from None
     else:  # leave a core to the driver (writing, hashing) and the Ray daemons
         ray.init(address="local", num_cpus=workers or max(1, (os.cpu_count() or 1) - 1), include_dashboard=False,
                  logging_level=logging.WARNING)
@@ -169,8 +173,6 @@ def connect_ray(address: str | None, workers: int | None) -> None:
 def ray_session(address: str | None, workers: int | None) -> Iterator[None]:
     """Ray for the duration of the block: the one already initialised in this process, or one joined
     or started here (see :func:`connect_ray`) and shut down at the end."""
-    import ray
-
     started = not ray.is_initialized()
     if started:
         connect_ray(address, workers)
@@ -196,9 +198,7 @@ def run_sampling(problems: Sequence[Problem], model: Any, store_dir: str | os.Pa
     unit_size = unit_size or 4 * config.batch_size
     if unit_size % config.batch_size:
         raise ValueError(f"unit size {unit_size} is not a multiple of the batch size {config.batch_size}")
-    repeated = duplicate_ids(p.name for p in problems)
-    if repeated:
-        raise ValueError(f"problem names must be unique; repeated: {', '.join(repeated[:5])}")
+    check_unique_names(problems, "problems")
     settings = {"model": model_fingerprint(model), "sampling": config.to_json(), "seed": seed}
     with SampleStore.open_for_writing(store_dir, settings, {p.name: samples for p in problems}, unit_size) as store:
         units = plan_units([p.name for p in problems], samples, unit_size, seed)
@@ -239,15 +239,11 @@ class _Driver:
 
     def _bar(self) -> Any:
         """A progress bar over this run's samples, starting at those already stored."""
-        from tqdm import tqdm
-
         done = self.total - sum(u.size - u.start for u in self.todo)
         return tqdm(total=self.total, initial=done, unit="sample", desc="sampling", disable=not self.progress)
 
     def run_here(self, problems: Sequence[Problem], model: Any, config: SamplingConfig) -> None:
         """Sample every unit in this process, one after another."""
-        from sampling.model_sampler import ModelSampler
-
         by_name = {p.name: p for p in problems}
         sampler = ModelSampler(model, config)
         sampler.warmup()
@@ -265,8 +261,6 @@ class _Driver:
             self.in_flight[actor.run.remote(unit, self.shared)] = (unit, actor)
 
     def _lose(self, actor: Any, error: BaseException) -> None:
-        import ray
-
         self.last_error = error
         if any(a is actor for a in self.alive):
             self.alive = [a for a in self.alive if a is not actor]
@@ -274,9 +268,6 @@ class _Driver:
 
     def run(self, problems: Sequence[Problem], model: Any, config: SamplingConfig, workers: int | None,
             max_restarts: int, fault: FaultInjection | None) -> None:
-        import ray
-        from ray.exceptions import ActorUnavailableError, RayActorError
-
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
         count = workers or max(1, gpus or int(resources.get("CPU", 1)))
@@ -303,7 +294,7 @@ class _Driver:
                         actor = starting.pop(ref)
                         try:
                             ray.get(ref)
-                        except RayActorError as error:
+                        except ray.exceptions.RayActorError as error:
                             self._lose(actor, error)
                             continue
                         self.first_ready = self.first_ready or time.monotonic()
@@ -312,10 +303,10 @@ class _Driver:
                     unit, actor = self.in_flight.pop(ref)
                     try:
                         candidates = ray.get(ref)
-                    except RayActorError as error:
+                    except ray.exceptions.RayActorError as error:
                         self.todo.appendleft(unit)
                         self.summary["units_retried"] += 1
-                        if not isinstance(error, ActorUnavailableError):
+                        if not isinstance(error, ray.exceptions.ActorUnavailableError):
                             self._lose(actor, error)
                         for other in self.alive:
                             self._feed(other)
@@ -334,3 +325,18 @@ class _Driver:
         self.remaining[unit.problem_id] -= 1
         if not self.remaining[unit.problem_id]:
             self.store.forget(unit.problem_id)
+
+
+def sample(problems: str | os.PathLike[str], out: str | os.PathLike[str], samples: int,
+           config: SamplingConfig = SamplingConfig(), *, checkpoint: str | os.PathLike[str] | None = None,
+           unit_size: int | None = None, seed: int = 0, workers: int | None = None,
+           address: str | None = None) -> RunSummary:
+    """What ``alphacode sample`` does: load the problems and the model (``None``: the bundled one) and
+    :func:`run_sampling` them into the store at ``out``."""
+    if not Path(problems).exists():
+        raise UserError(f"{problems}: no such file or directory")
+    loaded = load_problems(problems)
+    check_unique_names(loaded, str(problems))
+    model = load_model(checkpoint)
+    return run_sampling(loaded, model, out, samples, config=config, unit_size=unit_size, seed=seed, workers=workers,
+                        address=address)

@@ -17,9 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from alphacode.errors import ConfigError
+from alphacode.lazy import lazy_import
 from alphacode.problems import Problem
+from alphacode.prompt import build_prompt, sampling_header
 from sampling.candidate import Candidate
 from sampling.units import derive_seed
+
+# JAX loads with the first sampler, after the sandbox and Ray have forked their processes
+jax = lazy_import("jax")
+decoding = lazy_import("alphacode.decoding")
 
 
 @dataclass(frozen=True)
@@ -36,15 +43,15 @@ class SamplingConfig:
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+            raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+            raise ConfigError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
         if not self.temperatures or any(t < 0 for t in self.temperatures):
-            raise ValueError(f"temperatures must be one or more values >= 0, got {self.temperatures}")
+            raise ConfigError(f"temperatures must be one or more values >= 0, got {self.temperatures}")
         if self.top_k < 0 or not 0.0 < self.top_p <= 1.0:
-            raise ValueError(f"need top_k >= 0 and 0 < top_p <= 1, got {self.top_k} and {self.top_p}")
+            raise ConfigError(f"need top_k >= 0 and 0 < top_p <= 1, got {self.top_k} and {self.top_p}")
         if not 0.0 <= self.python_fraction <= 1.0:
-            raise ValueError(f"python_fraction must be in [0, 1], got {self.python_fraction}")
+            raise ConfigError(f"python_fraction must be in [0, 1], got {self.python_fraction}")
 
     def to_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "temperatures": list(self.temperatures)}
@@ -63,14 +70,10 @@ class ModelSampler:
     """Draws candidates from a loaded model (``alphacode.model.export.load_model``); deterministic in ``seed``."""
 
     def __init__(self, model: Any, config: SamplingConfig = SamplingConfig()) -> None:
-        import jax
-
-        from alphacode.decoding import Sampler
-
         self.config = config
         self.tokenizer = model.tokenizer
         self.max_new_tokens = config.max_new_tokens or model.config.max_decoder_length
-        self._decoder = Sampler(model.config, jax.device_put(model.params))
+        self._decoder = decoding.Decoder(model.config, jax.device_put(model.params))
 
     def warmup(self) -> None:
         """Compile the decode loop for every temperature now rather than in the first call."""
@@ -100,8 +103,6 @@ class ModelSampler:
 
     def sample(self, problem: Problem, n: int, seed: int) -> list[Candidate]:
         """``n`` candidates for ``problem``: each batch with its own header, language and temperature."""
-        from finetune.prompt import build_prompt, sampling_header
-
         cfg = self.config
         candidates: list[Candidate] = []
         for batch_index, start in enumerate(range(0, n, cfg.batch_size)):

@@ -32,19 +32,25 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from alphacode.errors import UserError
 from alphacode.fileio import atomic_write, atomic_write_text
+from alphacode.lazy import lazy_import
 from sampling.candidate import Candidate, program_key
 from sampling.units import units_per_problem
+
+pa = lazy_import("pyarrow")  # ~0.3 s: only when a store is read or written
+pq = lazy_import("pyarrow.parquet")
 
 FORMAT = "alphacode-samples/2"
 MANIFEST = "manifest.json"
 _UNIT_DIGITS = 8
 
 
-class StoreError(ValueError):
+class StoreError(UserError, ValueError):
     """A store that cannot be used as asked (other settings, busy, unreadable); the message is one line."""
 
 
@@ -54,8 +60,6 @@ def _problem_dir(problem_id: str) -> str:
 
 
 def _schema() -> Any:
-    import pyarrow as pa
-
     return pa.schema([
         ("problem_id", pa.string()), ("unit", pa.int32()), ("index", pa.int32()), ("language", pa.string()),
         ("code", pa.large_string()), ("code_hash", pa.string()), ("code_unit", pa.int32()),
@@ -106,8 +110,6 @@ class SampleStore:
 
     def unit_rows(self, problem_id: str) -> dict[int, int]:
         """How many samples each present unit of ``problem_id`` holds (from the Parquet footers)."""
-        import pyarrow.parquet as pq
-
         return {unit: pq.read_metadata(self.unit_path(problem_id, unit)).num_rows
                 for unit in self.finished_units(problem_id)}
 
@@ -171,8 +173,6 @@ class SampleStore:
                 leftover.unlink(missing_ok=True)
 
     def _holders_of(self, problem_id: str) -> dict[str, int]:
-        import pyarrow.parquet as pq
-
         if problem_id not in self._holders:
             holders: dict[str, int] = {}
             for unit in self.finished_units(problem_id):
@@ -186,9 +186,6 @@ class SampleStore:
 
         Where the unit is already stored (short, under a smaller plan), ``candidates`` continue it: the
         file is replaced by its rows, unchanged, followed by theirs. Indices must run on without a gap."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         path = self.unit_path(problem_id, unit)
         rows = pq.read_table(path).to_pylist() if path.exists() else []
         indices = [c.index for c in candidates]
@@ -225,8 +222,6 @@ def import_candidates(root: str | os.PathLike[str], candidates: Mapping[str, Seq
     """Store candidates drawn elsewhere (``benchmarks/draw_samples.py`` on an accelerator machine, say)
     under ``settings``, in file order, units of ``unit_size``; units already stored are kept (a short
     one is topped up), so a rerun resumes. Returns how many samples were written now."""
-    from dataclasses import replace
-
     written = 0
     plan = {problem_id: len(rows) for problem_id, rows in candidates.items()}
     with SampleStore.open_for_writing(root, settings, plan, unit_size) as store:
@@ -267,8 +262,6 @@ def iter_candidates(store: SampleStore | str | os.PathLike[str], problem_id: str
     prefix). ``follow=True`` keeps watching a store that is still being written until all of them
     have been read (``TimeoutError`` after ``timeout_s`` seconds without finishing; :class:`StoreError`
     when ``writer_done()`` is true and a last look still finds some missing, as nothing more will come)."""
-    import pyarrow.parquet as pq
-
     store = store if isinstance(store, SampleStore) else SampleStore(store)
     started = time.monotonic()
     texts: dict[str, str] = {}

@@ -14,7 +14,7 @@ stored samples kept and the missing ones (``start`` onward) appended, never reus
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -52,14 +52,3 @@ def plan_units(problem_ids: Sequence[str], samples: int, unit_size: int, seed: i
 def units_per_problem(samples: int, unit_size: int) -> int:
     """How many units ``samples`` samples take."""
     return -(-samples // unit_size)
-
-
-def duplicate_ids(problem_ids: Iterable[str]) -> list[str]:
-    """Problem ids that occur more than once (units are named by id, so ids must be unique)."""
-    seen: set[str] = set()
-    repeated: list[str] = []
-    for problem_id in problem_ids:
-        if problem_id in seen and problem_id not in repeated:
-            repeated.append(problem_id)
-        seen.add(problem_id)
-    return repeated

@@ -33,7 +33,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from alphacode.model.transformer import EncoderDecoder
     from alphacode.problems import load_problems
     from alphacode.tokenizer import train_tokenizer
-    from pretrain.corpus import build_corpus
+    from pretrain.corpus import build_corpus, tokenizer_texts
 
     work = tmp_path_factory.mktemp("tiny-model")
     rows = []
@@ -44,7 +44,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             rows.append({"path": f"{problem.name}/{i}", "language": language, "content": solution.solution})
     (work / "texts.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     build_corpus([work / "texts.jsonl"], work / "corpus")
-    tokenizer = train_tokenizer(work / "corpus", work / "tokenizer", vocab_size=1000)
+    tokenizer = train_tokenizer(tokenizer_texts(work / "corpus", holdout_fraction=0.0), work / "tokenizer",
+                                vocab_size=1000)
     config = get_config("tiny", vocab_size=tokenizer.vocab_size)
     ones = jnp.ones((1, 8), jnp.int32)
     params = nn.meta.unbox(EncoderDecoder(config).init(jax.random.PRNGKey(0), ones, ones)["params"])

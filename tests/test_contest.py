@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from alphacode.cli import main as cli_main
-from alphacode.contest import ContestConfig, build_report, write_report
 from alphacode.metrics import pass_at_k
 from alphacode.problems import Problem, load_problems
+from evaluation.contest import ContestConfig, build_report, write_report
 from sampling.candidate import Candidate
 from sampling.store import SampleStore, iter_candidates
 from tests.conftest import EXAMPLES, ROOT
@@ -68,11 +68,16 @@ def test_report_from_a_store_of_known_programs(tmp_path: Path) -> None:
 
 def test_cli_rejects_bad_requests(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     valid = str(ROOT / "data" / "contest")
+    twice = tmp_path / "twice"
+    twice.mkdir()
+    for copy in ("a.json", "b.json"):
+        (twice / copy).write_text((ROOT / "data" / "contest" / "plot-area.json").read_text())
     for argv, message in [
         ([valid, "--budgets", "10,100", "--samples", "50"], "cannot give a budget of 100"),
         ([valid, "--strategies", "best"], "unknown strategy 'best'"),
         ([str(tmp_path / "missing")], "no such file"),
         ([valid, "--checkpoint", str(tmp_path), "--budgets", "2"], "no config.json"),
+        ([str(twice), "--budgets", "2"], "twice: field 'name': problem names must be unique, repeated: 'plot-area'"),
     ]:
         assert cli_main(["contest", *argv, "--report", str(tmp_path / "report")]) == 2
         err = capsys.readouterr().err
@@ -91,7 +96,7 @@ def write_samples_file(path: Path, problems: list[Problem]) -> None:
 
 
 def test_a_samples_file_is_judged_like_the_same_samples_drawn_into_the_store(tmp_path: Path) -> None:
-    from alphacode.contest import read_samples_file
+    from evaluation.contest import read_samples_file
     from sampling.store import import_candidates
 
     problems = load_problems(EXAMPLES)
@@ -184,7 +189,7 @@ def test_contest_on_the_valid_split_with_the_tiny_model(tmp_path: Path, tiny_mod
 
 
 def test_placement_among_standings(tmp_path: Path) -> None:
-    from alphacode.contest import contest_result, place, read_standings
+    from evaluation.contest import contest_result, place, read_standings
 
     standings_file = tmp_path / "standings.csv"
     standings_file.write_text("handle,solved,penalty\na,5,100\nb,3,40\nc,3,60\nd,3,60\ne,1,0\n")
@@ -206,7 +211,7 @@ def test_placement_among_standings(tmp_path: Path) -> None:
 
 
 def test_markdown_shows_the_placement(tmp_path: Path) -> None:
-    from alphacode.contest import render_markdown
+    from evaluation.contest import render_markdown
 
     problems = load_problems(EXAMPLES)[:2]
     write_store(problems, tmp_path / "samples")
@@ -221,7 +226,7 @@ def test_problems_without_hidden_tests_are_skipped_not_solved(tmp_path: Path) ->
     """With no hidden test every filtered program would be 'correct': such a problem is left out of every figure."""
     from dataclasses import replace
 
-    from alphacode.contest import evaluate_problem, render_markdown
+    from evaluation.contest import evaluate_problem, render_markdown
 
     judged = load_problems(EXAMPLES)[0]
     open_ended = replace(judged, name="no-hidden-tests", private_tests=(), generated_tests=())
@@ -245,7 +250,7 @@ def test_contest_starts_ray_as_sampling_does_leaving_a_core_to_the_driver(tmp_pa
 
     import ray
 
-    from alphacode.contest import run_contest
+    from evaluation.contest import run_contest
 
     class Started(Exception):
         pass

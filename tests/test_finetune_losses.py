@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from alphacode.prompt import CODECONTESTS_TAGS, PromptHeader, build_prompt, sampling_header
 from finetune.losses import FinetuneLossConfig, gold_weights, solution_loss, target_log_probs, value_loss
-from finetune.prompt import CODECONTESTS_TAGS, PromptHeader, build_prompt, sampling_header
 
 LOGITS = jnp.array([[[2.0, 1.0, 0.0], [0.0, 0.0, 3.0]], [[1.0, 1.0, 1.0], [0.5, -0.5, 0.0]]])
 TARGETS = jnp.array([[0, 1], [2, 0]])

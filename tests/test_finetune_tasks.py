@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from alphacode.problems import Language, load_problems, problem_to_dict
-from finetune.tasks import SPLITS, finetune_dataset, register_finetune_task, solution_examples, split_of
+from alphacode.splits import SPLITS, split_of
+from finetune.tasks import finetune_dataset, register_finetune_task, solution_examples
 from pretrain.corpus import build_corpus
 from pretrain.pipeline import PretrainPaths, prepare_tokenizer
 from tests.conftest import ROOT

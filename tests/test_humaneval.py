@@ -12,9 +12,9 @@ import pytest
 from alphacode.cli import main as cli_main
 from alphacode.execution import Sandbox
 from alphacode.execution.judge import Verdict, judge, judge_many, runnable_code, solution_submission
-from alphacode.humaneval import docstring_examples, drop_wrong_examples, judge_hidden, load_tasks, task_problem
 from alphacode.problems import Problem, Test, load_problems, save_problems
 from benchmarks.mutants import mutants
+from evaluation.humaneval import docstring_examples, drop_wrong_examples, judge_hidden, load_tasks, task_problem
 
 ADD = Problem(name="add", description="add two things", entry_point="add",
               public_tests=(Test("(1, 2)", "3"), Test("([1], [2, 3])", "[1, 2, 3]"), Test("('a', 'b')", "'ab'")))
@@ -178,13 +178,13 @@ def test_cli_opens_the_sandbox_before_sampling_loads_jax(tmp_path: Path, sandbox
     """The sandbox's zygotes fork from this process, which must not have JAX loaded yet (as in ``solve``)."""
     import contextlib
 
-    import alphacode.cli
-    import alphacode.humaneval
+    import evaluation.humaneval
+    from alphacode.execution.sandbox import SandboxOptions
 
     events = []
 
     @contextlib.contextmanager
-    def open_sandbox(args: object):
+    def open_sandbox(options: SandboxOptions, cache_dir: object = None):
         events.append("sandbox")
         yield sandbox
 
@@ -192,8 +192,8 @@ def test_cli_opens_the_sandbox_before_sampling_loads_jax(tmp_path: Path, sandbox
         events.append("sample")
         return [{"task_id": t["task_id"], "completion": t["canonical_solution"]} for t in chosen for _ in range(n)]
 
-    monkeypatch.setattr(alphacode.cli, "_open_sandbox", open_sandbox)
-    monkeypatch.setattr(alphacode.humaneval, "sample_completions", sample_completions)
+    monkeypatch.setattr(SandboxOptions, "open", open_sandbox)
+    monkeypatch.setattr(evaluation.humaneval, "sample_completions", sample_completions)
     assert cli_main(["humaneval", "--tasks", "1", "--samples", "1", "--k", "1", "--out", str(tmp_path)]) == 0
     assert events == ["sandbox", "sample"]
 

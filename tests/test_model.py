@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alphacode.decoding import Sampler, cache_bytes_per_sample, init_cache
+from alphacode.decoding import Decoder, cache_bytes_per_sample, init_cache
 from alphacode.model import PAD_ID, get_config
 from alphacode.model.config import PAPER_PARAMETERS, PRESETS
 from alphacode.model.sharding import abstract_params, bytes_per_device, check_divisible, count_parameters, rules_for
@@ -88,7 +88,7 @@ def test_shared_encoding_matches_per_sample_encoding(model_and_params) -> None:
 
 def test_greedy_is_deterministic_and_sampling_reproducible(model_and_params) -> None:
     _, params = model_and_params
-    sampler = Sampler(TINY, params)
+    sampler = Decoder(TINY, params)
     prompt = [5, 6, 7, 8]
     greedy = [sampler.sample(prompt, 3, jax.random.PRNGKey(s), max_length=12, temperature=0.0) for s in (0, 1)]
     np.testing.assert_array_equal(greedy[0].tokens, greedy[1].tokens)
@@ -103,7 +103,7 @@ def test_greedy_is_deterministic_and_sampling_reproducible(model_and_params) -> 
 
 def test_eos_stops_rows_and_logprob_is_the_models(model_and_params) -> None:
     model, params = model_and_params
-    sampler = Sampler(TINY, params)
+    sampler = Decoder(TINY, params)
     batch = sampler.sample([9, 10, 11], 16, jax.random.PRNGKey(0), max_length=40, temperature=1.0, top_k=3)
     # recompute each sample's log-probability with a full forward pass
     enc = jnp.zeros((1, TINY.max_encoder_length), jnp.int32).at[0, :3].set(jnp.array([9, 10, 11]))
@@ -118,7 +118,7 @@ def test_eos_stops_rows_and_logprob_is_the_models(model_and_params) -> None:
 
 def test_top_k_one_is_greedy(model_and_params) -> None:
     _, params = model_and_params
-    sampler = Sampler(TINY, params)
+    sampler = Decoder(TINY, params)
     greedy = sampler.sample([4, 5], 2, jax.random.PRNGKey(0), max_length=10, temperature=0.0)
     top1 = sampler.sample([4, 5], 2, jax.random.PRNGKey(7), max_length=10, temperature=0.7, top_k=1)
     np.testing.assert_array_equal(greedy.tokens, top1.tokens)

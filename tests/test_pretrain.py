@@ -14,7 +14,7 @@ import pytest
 from alphacode.data import load_shards, read_manifest
 from alphacode.model import BOS_ID, EOS_ID, PAD_ID, get_config
 from alphacode.model.config import MASK_ID
-from alphacode.train import ArrayBatches, Trainer, TrainConfig
+from alphacode.train import ArrayBatches, TrainConfig, Trainer
 from pretrain.corpus import build_corpus, iter_corpus
 from pretrain.objective import pretrain_loss
 from pretrain.pipeline import PretrainPaths, prepare_shards, prepare_tokenizer
@@ -34,7 +34,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> PretrainPaths:
     paths = PretrainPaths(tmp_path_factory.mktemp("pretrain"))
     build_corpus([source], paths.corpus)
     prepare_tokenizer(paths, vocab_size=600)
-    prepare_shards(paths, LENGTHS, {"train": 64, "validation": 8})
+    prepare_shards(paths, LENGTHS, {"train": 64, "valid": 8})
     return paths
 
 
@@ -78,7 +78,7 @@ def test_trainer_learns_from_the_shards(prepared: PretrainPaths, tmp_path: Path)
     trainer = Trainer(config, TrainConfig(steps=30, batch_size=8, learning_rate=3e-3, warmup_steps=3, log_every=5,
                                           eval_every=30, checkpoint_every=30), pretrain_loss, tmp_path, example_lengths=LENGTHS)
     summary = trainer.train(ArrayBatches(load_shards(prepared.shards("train")), 8),
-                            ArrayBatches(load_shards(prepared.shards("validation")), 8), progress=False)
+                            ArrayBatches(load_shards(prepared.shards("valid")), 8), progress=False)
     assert summary.last_metrics["decoder_loss"] < 0.8 * summary.first_metrics["decoder_loss"]
     assert np.isfinite(summary.eval_metrics["loss"])
     assert (tmp_path / "metrics.jsonl").exists() and any((tmp_path / "tensorboard").iterdir())
@@ -86,7 +86,7 @@ def test_trainer_learns_from_the_shards(prepared: PretrainPaths, tmp_path: Path)
 
 def test_shards_are_reused_not_rewritten(prepared: PretrainPaths) -> None:
     before = (prepared.shards("train") / "manifest.json").stat().st_mtime_ns
-    prepare_shards(prepared, LENGTHS, {"train": 64, "validation": 8})
+    prepare_shards(prepared, LENGTHS, {"train": 64, "valid": 8})
     assert (prepared.shards("train") / "manifest.json").stat().st_mtime_ns == before
 
 

@@ -9,8 +9,14 @@ import pytest
 
 from alphacode.model.config import BOS_ID, EOS_ID, MASK_ID
 from finetune.functions import docstring_functions, split_functions
-from pretrain.arrays import (Example, MixtureBatches, RandomSplitBatches, TokenStream, encoder_decoder_features,
-                             parallel_map)
+from pretrain.arrays import (
+    Example,
+    MixtureBatches,
+    RandomSplitBatches,
+    TokenStream,
+    encoder_decoder_features,
+    parallel_map,
+)
 
 
 def test_features_shift_the_target_and_mask_only_real_prompt_tokens() -> None:

@@ -26,7 +26,7 @@ import pytest
 
 from alphacode.cli import main
 from alphacode.problems import load_problems
-from finetune.prompt import CODECONTESTS_TAGS, RATING_RANGE
+from alphacode.prompt import CODECONTESTS_TAGS, RATING_RANGE
 from sampling.candidate import Candidate, program_key
 from sampling.store import SampleStore, StoreError, iter_candidates
 from sampling.units import derive_seed, plan_units, units_per_problem
@@ -183,7 +183,7 @@ def test_sampling_a_raw_prompt_is_what_sample_does_per_batch(tiny_model_dir: Pat
     import random
 
     from alphacode.model.export import load_model
-    from finetune.prompt import build_prompt, sampling_header
+    from alphacode.prompt import build_prompt, sampling_header
     from sampling.model_sampler import ModelSampler, SamplingConfig
 
     problem = load_problems(ROOT / "examples")[0]

@@ -82,9 +82,9 @@ def test_solve_reads_only_the_samples_asked_for_from_a_store_planned_larger(sand
             store.write_unit("staircase-rows", unit, [Candidate("staircase-rows", "python3", f"print({unit})",
                                                                 unit=unit, index=i) for i in range(UNIT)])
     asked: list[int] = []
-    monkeypatch.setattr("alphacode.model.export.load_model", lambda checkpoint: object())
-    monkeypatch.setattr("alphacode.model.export.read_model_config", lambda checkpoint: None)
-    monkeypatch.setattr("sampling.distributed.run_sampling", lambda problems, model, store, samples, **kw: asked.append(samples))
+    monkeypatch.setattr("clustering.solve.load_model", lambda checkpoint: object())
+    monkeypatch.setattr("clustering.solve.read_model_config", lambda checkpoint: None)
+    monkeypatch.setattr("clustering.solve.run_sampling", lambda problems, model, store, samples, **kw: asked.append(samples))
     args = ["solve", str(EXAMPLES / "staircase-rows.json"), "--checkpoint", str(tmp_path), "--samples", str(2 * UNIT),
             "--batch-size", str(UNIT), "--inputs", "2", "--workers", "1", "--out", str(out), "--json"]
     assert main(args) == 0

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from alphacode.model.config import BOS_ID, EOS_ID, PAD_ID
 from alphacode.tokenizer import SENTENCE_BYTES, UNK_ID, Tokenizer, _sentences, train_tokenizer
-from pretrain.corpus import build_corpus, is_heldout, iter_corpus
+from pretrain.corpus import build_corpus, is_heldout, iter_corpus, tokenizer_texts
 
 HOLDOUT = 0.2
 SNIPPETS = {  # a few lines in each language the stdlib slice lacks, so every language is present
@@ -54,8 +54,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tokenizer(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
-    return train_tokenizer(corpus, tmp_path_factory.mktemp("tok") / "code", vocab_size=1000,
-                           holdout_fraction=HOLDOUT)
+    return train_tokenizer(tokenizer_texts(corpus, holdout_fraction=HOLDOUT), tmp_path_factory.mktemp("tok") / "code",
+                           vocab_size=1000)
 
 
 def test_training_writes_the_model_and_fixes_the_special_ids(corpus: Path, tokenizer: Tokenizer,
@@ -65,7 +65,8 @@ def test_training_writes_the_model_and_fixes_the_special_ids(corpus: Path, token
     assert [processor.id_to_piece(i) for i in (PAD_ID, BOS_ID, EOS_ID, UNK_ID)] == ["<pad>", "<s>", "</s>", "<unk>"]
     assert (PAD_ID, BOS_ID, EOS_ID, UNK_ID) == (0, 1, 2, 3)
     assert [processor.id_to_piece(i) for i in (4, 259)] == ["<0x00>", "<0xFF>"]
-    again = train_tokenizer(corpus, tmp_path / "sub" / "again", vocab_size=1000, holdout_fraction=HOLDOUT)
+    again = train_tokenizer(tokenizer_texts(corpus, holdout_fraction=HOLDOUT), tmp_path / "sub" / "again",
+                            vocab_size=1000)
     assert (tmp_path / "sub" / "again.model").is_file() and not list((tmp_path / "sub").glob(".*"))
     assert Tokenizer.load(tmp_path / "sub" / "again.model").__getstate__() == tokenizer.__getstate__()
     assert again.__getstate__() == tokenizer.__getstate__()  # same corpus and seed: same model
@@ -156,11 +157,11 @@ def test_load_errors_name_the_path(tmp_path: Path) -> None:
 
 def test_training_errors(corpus: Path, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="not a corpus directory"):
-        train_tokenizer(tmp_path, tmp_path / "tok")
+        train_tokenizer(tokenizer_texts(tmp_path), tmp_path / "tok")
     with pytest.raises(ValueError, match="no training text"):
-        train_tokenizer(corpus, tmp_path / "tok", holdout_fraction=1.0)
+        train_tokenizer(tokenizer_texts(corpus, holdout_fraction=1.0), tmp_path / "tok")
     with pytest.raises(ValueError, match="SentencePiece training failed"):
-        train_tokenizer(corpus, tmp_path / "tok", vocab_size=100)
+        train_tokenizer(tokenizer_texts(corpus), tmp_path / "tok", vocab_size=100)
     assert not (tmp_path / "tok.model").exists()
 
 

@@ -14,7 +14,7 @@ from typing import Any
 _EXPORTS = {
     "normalize_output": "checker", "outputs_match": "checker",
     "Job": "records", "Limits": "records", "Outcome": "records", "SandboxLanguage": "records", "Status": "records",
-    "Sandbox": "sandbox", "SandboxError": "sandbox", "SandboxUnavailable": "sandbox", "make_job": "sandbox",
+    "Sandbox": "sandbox", "SandboxOptions": "sandbox", "SandboxError": "sandbox", "SandboxUnavailable": "sandbox", "make_job": "sandbox",
     "JudgeResult": "judge", "TestResult": "judge", "Verdict": "judge", "judge": "judge", "judge_many": "judge",
 }
 __all__ = sorted(_EXPORTS)

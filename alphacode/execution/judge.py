@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from alphacode.errors import UserError
 from alphacode.execution.checker import FUNCTION_RESULT_SENTINEL, function_outputs_match, outputs_match
 from alphacode.execution.records import DEFAULT_OUTPUT_CAP, Limits, Outcome, SandboxLanguage, Status
-from alphacode.execution.sandbox import Sandbox, make_job
+from alphacode.execution.sandbox import Sandbox, SandboxOptions, make_job
+from alphacode.fileio import read_user_text
 from alphacode.problems import Language, Problem, Solution, Test
 
 DEFAULT_TIME_LIMIT_S = 2.0
@@ -174,3 +178,27 @@ def judge(sandbox: Sandbox, code: str, language: str | SandboxLanguage, problem:
           tests: str = "all", limits: Limits | None = None) -> JudgeResult:
     """Judge one program on one of the problem's test sets (``public``, ``private``, ``generated``, ``all``)."""
     return judge_many(sandbox, [make_submission(problem, code, language, tests, limits)])[0]
+
+
+_SUFFIX_LANGUAGES = {".py": "python3", ".cpp": "cpp", ".cc": "cpp", ".cxx": "cpp", ".c++": "cpp"}
+
+
+def program_language(path: str | os.PathLike[str], given: str | None = None) -> str:
+    """``given``, or the sandbox language of a program file by its suffix (``.py``, ``.cpp``, ...)."""
+    if given:
+        return given
+    suffix = Path(path).suffix.lower()
+    if suffix not in _SUFFIX_LANGUAGES:
+        raise UserError(f"{path}: cannot tell the language from '{suffix or 'no suffix'}'; pass --language python3|cpp")
+    return _SUFFIX_LANGUAGES[suffix]
+
+
+def judge_file(problem: Problem, program: str | os.PathLike[str], *, language: str | None = None, tests: str = "all",
+               sandbox: SandboxOptions = SandboxOptions()) -> JudgeResult:
+    """Judge the program in the file ``program`` on one of ``problem``'s test sets (what ``alphacode judge`` does)."""
+    code = read_user_text(program, "a program file")
+    language = program_language(program, language)
+    if not problem.tests(tests):
+        raise UserError(f"{problem.name}: field '{tests}_tests': no tests to judge on")
+    with sandbox.open() as box:
+        return judge(box, code, language, problem, tests=tests)

@@ -16,13 +16,15 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from alphacode.execution.records import Job, Limits, Outcome, SandboxLanguage, Status
+from alphacode.errors import UserError
 from alphacode.execution.protocol import Isolation, receive, send
+from alphacode.execution.records import Job, Limits, Outcome, SandboxLanguage, Status
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(UserError, RuntimeError):
     """The machine cannot give the isolation untrusted code needs (and unsafe mode was not asked for)."""
 
 
@@ -251,3 +253,15 @@ def make_job(code: str, language: str | SandboxLanguage, inputs: Sequence[bytes 
     lang = SandboxLanguage(language.value if isinstance(language, SandboxLanguage) else language)
     data = tuple(i.encode("utf-8") if isinstance(i, str) else bytes(i) for i in inputs)
     return Job(code=code, language=lang, inputs=data, limits=limits or Limits())
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    """How a command's sandbox is opened: ``workers`` zygotes (default: one per core), and whether to run
+    without full isolation where the machine lacks it (never by default)."""
+
+    workers: int | None = None
+    unsafe_no_isolation: bool = False
+
+    def open(self, cache_dir: str | os.PathLike[str] | None = None) -> Sandbox:
+        return Sandbox(workers=self.workers, cache_dir=cache_dir, unsafe_no_isolation=self.unsafe_no_isolation)

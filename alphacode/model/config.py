@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from alphacode.errors import ConfigError
+
 PAD_ID = 0
 BOS_ID = 1
 EOS_ID = 2
@@ -44,9 +46,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.num_heads % self.num_kv_heads:
-            raise ValueError(f"num_heads ({self.num_heads}) must be a multiple of num_kv_heads ({self.num_kv_heads})")
+            raise ConfigError(f"num_heads ({self.num_heads}) must be a multiple of num_kv_heads ({self.num_kv_heads})")
         if self.head_dim % 2:
-            raise ValueError("head_dim must be even for rotary position embeddings")
+            raise ConfigError("head_dim must be even for rotary position embeddings")
 
     def replace(self, **changes: Any) -> ModelConfig:
         return dataclasses.replace(self, **changes)
@@ -75,5 +77,5 @@ PAPER_PARAMETERS = {"300m": 284e6, "1b": 1.1e9, "3b": 2.8e9, "9b": 8.7e9, "41b":
 def get_config(name: str, **overrides: Any) -> ModelConfig:
     """A preset by name, with fields overridden (e.g. ``get_config("tiny", num_kv_heads=4)``)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown model config {name!r}; choose one of {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown model config {name!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[name].replace(**overrides) if overrides else PRESETS[name]

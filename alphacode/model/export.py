@@ -18,10 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
+from alphacode.errors import UserError
 from alphacode.fileio import atomic_write, atomic_write_bytes, atomic_write_text
+from alphacode.lazy import lazy_import
 from alphacode.model.config import ModelConfig
+from alphacode.tokenizer import Tokenizer
+
+checkpoint = lazy_import("alphacode.checkpoint")  # orbax: only to read a training directory
+nn = lazy_import("flax.linen")  # JAX: only to check an export's parameter shapes
+sharding = lazy_import("alphacode.model.sharding")
 
 FORMAT = "alphacode-export-1"
 WEIGHT_FORMATS = ("int8", "bfloat16", "float32")
@@ -29,7 +37,7 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "default_model"
 _SCALE = "::scale"
 
 
-class ModelFormatError(ValueError):
+class ModelFormatError(UserError, ValueError):
     """A directory that is not a usable model export or training directory; the message names the file and field."""
 
 
@@ -39,7 +47,7 @@ class LoadedModel:
 
     config: ModelConfig
     params: Any
-    tokenizer: Any  # alphacode.tokenizer.Tokenizer
+    tokenizer: Tokenizer
     path: Path
 
 
@@ -68,8 +76,6 @@ def _encode(name: str, value: np.ndarray, weights: str) -> dict[str, np.ndarray]
     if value.ndim < 2 or weights == "float32":
         return {name: value}
     if weights == "bfloat16":
-        import ml_dtypes
-
         return {name: value.astype(ml_dtypes.bfloat16).view(np.uint16)}
     reduce_axes = tuple(range(value.ndim - 1))  # one scale per output channel (last axis)
     scale = np.abs(value).max(axis=reduce_axes, keepdims=True) / 127.0
@@ -85,8 +91,6 @@ def _decode(stored: dict[str, np.ndarray], weights: str) -> dict[str, np.ndarray
         if value.dtype == np.int8:
             out[name] = value.astype(np.float32) * stored[name + _SCALE]
         elif weights == "bfloat16" and value.dtype == np.uint16:
-            import ml_dtypes
-
             out[name] = value.view(ml_dtypes.bfloat16).astype(np.float32)
         else:
             out[name] = value.astype(np.float32)
@@ -160,11 +164,7 @@ def _shapes(tree: Any, prefix: str = "") -> dict[str, tuple[int, ...]]:
 
 def _check_params(params: Any, config: ModelConfig, source: Path) -> None:
     """Every parameter the config's model has, with its shape, and no others."""
-    import flax.linen as nn
-
-    from alphacode.model.sharding import abstract_params
-
-    expected, found = _shapes(nn.unbox(abstract_params(config))), _shapes(params)
+    expected, found = _shapes(nn.unbox(sharding.abstract_params(config))), _shapes(params)
     for name in sorted(expected.keys() | found.keys()):
         if name not in found:
             raise ModelFormatError(f"{source}: parameter {name!r}: missing for the model in config.json")
@@ -222,8 +222,6 @@ def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
     """An export directory or a training work directory (``None``: the bundled default model).
 
     Raises :class:`ModelFormatError` with a one-line reason when ``path`` holds neither, or a broken one."""
-    from alphacode.tokenizer import Tokenizer
-
     path = _model_dir(path)
     payload, config = _read_config(path)
     config_file = path / "config.json"
@@ -231,10 +229,8 @@ def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
         params = _load_export(path, payload, config_file)
         _check_params(params, config, path / "params.npz")
     else:
-        from alphacode.train import load_checkpoint
-
         try:
-            config, params = load_checkpoint(path)
+            config, params = checkpoint.load_checkpoint(path)
         except (OSError, ValueError, KeyError) as err:
             raise ModelFormatError(f"{path}: not a readable training directory ({_first_line(err)})") from None
         params = _unflatten(_flatten(params))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 
+import jax
+import jax.numpy as jnp
+
 from alphacode.model.config import ModelConfig
 
 # Dense bf16 peaks (no sparsity) of accelerators we know; others are measured.
@@ -34,8 +37,6 @@ def flops_per_example(config: ModelConfig, encoder_length: int, decoder_length: 
 
 def peak_flops(device: object | None = None) -> tuple[float, str]:
     """Peak FLOP/s of one device: from a table for known accelerators, else measured with a matmul."""
-    import jax
-
     device = device or jax.devices()[0]
     kind = getattr(device, "device_kind", "")
     for name, peak in KNOWN_PEAKS.items():
@@ -46,9 +47,6 @@ def peak_flops(device: object | None = None) -> tuple[float, str]:
 
 def measured_matmul_flops(n: int = 1024, repeats: int = 5) -> float:
     """Best observed FLOP/s of an n x n float32 matmul on the default device."""
-    import jax
-    import jax.numpy as jnp
-
     a = jnp.ones((n, n), jnp.float32)
     matmul = jax.jit(lambda x: x @ x)
     matmul(a).block_until_ready()

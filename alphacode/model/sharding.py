@@ -15,10 +15,13 @@ from typing import Any
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from alphacode.model.config import ModelConfig
+from alphacode.errors import ConfigError
+from alphacode.model.config import PAPER_PARAMETERS, ModelConfig, get_config
+from alphacode.model.transformer import EncoderDecoder
 
 MESH_AXES = ("data", "fsdp", "tensor")
 LOGICAL_RULES: tuple[tuple[str, Any], ...] = (
@@ -62,7 +65,7 @@ def parse_mesh(spec: str) -> dict[str, int]:
     for part in filter(None, (p.strip() for p in spec.split(","))):
         name, _, value = part.partition("=")
         if name not in sizes or not value.isdigit() or int(value) < 1:
-            raise ValueError(f"bad mesh axis {part!r}: expected NAME=SIZE with NAME in {', '.join(MESH_AXES)}")
+            raise ConfigError(f"bad mesh axis {part!r}: expected NAME=SIZE with NAME in {', '.join(MESH_AXES)}")
         sizes[name] = int(value)
     return sizes
 
@@ -72,7 +75,7 @@ def make_mesh(sizes: Mapping[str, int], devices: Sequence[jax.Device] | None = N
     devices = list(devices if devices is not None else jax.devices())
     shape = tuple(sizes.get(axis, 1) for axis in MESH_AXES)
     if math.prod(shape) > len(devices):
-        raise ValueError(f"mesh {dict(zip(MESH_AXES, shape))} needs {math.prod(shape)} devices, have {len(devices)}")
+        raise ConfigError(f"mesh {dict(zip(MESH_AXES, shape))} needs {math.prod(shape)} devices, have {len(devices)}")
     return Mesh(np.asarray(devices[: math.prod(shape)]).reshape(shape), MESH_AXES)
 
 
@@ -94,10 +97,6 @@ def shardings(abstract_variables: Any, mesh: Mesh, rules: Sequence[tuple[str, An
 
 def abstract_params(config: ModelConfig) -> Any:
     """Parameter shapes and logical names, with nothing allocated (``jax.eval_shape``)."""
-    import jax.numpy as jnp
-
-    from alphacode.model.transformer import EncoderDecoder
-
     enc = jnp.zeros((1, 8), jnp.int32)
     dec = jnp.zeros((1, 8), jnp.int32)
     return jax.eval_shape(lambda: EncoderDecoder(config).init(jax.random.PRNGKey(0), enc, dec))["params"]
@@ -133,3 +132,20 @@ def check_divisible(params: Any, sizes: Mapping[str, int], rules: Sequence[tuple
             if dim % split:
                 problems.append(f"{jax.tree_util.keystr(path)}: dimension {dim} over {split} devices")
     return problems
+
+
+def model_info(config_name: str, mesh: str) -> dict[str, Any]:
+    """Parameter count and per-device memory (float32 parameters, AdamW state) of a named config under a
+    mesh spec, from shapes alone: what ``alphacode model-info`` prints."""
+    config = get_config(config_name)
+    sizes = parse_mesh(mesh)
+    params = abstract_params(config)
+    per_device = bytes_per_device(params, sizes, 4, rules_for(config, sizes))
+    shape = ("d_model", "num_heads", "num_kv_heads", "encoder_layers", "decoder_layers", "d_ff", "vocab_size")
+    return {
+        "config": config.name, "shape": {k: getattr(config, k) for k in shape},
+        "parameters": count_parameters(params), "paper_parameters": PAPER_PARAMETERS.get(config.name),
+        "mesh": sizes, "devices": sizes["data"] * sizes["fsdp"] * sizes["tensor"],
+        "param_bytes_per_device": per_device, "adamw_state_bytes_per_device": 2 * per_device,
+        "total_bytes_per_device": 3 * per_device,
+    }

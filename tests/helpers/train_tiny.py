@@ -29,7 +29,7 @@ def main() -> None:
     import numpy as np
 
     from alphacode.model import get_config
-    from alphacode.train import ArrayBatches, Trainer, TrainConfig
+    from alphacode.train import ArrayBatches, TrainConfig, Trainer
     from pretrain.objective import pretrain_loss
 
     config = get_config("tiny", vocab_size=128, d_model=32, num_heads=4, num_kv_heads=2, head_dim=8, d_ff=64,

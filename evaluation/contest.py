@@ -14,6 +14,8 @@ Writes ``report.json``, ``report.md`` and ``solve_rate.png``.
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 import os
 import time
@@ -23,12 +25,30 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
-from alphacode.fileio import atomic_write, atomic_write_text
+from alphacode.errors import ConfigError, UserError
+from alphacode.execution.judge import Verdict, runnable_code, test_verdict
+from alphacode.execution.sandbox import SandboxOptions
+from alphacode.fileio import atomic_write, atomic_write_text, read_json_lines
+from alphacode.lazy import lazy_import
 from alphacode.metrics import bootstrap_ci, n_at_k, pass_at_k
-from alphacode.problems import Problem
+from alphacode.model.export import DEFAULT_MODEL_DIR, load_model, read_model_config
+from alphacode.problems import Problem, check_unique_names, load_problems
+from alphacode.splits import in_split
+from clustering.cache import ExecutionCache
+from clustering.candidates import CandidateFileError, parse_candidate
+from clustering.pipeline import SelectionRun
 from clustering.strategies import STRATEGIES as _REGISTRY
-from sampling.candidate import Candidate
+from evaluation.humaneval import judge_hidden
+from sampling.candidate import Candidate, program_key
+from sampling.distributed import ray_session, run_sampling
+from sampling.model_sampler import SamplingConfig
+from sampling.store import import_candidates, iter_candidates
+
+ray = lazy_import("ray")  # ~1 s: only when problems are evaluated on Ray
+matplotlib = lazy_import("matplotlib")  # only to draw solve_rate.png
+plt = lazy_import("matplotlib.pyplot")
 
 STRATEGIES = tuple(_REGISTRY)
 
@@ -48,15 +68,15 @@ class ContestConfig:
 
     def __post_init__(self) -> None:
         if not self.budgets or min(self.budgets) < 1:
-            raise ValueError(f"budgets must be one or more positive numbers, got {self.budgets}")
+            raise ConfigError(f"budgets must be one or more positive numbers, got {self.budgets}")
         if self.samples < max(self.budgets):
-            raise ValueError(f"{self.samples} samples per problem cannot give a budget of {max(self.budgets)}")
+            raise ConfigError(f"{self.samples} samples per problem cannot give a budget of {max(self.budgets)}")
         unknown = [s for s in self.strategies if s not in STRATEGIES]
         if unknown or not self.strategies:
             name = repr(unknown[0]) if unknown else "(none)"
-            raise ValueError(f"unknown strategy {name}; expected some of {', '.join(STRATEGIES)}")
+            raise ConfigError(f"unknown strategy {name}; expected some of {', '.join(STRATEGIES)}")
         if self.submissions < 1 or self.subsets < 1:
-            raise ValueError(f"need at least one submission and one subset, got {self.submissions} and {self.subsets}")
+            raise ConfigError(f"need at least one submission and one subset, got {self.submissions} and {self.subsets}")
 
 
 def skip_reason(problem: Problem) -> str | None:
@@ -71,19 +91,15 @@ def judged_problems(problems: Sequence[Problem]) -> list[Problem]:
     """The problems that count (see :func:`skip_reason`); ``ValueError`` when there are none."""
     judged = [p for p in problems if skip_reason(p) is None]
     if not judged:
-        raise ValueError(f"none of the {len(problems)} problems has hidden tests to judge on")
+        raise ConfigError(f"none of the {len(problems)} problems has hidden tests to judge on")
     return judged
 
 
 def _hidden_solvers(problem: Problem, programs: Sequence[Any], run: Any, sandbox: Any) -> tuple[set[str], int]:
     """Keys of the filtered programs that pass every hidden test, and how many hidden tests there are."""
     if "humaneval_test" in problem.extra:
-        from alphacode.humaneval import judge_hidden
-
         results = judge_hidden(sandbox, problem, [p.code for p in programs])
         return {p.key for p, r in zip(programs, results) if r.passed}, 1
-    from alphacode.execution.judge import Verdict, runnable_code, test_verdict
-
     tests = problem.private_tests + problem.generated_tests
     runnable = [(runnable_code(problem, p.code, p.language), p.language) for p in programs]
     outcomes = run.cache.run(runnable, [t.input for t in tests], run.limits)
@@ -95,20 +111,14 @@ def _hidden_solvers(problem: Problem, programs: Sequence[Any], run: Any, sandbox
 
 def evaluate_problem(problem: Problem, store_dir: str, config: ContestConfig) -> dict[str, Any]:
     """One problem's part of the report, from its samples in the store (runs in a Ray task or in-process)."""
-    from alphacode.execution import Sandbox
-    from clustering.cache import ExecutionCache
-    from clustering.pipeline import SelectionRun
-    from sampling.candidate import program_key
-    from sampling.store import iter_candidates
-
     reason = skip_reason(problem)
     if reason is not None:
-        raise ValueError(f"{problem.name}: {reason}")
+        raise ConfigError(f"{problem.name}: {reason}")
     started = time.perf_counter()
     candidates = list(iter_candidates(store_dir, problem.name, samples=config.samples))
     if len(candidates) < config.samples:
-        raise ValueError(f"{problem.name}: the store holds {len(candidates)} samples, not {config.samples}")
-    with Sandbox(workers=1, unsafe_no_isolation=config.unsafe_no_isolation) as sandbox:
+        raise ConfigError(f"{problem.name}: the store holds {len(candidates)} samples, not {config.samples}")
+    with SandboxOptions(workers=1, unsafe_no_isolation=config.unsafe_no_isolation).open() as sandbox:
         run = SelectionRun(problem, ExecutionCache(sandbox), num_inputs=config.num_inputs, seed=config.seed)
         run.add(candidates)
         programs = run.programs()
@@ -154,12 +164,8 @@ def evaluate_problems(problems: Sequence[Problem], store_dir: str | os.PathLike[
                       use_ray: bool = True, progress: bool = True) -> list[dict[str, Any]]:
     """Every problem's part of the report, in order: one Ray task per problem (Ray must be initialised),
     or one after another in this process."""
-    from tqdm import tqdm
-
     if not use_ray:
         return [evaluate_problem(p, str(store_dir), config) for p in tqdm(problems, desc="selecting", disable=not progress)]
-    import ray
-
     task = ray.remote(num_cpus=1, max_retries=1)(evaluate_problem)
     pending = {task.remote(p, str(store_dir), config): i for i, p in enumerate(problems)}
     results: list[dict[str, Any] | None] = [None] * len(problems)
@@ -253,11 +259,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
 def plot_solve_rate(report: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     """``solve_rate.png``: solve rate against samples per problem on a log axis, one line per strategy
     and pass@k dashed for reference, each with its interval as error bars (nudged apart so they stay visible)."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     settings, overall = report["settings"], report["overall"]
     ks = settings["budgets"]
     n = settings["submissions"]
@@ -338,23 +340,21 @@ PENALTY_PER_REJECTION = 10
 
 def read_standings(path: str | os.PathLike[str]) -> list[tuple[int, int]]:
     """(solved, penalty) of every participant from a CSV with ``solved`` and ``penalty`` columns."""
-    import csv
-
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise ValueError(f"{path}: unreadable standings ({err})") from None
+        raise ConfigError(f"{path}: unreadable standings ({err})") from None
     standings = []
     for line, row in enumerate(rows, start=2):
         try:
             standings.append((int(row["solved"]), int(row["penalty"])))
         except KeyError as err:
-            raise ValueError(f"{path}: no {err.args[0]!r} column; expected a header with solved,penalty") from None
+            raise ConfigError(f"{path}: no {err.args[0]!r} column; expected a header with solved,penalty") from None
         except (TypeError, ValueError):
-            raise ValueError(f"{path}:{line}: fields 'solved' and 'penalty' must be whole numbers") from None
+            raise ConfigError(f"{path}:{line}: fields 'solved' and 'penalty' must be whole numbers") from None
     if not standings:
-        raise ValueError(f"{path}: no participants")
+        raise ConfigError(f"{path}: no participants")
     return standings
 
 
@@ -378,9 +378,6 @@ def read_samples_file(path: str | os.PathLike[str], problem_ids: Sequence[str], 
     (``.gz`` too) with ``problem_id``, ``code``, ``language`` and optionally ``logprob``/``num_tokens``
     per row, as ``benchmarks/draw_samples.py`` writes; rows of other problems are skipped. Too few
     rows for a problem, or a malformed one, raise :class:`~clustering.candidates.CandidateFileError`."""
-    from alphacode.fileio import read_json_lines
-    from clustering.candidates import CandidateFileError, parse_candidate
-
     wanted: dict[str, list[Candidate]] = {problem_id: [] for problem_id in problem_ids}
     for where, row in read_json_lines(path, CandidateFileError):
         problem_id = row.get("problem_id") if isinstance(row, dict) else None
@@ -398,14 +395,12 @@ def read_samples_file(path: str | os.PathLike[str], problem_ids: Sequence[str], 
 
 
 def _file_digest(path: str | os.PathLike[str]) -> str:
-    import hashlib
-
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] | None,
-                report_dir: str | os.PathLike[str], config: ContestConfig, sampling: Any,
+                report_dir: str | os.PathLike[str], config: ContestConfig, sampling: SamplingConfig,
                 settings: Mapping[str, Any], address: str | None = None, workers: int | None = None,
                 standings: Sequence[tuple[int, int]] | None = None,
                 samples_file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
@@ -413,10 +408,7 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
     samples from ``samples_file`` (see :func:`read_samples_file`; no model is loaded), evaluate every
     problem with hidden tests on Ray, write the report (with the placement among ``standings``' participants when given).
     The batch size stays as given whatever the budget: it fixes the samples, so changing it refuses the store."""
-    from alphacode.model.export import load_model, read_model_config
-    from sampling.distributed import ray_session, run_sampling
-    from sampling.store import import_candidates
-
+    check_unique_names(problems, str(settings.get("problems", "problems")))
     judged = judged_problems(problems)
     store_dir = Path(report_dir) / "samples"
     if samples_file is not None:
@@ -442,3 +434,25 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
                                "strategy": "cluster", "penalty_per_rejection": PENALTY_PER_REJECTION}
     write_report(report, report_dir)
     return report
+
+
+def contest(problems: str | os.PathLike[str], report_dir: str | os.PathLike[str], config: ContestConfig,
+            sampling: SamplingConfig, *, checkpoint: str | os.PathLike[str] | None = None,
+            samples_file: str | os.PathLike[str] | None = None, split: str | None = None, address: str | None = None,
+            workers: int | None = None, standings_file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """What ``alphacode contest`` does: load the problems at ``problems`` (only those of ``split`` when given),
+    check that some have hidden tests, and :func:`run_contest` them with the model or the samples file."""
+    if not Path(problems).exists():
+        raise UserError(f"{problems}: no such file or directory")
+    loaded = load_problems(problems)
+    if split:
+        loaded = in_split(loaded, split)
+    if not loaded:
+        raise UserError(f"{problems}: no problems{f' in the {split} split' if split else ''}")
+    if all(skip_reason(p) is not None for p in loaded):
+        raise UserError(f"{problems}: no problem has hidden tests (private, generated or a HumanEval check) to judge on")
+    standings = read_standings(standings_file) if standings_file else None
+    settings = {"problems": str(problems), "split": split,
+                "checkpoint": None if samples_file else str(checkpoint or DEFAULT_MODEL_DIR)}
+    return run_contest(loaded, checkpoint, report_dir, config, sampling, settings, address=address, workers=workers,
+                       standings=standings, samples_file=samples_file)

@@ -1,0 +1,41 @@
+"""Training checkpoints on disk: the orbax manager of a work directory, and a run's weights read back.
+
+The trainer saves through :func:`open_manager`; loading a model from a training directory
+(:func:`alphacode.model.export.load_model`) and fine-tuning from a pretraining run read through
+:func:`load_checkpoint`. orbax is slow to import, so only these paths import this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import orbax.checkpoint as ocp
+
+from alphacode.model.config import ModelConfig
+
+CHECKPOINTS = "checkpoints"
+
+
+def open_manager(workdir: str | os.PathLike[str], max_to_keep: int | None = None) -> ocp.CheckpointManager:
+    """The checkpoint manager of a training work directory (its ``checkpoints/`` folder, created if missing)."""
+    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
+    return ocp.CheckpointManager(Path(workdir).resolve() / CHECKPOINTS, options=options)
+
+
+def load_checkpoint(workdir: str | os.PathLike[str], step: int | None = None) -> tuple[ModelConfig, Any]:
+    """The model config and parameters saved by a run in ``workdir`` (latest step by default), on CPU."""
+    workdir = Path(workdir)
+    try:
+        payload = json.loads((workdir / "config.json").read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{workdir}: no config.json; not a training directory") from None
+    config = ModelConfig(**payload["model"])
+    with ocp.CheckpointManager(workdir.resolve() / CHECKPOINTS) as manager:
+        step = step if step is not None else manager.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"{workdir}: no checkpoint saved yet")
+        restored = manager.restore(step, args=ocp.args.StandardRestore())
+    return config, restored["params"]
