@@ -180,27 +180,37 @@ class _Parser:
             raise self.fail(field_name, f"expected a list of strings, got {_kind(value)}")
         return [self.text(item, f"{field_name}[{i}]") for i, item in enumerate(value)]
 
+    def pairs(self, value: Any, field_name: str, keys: tuple[str, str], what: str) -> list[tuple[tuple[Any, str], ...]]:
+        """A field given flattened (``{a: [...], b: [...]}``) or as a list of ``{a, b}`` objects, as one
+        ``((a, its field name), (b, its field name))`` per item, so each value is checked and blamed by name."""
+        first, second = keys
+        if isinstance(value, Mapping):
+            missing = set(keys) - value.keys()
+            if missing:
+                raise self.fail(field_name, f"flattened {what} need '{first}' and '{second}' lists, missing {sorted(missing)}")
+            columns = [value[first], value[second]]
+            for key, column in zip(keys, columns):
+                if not isinstance(column, list):
+                    raise self.fail(f"{field_name}.{key}", f"expected a list, got {_kind(column)}")
+            if len(columns[0]) != len(columns[1]):
+                raise self.fail(field_name, f"{len(columns[0])} {first}s but {len(columns[1])} {second}s")
+            return [((a, f"{field_name}.{first}[{i}]"), (b, f"{field_name}.{second}[{i}]"))
+                    for i, (a, b) in enumerate(zip(*columns))]
+        if isinstance(value, list):
+            found = []
+            for i, item in enumerate(value):
+                name = f"{field_name}[{i}]"
+                if not isinstance(item, Mapping) or not set(keys) <= item.keys():
+                    raise self.fail(name, f"expected an object with '{first}' and '{second}'")
+                found.append(((item[first], f"{name}.{first}"), (item[second], f"{name}.{second}")))
+            return found
+        raise self.fail(field_name, f"expected a list of {what} or {{{first}: [...], {second}: [...]}}, got {_kind(value)}")
+
     def tests(self, value: Any, field_name: str) -> tuple[Test, ...]:
         if value is None:
             return ()
-        if isinstance(value, Mapping):
-            missing = {"input", "output"} - value.keys()
-            if missing:
-                raise self.fail(field_name, f"flattened tests need 'input' and 'output' lists, missing {sorted(missing)}")
-            inputs = self.text_list(value["input"], f"{field_name}.input")
-            outputs = self.text_list(value["output"], f"{field_name}.output")
-            if len(inputs) != len(outputs):
-                raise self.fail(field_name, f"{len(inputs)} inputs but {len(outputs)} outputs")
-            return tuple(Test(i, o) for i, o in zip(inputs, outputs))
-        if isinstance(value, list):
-            tests = []
-            for i, item in enumerate(value):
-                name = f"{field_name}[{i}]"
-                if not isinstance(item, Mapping) or not {"input", "output"} <= item.keys():
-                    raise self.fail(name, "expected an object with 'input' and 'output'")
-                tests.append(Test(self.text(item["input"], f"{name}.input"), self.text(item["output"], f"{name}.output")))
-            return tuple(tests)
-        raise self.fail(field_name, f"expected a list of tests or {{input: [...], output: [...]}}, got {_kind(value)}")
+        return tuple(Test(self.text(i, i_name), self.text(o, o_name))
+                     for (i, i_name), (o, o_name) in self.pairs(value, field_name, ("input", "output"), "tests"))
 
     def language(self, value: Any, field_name: str) -> Language:
         try:
@@ -213,29 +223,9 @@ class _Parser:
     def solutions(self, value: Any, field_name: str) -> tuple[Solution, ...]:
         if value is None:
             return ()
-        if isinstance(value, Mapping):
-            missing = {"language", "solution"} - value.keys()
-            if missing:
-                raise self.fail(field_name, f"flattened solutions need 'language' and 'solution' lists, missing {sorted(missing)}")
-            languages, codes = value["language"], value["solution"]
-            if not isinstance(languages, list):
-                raise self.fail(f"{field_name}.language", f"expected a list, got {_kind(languages)}")
-            codes = self.text_list(codes, f"{field_name}.solution")
-            if len(languages) != len(codes):
-                raise self.fail(field_name, f"{len(languages)} languages but {len(codes)} solutions")
-            return tuple(
-                Solution(self.language(lang, f"{field_name}.language[{i}]"), code)
-                for i, (lang, code) in enumerate(zip(languages, codes))
-            )
-        if isinstance(value, list):
-            out = []
-            for i, item in enumerate(value):
-                name = f"{field_name}[{i}]"
-                if not isinstance(item, Mapping) or not {"language", "solution"} <= item.keys():
-                    raise self.fail(name, "expected an object with 'language' and 'solution'")
-                out.append(Solution(self.language(item["language"], f"{name}.language"), self.text(item["solution"], f"{name}.solution")))
-            return tuple(out)
-        raise self.fail(field_name, f"expected a list of solutions or {{language: [...], solution: [...]}}, got {_kind(value)}")
+        return tuple(Solution(self.language(lang, lang_name), self.text(code, code_name))
+                     for (lang, lang_name), (code, code_name)
+                     in self.pairs(value, field_name, ("language", "solution"), "solutions"))
 
     def time_limit(self, value: Any) -> float | None:
         if value is None:

@@ -20,17 +20,10 @@ DEFAULT_TIME_LIMIT_S = 2.0
 DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024
 
 
-class Verdict(str, enum.Enum):
-    """A judge's verdict on one test or on a whole submission."""
-
-    ACCEPTED = "ACCEPTED"
-    WRONG_ANSWER = "WRONG_ANSWER"
-    RUNTIME_ERROR = "RUNTIME_ERROR"
-    TIMEOUT = "TIMEOUT"
-    MEMORY_LIMIT = "MEMORY_LIMIT"
-    OUTPUT_LIMIT = "OUTPUT_LIMIT"
-    COMPILE_ERROR = "COMPILE_ERROR"
-    SANDBOX_VIOLATION = "SANDBOX_VIOLATION"
+# A judge's verdict on one test or a whole submission: ACCEPTED, WRONG_ANSWER, or how the run ended when it
+# did not end cleanly (every sandbox Status but OK, under the same name).
+Verdict = enum.Enum("Verdict", {"ACCEPTED": "ACCEPTED", "WRONG_ANSWER": "WRONG_ANSWER",
+                                **{s.name: s.value for s in Status if s is not Status.OK}}, type=str)
 
 
 @dataclass(frozen=True)
