@@ -11,6 +11,7 @@ import pytest
 from alphacode.cli import main as cli_main
 from alphacode.metrics import pass_at_k
 from alphacode.problems import Problem, load_problems
+from alphacode.splits import in_split
 from evaluation.contest import ContestConfig, build_report, write_report
 from sampling.candidate import Candidate
 from sampling.store import SampleStore, iter_candidates
@@ -169,21 +170,22 @@ def test_contest_on_the_valid_split_with_the_tiny_model(tmp_path: Path, tiny_mod
     (tmp_path / "standings.csv").write_text("solved,penalty\n2,30\n0,0\n")
     assert cli_main([*argv, "--budgets", "2,4", "--standings", str(tmp_path / "standings.csv")]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["overall"]["problems"] == 9
+    valid = len(in_split(load_problems(ROOT / "data" / "contest"), "valid"))
+    assert report["overall"]["problems"] == valid
     assert report["placement"]["participants"] == 3 and report["placement"]["rank"] >= 2
-    assert report["overall"]["filter"]["samples"] == 9 * 4 and report["settings"]["units_written"] == 9
+    assert report["overall"]["filter"]["samples"] == valid * 4 and report["settings"]["units_written"] == valid
     assert set(report["overall"]["solve_rate"]) == {"cluster", "codet", "logprob", "random"}
     assert (tmp_path / "report.md").exists() and (tmp_path / "solve_rate.png").stat().st_size > 10_000
     assert cli_main([*argv, "--budgets", "1,2"]) == 0
     again = json.loads((tmp_path / "report.json").read_text())
-    assert again["settings"]["units_written"] == 0 and again["settings"]["units_reused"] == 9
-    assert again["overall"]["filter"]["samples"] == 9 * 2
+    assert again["settings"]["units_written"] == 0 and again["settings"]["units_reused"] == valid
+    assert again["overall"]["filter"]["samples"] == valid * 2
     names = [p["name"] for p in report["problems"]]
     drawn = {name: list(iter_candidates(tmp_path / "samples", name)) for name in names}
     assert cli_main([*argv, "--budgets", "4,8"]) == 0
     grown = json.loads((tmp_path / "report.json").read_text())
-    assert (grown["settings"]["units_written"], grown["settings"]["samples_drawn"]) == (9, 9 * 4)
-    assert grown["overall"]["filter"]["samples"] == 9 * 8
+    assert (grown["settings"]["units_written"], grown["settings"]["samples_drawn"]) == (valid, valid * 4)
+    assert grown["overall"]["filter"]["samples"] == valid * 8
     for name in names:
         assert list(iter_candidates(tmp_path / "samples", name))[:4] == drawn[name]
 
