@@ -28,9 +28,11 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/execution.py
 
-# Retrain the bundled model from scratch on this machine (about two hours on 2 cores; resumable).
+# Retrain the bundled model from scratch on this machine (about two hours on 2 cores; resumable): the
+# default model's two CPU experiments (configs/default_*_cpu.py), the second exporting into the package.
 default-checkpoint: $(STAMP)
-	$(BIN)/python -m finetune.recipe --preset cpu --workdir runs/default-model --export alphacode/default_model
+	$(BIN)/alphacode pretrain --experiment default-pretrain-cpu
+	$(BIN)/alphacode finetune --experiment default-finetune-cpu --set data.export=alphacode/default_model
 
 clean:
 	rm -rf $(VENV) build *.egg-info

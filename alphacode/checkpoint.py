@@ -25,6 +25,21 @@ def open_manager(workdir: str | os.PathLike[str], max_to_keep: int | None = None
     return ocp.CheckpointManager(Path(workdir).resolve() / CHECKPOINTS, options=options)
 
 
+def restore_latest(workdir: str | os.PathLike[str], target: Any) -> Any:
+    """The latest state saved in ``workdir``, laid out as ``target`` says (a tree of ``jax.ShapeDtypeStruct``
+    with shardings): on many hosts every process calls this and reads only its shards."""
+    with ocp.CheckpointManager(Path(workdir).resolve() / CHECKPOINTS) as manager:
+        step = manager.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"{workdir}: no checkpoint saved yet")
+        return manager.restore(step, args=ocp.args.StandardRestore(target))
+
+
+def is_training_dir(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` holds a training run's checkpoints (rather than, say, a model export)."""
+    return (Path(path) / CHECKPOINTS).is_dir()
+
+
 def load_checkpoint(workdir: str | os.PathLike[str], step: int | None = None) -> tuple[ModelConfig, Any]:
     """The model config and parameters saved by a run in ``workdir`` (latest step by default), on CPU."""
     workdir = Path(workdir)

@@ -10,14 +10,18 @@ with one line on stderr and exit code 2, never a traceback; work that could not 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from alphacode.config import Experiment, load_experiment
 from alphacode.errors import CommandFailed, UserError
 from alphacode.execution.judge import judge_file
 from alphacode.execution.sandbox import SandboxOptions
+from alphacode.hosts import Hosts, is_leader
 from alphacode.problems import load_problem
 from alphacode.splits import SPLITS
 from clustering import solve as solving
@@ -139,6 +143,23 @@ def _add_out_flag(parser: argparse.ArgumentParser, help_text: str, default: str 
     parser.add_argument("--out", default=default, required=required, help=help_text)
 
 
+def _add_experiment_flags(parser: argparse.ArgumentParser, default: str) -> None:
+    """What the training commands share: the experiment, its overrides, the work directory, many hosts."""
+    parser.add_argument("--experiment", help=f"a name in configs/ or a .py file (default: {default})")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting by dotted key, e.g. --set train.steps=5 (repeatable)")
+    parser.add_argument("--steps", type=_positive_int, help="shorthand for --set train.steps=N")
+    parser.add_argument("--workdir", help="work directory (default: runs/EXPERIMENT)")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="make the corpus, tokenizer and pre-tokenized shards (no JAX), then stop")
+    hosts = parser.add_argument_group("many hosts (every process runs the same command)")
+    hosts.add_argument("--coordinator-address", metavar="HOST:PORT", help="process 0's address")
+    hosts.add_argument("--num-processes", type=_positive_int)
+    hosts.add_argument("--process-id", type=int)
+    hosts.add_argument("--distributed", choices=("auto",), help="let jax.distributed.initialize() find the cluster")
+    parser.set_defaults(shorthand_keys={})
+
+
 def _add_python_fraction_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--python-fraction", type=float, default=0.5, help="share of batches in Python 3 (rest C++)")
 
@@ -185,37 +206,46 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_pretrain(args: argparse.Namespace) -> int:
-    from pretrain.pipeline import pretrain_command  # JAX
+def _experiment(args: argparse.Namespace, stage: str) -> tuple[Experiment, Path]:
+    """The experiment the flags name, every ``--set`` (and shorthand) applied, and its work directory."""
+    keys = {"steps": "train.steps", **args.shorthand_keys}
+    shorthands = [f"{key}={getattr(args, name)}" for name, key in keys.items() if getattr(args, name) is not None]
+    experiment = load_experiment(args.experiment or f"{stage}-tiny", [*shorthands, *args.set])
+    if experiment.stage != stage:
+        raise UserError(f"experiment {experiment.name!r} is a {experiment.stage} experiment; "
+                        f"run it with `alphacode {experiment.stage}`")
+    return experiment, Path(args.workdir or Path("runs") / experiment.name)
 
-    summary, workdir = pretrain_command(args.config, args.workdir, steps=args.steps, batch_size=args.batch_size,
-                                        learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
-                                        checkpoint_every=args.checkpoint_every, mesh=args.mesh,
-                                        corpus_sources=args.corpus, max_files=args.max_files or None)
+
+def _train_command(args: argparse.Namespace, stage: str) -> int:
+    """``pretrain`` and ``finetune``: prepare the data (``--prepare-only``: only that, no JAX), or join the
+    hosts and train, then print where the run stands."""
+    experiment, workdir = _experiment(args, stage)
+    pipeline = importlib.import_module(f"{stage}.pipeline")  # JAX and orbax load with training, not with --help
+    if args.prepare_only:
+        pipeline.prepare(experiment.data, workdir)
+        print(f"prepared: {workdir} (carry it, or point data.* at its parts, to train elsewhere)")
+        return 0
+    Hosts(args.coordinator_address, args.num_processes, args.process_id, args.distributed == "auto").initialize()
+    summary = getattr(pipeline, stage)(experiment, workdir, started=args.started)
+    if not is_leader():
+        return 0
     m = summary.metric
-    print(f"step {summary.first_step}: loss {m('first', 'loss'):.3f} (decoder {m('first', 'decoder_loss'):.3f}); "
-          f"step {summary.last_step}: loss {m('last', 'loss'):.3f} (decoder {m('last', 'decoder_loss'):.3f}); "
-          f"eval loss {m('eval', 'loss'):.3f}; {summary.tokens_per_second:,.0f} tokens/s, MFU {summary.mfu:.1%}")
-    print(f"checkpoint: {workdir}/run")
+    print(f"step {summary.first_step}: decoder loss {m('first', 'decoder_loss'):.3f}; step {summary.last_step}: "
+          f"loss {m('last', 'loss'):.3f}, decoder loss {m('last', 'decoder_loss'):.3f}; "
+          f"eval decoder loss {m('eval', 'decoder_loss'):.3f}")
+    print(f"speed: {summary.tokens_per_second:,.0f} tokens/s, MFU {summary.mfu:.1%}; first step done "
+          f"{summary.startup_seconds:.1f} s after the start; waited {summary.host_ms_per_step:.1f} ms/step for batches")
+    print(f"run: {workdir} (config.json, metrics.jsonl, checkpoints/)")
     return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    return _train_command(args, "pretrain")
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from finetune.losses import FinetuneLossConfig
-    from finetune.pipeline import finetune_command  # JAX
-
-    losses = FinetuneLossConfig(temperature=None if args.no_tempering else 0.2, gold=not args.no_gold,
-                                value_weight=args.value_weight, mlm_weight=args.mlm_weight)
-    summary, workdir = finetune_command(args.data, args.workdir, config_name=args.config, init=args.init,
-                                        tokenizer=args.tokenizer, steps=args.steps, batch_size=args.batch_size,
-                                        learning_rate=args.learning_rate, checkpoint_every=args.checkpoint_every,
-                                        losses=losses)
-    m = summary.metric
-    print(f"step {summary.first_step}: decoder loss {m('first', 'decoder_loss'):.3f}; step {summary.last_step}: "
-          f"decoder loss {m('last', 'decoder_loss'):.3f}, value loss {m('last', 'value_loss'):.3f}; "
-          f"eval decoder loss {m('eval', 'decoder_loss'):.3f}")
-    print(f"checkpoint: {workdir}/run")
-    return 0
+    return _train_command(args, "finetune")
 
 
 def cmd_tokenizer_train(args: argparse.Namespace) -> int:
@@ -380,37 +410,19 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
     info.set_defaults(func=cmd_model_info)
 
     pre = sub.add_parser("pretrain", help="build a code corpus, train the tokenizer, pretrain a model",
-                         description="Corpus -> SentencePiece -> seqio shards -> encoder MLM + decoder LM training. "
-                                     "Rerun the same command to resume.")
-    pre.add_argument("--config", default="tiny", help="tiny, small, 300m, 1b, 3b, 9b or 41b")
-    pre.add_argument("--steps", type=_positive_int, default=200)
-    pre.add_argument("--corpus", nargs="*", help="source tree, JSONL or Parquet dumps (default: this Python's own code)")
-    pre.add_argument("--max-files", type=int, default=4000, help="cap on corpus files (0: no cap)")
-    pre.add_argument("--workdir", help="default: runs/pretrain-CONFIG")
-    pre.add_argument("--batch-size", type=_positive_int, default=16)
-    pre.add_argument("--learning-rate", type=float, default=2e-3)
-    pre.add_argument("--warmup-steps", type=int, default=100)
-    pre.add_argument("--checkpoint-every", type=_positive_int, default=100)
-    pre.add_argument("--mesh", default="", help="e.g. data=4,fsdp=2 (default: all devices on data)")
+                         description="Corpus -> SentencePiece -> pre-tokenized shards -> encoder MLM + decoder LM "
+                                     "training, as the experiment says. Rerun the same command to resume.")
+    _add_experiment_flags(pre, "pretrain-tiny")
     pre.set_defaults(func=cmd_pretrain)
 
     fin = sub.add_parser("finetune", help="fine-tune on CodeContests-format problems (tempering, GOLD, value head)",
-                         description="Problems -> seqio shards -> training from a pretrained checkpoint. "
-                                     "Rerun the same command to resume.")
-    fin.add_argument("--config", default="tiny", help="used without --init")
-    fin.add_argument("--init", help="a pretraining run directory (its run/ folder) to start from")
-    fin.add_argument("--data", default="data/contest", help="problems: JSON, JSONL, Parquet, or a directory")
-    fin.add_argument("--tokenizer", help="SentencePiece model (default: next to the --init run)")
-    fin.add_argument("--steps", type=_positive_int, default=200)
-    fin.add_argument("--workdir", help="default: runs/finetune-CONFIG")
-    fin.add_argument("--batch-size", type=_positive_int, default=16)
-    fin.add_argument("--learning-rate", type=float, default=1e-3)
-    fin.add_argument("--checkpoint-every", type=_positive_int, default=100)
-    fin.add_argument("--no-gold", action="store_true", help="plain likelihood on correct solutions")
-    fin.add_argument("--no-tempering", action="store_true", help="train at temperature 1 instead of 0.2")
-    fin.add_argument("--value-weight", type=float, default=0.1, help="0 turns the value head off")
-    fin.add_argument("--mlm-weight", type=float, default=1.0)
-    fin.set_defaults(func=cmd_finetune)
+                         description="Problems (+ a corpus' docstring functions) -> task shards -> training from a "
+                                     "pretraining run or a model export, as the experiment says. Rerun the same "
+                                     "command to resume.")
+    _add_experiment_flags(fin, "finetune-tiny")
+    fin.add_argument("--init", help="shorthand for --set data.init=DIR: a pretraining run or model export to start from")
+    fin.add_argument("--data", help="shorthand for --set data.problems=PROBLEMS")
+    fin.set_defaults(func=cmd_finetune, shorthand_keys={"init": "data.init", "data": "data.problems"})
 
     tok = sub.add_parser("tokenizer", help="train the SentencePiece tokenizer").add_subparsers(
         dest="action", metavar="ACTION", required=True)
@@ -544,7 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 once the work happened, 2 for user mistakes, 1 for failed work)."""
+    started = time.perf_counter()
     args = build_parser().parse_args(argv)
+    args.started = started
     handler: Callable[[argparse.Namespace], int] = args.func
     try:
         return handler(args)

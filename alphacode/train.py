@@ -1,11 +1,14 @@
 """The one training loop of both stages (pretraining and fine-tuning).
 
-It takes a loss function from the stage and a source of numpy batches, and owns everything else:
-a jit-compiled step with the model's shardings on a device mesh, AdamW with linear warmup and
-cosine decay, gradient clipping, gradient accumulation (a scan over micro-batches), orbax
-checkpoints every N steps and at exit, exact resume (the same parameters and the same data order
-after a kill: batches are a pure function of the step), evaluation on a held-out source, metrics
-to ``metrics.jsonl`` and TensorBoard event files, and a progress bar with loss, tokens/s and MFU.
+It takes a loss function from the stage and a source of numpy rows, and owns everything else:
+a jit-compiled step with the model's shardings on a device mesh that spans every process, AdamW with
+linear warmup and cosine decay, gradient clipping, gradient accumulation (a scan over micro-batches),
+batches built ahead on a background thread (each process builds only its rows of the global batch),
+orbax checkpoints every N steps and at exit, saved by all processes together, exact resume (the same
+parameters and the same data order after a kill: rows are a pure function of the step), evaluation on
+a held-out source, and on process 0 metrics to ``metrics.jsonl`` and TensorBoard event files and a
+progress bar with loss, tokens/s and MFU. The time from the command's start to the first step and the
+loop's wait for batches per step are logged with the first and later metrics.
 
 It never imports seqio or TensorFlow: accelerator machines have JAX but no TensorFlow.
 """
@@ -16,6 +19,8 @@ import dataclasses
 import json
 import math
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,8 +38,11 @@ from jax.sharding import NamedSharding, PartitionSpec
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
-from alphacode.checkpoint import open_manager
+from alphacode.checkpoint import open_manager, restore_latest
+from alphacode.config import TrainConfig, saved_steps
+from alphacode.errors import ConfigError
 from alphacode.fileio import atomic_write_text
+from alphacode.hosts import agree, is_leader
 from alphacode.model.config import ModelConfig
 from alphacode.model.flops import flops_per_example, peak_flops
 from alphacode.model.sharding import make_mesh, parse_mesh, rules_for, shardings
@@ -44,41 +52,15 @@ Batch = Mapping[str, np.ndarray]
 LossFn = Callable[[EncoderDecoder, Any, Batch, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation and bookkeeping. ``batch_size`` is the global batch, split into ``grad_accum``
-    micro-batches whose gradients are averaged with equal weight (each is already a per-token mean)."""
-
-    steps: int = 200
-    batch_size: int = 16
-    learning_rate: float = 2e-3
-    warmup_steps: int = 20
-    final_lr_fraction: float = 0.1
-    weight_decay: float = 0.1
-    adam_b1: float = 0.9
-    adam_b2: float = 0.95
-    grad_clip: float = 1.0
-    grad_accum: int = 1
-    checkpoint_every: int = 100
-    keep_checkpoints: int = 2
-    eval_every: int = 100
-    eval_batches: int = 2
-    log_every: int = 10
-    seed: int = 0
-    mesh: str = ""  # e.g. "data=4,fsdp=2"; empty: every device on the data axis
-
-    def replace(self, **changes: Any) -> TrainConfig:
-        return dataclasses.replace(self, **changes)
-
-
 class BatchSource(Protocol):
-    """Numpy batches as a pure function of the step, so a resumed run sees exactly the same data."""
+    """Rows ``start`` to ``stop`` of the global batch of ``step``, a pure function of its arguments: a resumed
+    run sees exactly the batches of an uninterrupted one, and each process builds only its own rows."""
 
-    def batch(self, step: int) -> Batch: ...
+    def rows(self, step: int, start: int, stop: int) -> Batch: ...
 
 
 class ArrayBatches:
-    """Batches from in-memory arrays: each epoch is a seeded permutation of the examples."""
+    """Batches of ``batch_size`` rows from in-memory arrays: each epoch is a seeded permutation of the examples."""
 
     def __init__(self, arrays: Mapping[str, np.ndarray], batch_size: int, seed: int = 0) -> None:
         sizes = {len(a) for a in arrays.values()}
@@ -93,10 +75,13 @@ class ArrayBatches:
             self._perm_cache = {epoch: np.random.default_rng((self.seed, epoch)).permutation(self.size)}
         return self._perm_cache[epoch]
 
-    def batch(self, step: int) -> Batch:
-        start = step * self.batch_size
-        index = np.array([self._permutation(i // self.size)[i % self.size] for i in range(start, start + self.batch_size)])
+    def rows(self, step: int, start: int, stop: int) -> Batch:
+        first = step * self.batch_size
+        index = np.array([self._permutation(i // self.size)[i % self.size] for i in range(first + start, first + stop)])
         return {k: v[index] for k, v in self.arrays.items()}
+
+    def batch(self, step: int) -> Batch:
+        return self.rows(step, 0, self.batch_size)
 
 
 @flax.struct.dataclass
@@ -109,7 +94,9 @@ class TrainState:
 
 @dataclass(frozen=True)
 class TrainSummary:
-    """What a run did: losses at its first and last logged steps, and its speed."""
+    """What a run did: losses at its first and last logged steps, its speed, and where the time went
+    (``startup_seconds``: from the command's start to the end of the first step, compilation included;
+    ``host_ms_per_step``: how long the training loop waited for its batches, per step)."""
 
     first_step: int
     last_step: int
@@ -118,6 +105,9 @@ class TrainSummary:
     eval_metrics: dict[str, float]
     tokens_per_second: float
     mfu: float
+    startup_seconds: float = math.nan
+    host_ms_per_step: float = math.nan
+    resumed_from: int = 0
 
     def metric(self, when: str, name: str) -> float:
         """``name`` at the ``first`` or ``last`` logged step or in the ``eval`` pass; NaN if not logged."""
@@ -126,9 +116,10 @@ class TrainSummary:
 
 def learning_rate_schedule(config: TrainConfig) -> optax.Schedule:
     """Linear warmup to ``learning_rate``, then cosine decay to ``final_lr_fraction`` of it."""
+    warmup = config.resolved().warmup_steps
     return optax.warmup_cosine_decay_schedule(
-        init_value=0.0, peak_value=config.learning_rate, warmup_steps=max(1, config.warmup_steps),
-        decay_steps=max(config.steps, config.warmup_steps + 1), end_value=config.learning_rate * config.final_lr_fraction)
+        init_value=0.0, peak_value=config.learning_rate, warmup_steps=max(1, warmup),
+        decay_steps=max(config.steps, warmup + 1), end_value=config.learning_rate * config.final_lr_fraction)
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -146,31 +137,41 @@ def _tokens(batch: Batch) -> int:
 
 
 class Trainer:
-    """Trains :class:`EncoderDecoder` with a stage's loss; checkpoints and metrics go under ``workdir``."""
+    """Trains :class:`EncoderDecoder` with a stage's loss; checkpoints and metrics go under ``workdir``.
+
+    On many hosts every process runs the same trainer: the mesh spans all processes' devices, each
+    process builds only its own rows of every global batch, orbax saves and restores checkpoints with
+    all processes together, and only process 0 writes ``config.json``, metrics, events and the progress bar."""
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, loss_fn: LossFn,
                  workdir: str | os.PathLike[str], *, init_params: Any | None = None,
-                 example_lengths: tuple[int, int] | None = None, mlm_fraction: float = 0.25) -> None:
-        self.model_config, self.config, self.loss_fn = model_config, train_config, loss_fn
+                 example_lengths: tuple[int, int] | None = None, mlm_fraction: float = 0.25,
+                 run_info: Mapping[str, Any] | None = None, started: float | None = None,
+                 init_checkpoint: str | os.PathLike[str] | None = None) -> None:
+        self.model_config, self.config, self.loss_fn = model_config, train_config.resolved(), loss_fn
         self.workdir = Path(workdir)
+        self.run_info = dict(run_info or {})
+        self.started = started if started is not None else time.perf_counter()
         self.model = EncoderDecoder(model_config)
-        self.optimizer = make_optimizer(train_config)
+        self.optimizer = make_optimizer(self.config)
         all_devices = jax.devices()
-        sizes = parse_mesh(train_config.mesh) if train_config.mesh else {"data": len(all_devices)}
+        sizes = parse_mesh(self.config.mesh) if self.config.mesh else {"data": len(all_devices)}
         self.mesh = make_mesh(sizes, all_devices)
         devices = list(self.mesh.devices.flat)
         self.rules = rules_for(model_config, sizes)
         data_split = sizes.get("data", 1) * sizes.get("fsdp", 1)
-        micro = train_config.batch_size // max(1, train_config.grad_accum)
-        if train_config.batch_size % train_config.grad_accum or micro % data_split:
-            raise ValueError(f"batch_size {train_config.batch_size} must split into {train_config.grad_accum} "
-                             f"micro-batches divisible by data x fsdp = {data_split}")
+        micro = self.config.batch_size // max(1, self.config.grad_accum)
+        if self.config.batch_size % self.config.grad_accum or micro % data_split:
+            raise ConfigError(f"batch_size {self.config.batch_size} must split into {self.config.grad_accum} "
+                              f"micro-batches divisible by data x fsdp = {data_split}")
         enc_len, dec_len = example_lengths or (model_config.max_encoder_length, model_config.max_decoder_length)
-        self.flops_per_step = flops_per_example(model_config, enc_len, dec_len, mlm_fraction) * train_config.batch_size
+        self.lengths = (enc_len, dec_len)
+        self.flops_per_step = flops_per_example(model_config, enc_len, dec_len, mlm_fraction) * self.config.batch_size
         self.peak_flops, self.peak_source = peak_flops(devices[0])
         self.peak_flops *= len(devices)
-        self._init_params = init_params
+        self._init_params, self._init_checkpoint = init_params, init_checkpoint
         self._build()
+        self.local_rows = self._local_rows()
 
     # -- construction ---------------------------------------------------------------------------
 
@@ -200,6 +201,26 @@ class Trainer:
                                    out_shardings=(self.state_shardings, replicated), donate_argnums=(0,))
         self._eval_step = jax.jit(self._evaluate, in_shardings=(param_shardings, self.batch_sharding),
                                   out_shardings=replicated)
+
+    def _local_rows(self) -> tuple[int, int]:
+        """The rows of every global batch that this process's devices hold (a contiguous block)."""
+        index = self.batch_sharding.addressable_devices_indices_map((self.config.batch_size,))
+        starts = [(s[0].start or 0) for s in index.values()]
+        stops = [(s[0].stop if s[0].stop is not None else self.config.batch_size) for s in index.values()]
+        start, stop = min(starts), max(stops)
+        if stop - start != sum(b - a for a, b in set(zip(starts, stops))):
+            raise ConfigError(f"this process's devices hold rows {sorted(set(zip(starts, stops)))} of the batch, "
+                              f"not one block; order the mesh so each process's devices are adjacent on data x fsdp")
+        return start, stop
+
+    def device_batch(self, source: BatchSource, step: int) -> tuple[Any, int]:
+        """This process's rows of the global batch of ``step`` as one global array per feature, and their tokens."""
+        start, stop = self.local_rows
+        local = source.rows(step, start, stop)
+        size = self.config.batch_size
+        arrays = {k: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(v), (size, *v.shape[1:]))
+                  for k, v in local.items()}
+        return arrays, _tokens(local)
 
     def _step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
         accum = self.config.grad_accum
@@ -234,17 +255,26 @@ class Trainer:
     # -- checkpoints ------------------------------------------------------------------------------
 
     def _write_configs(self) -> None:
+        if not is_leader():
+            return
         self.workdir.mkdir(parents=True, exist_ok=True)
-        payload = {"model": dataclasses.asdict(self.model_config), "train": dataclasses.asdict(self.config)}
+        payload = {"model": dataclasses.asdict(self.model_config), "train": dataclasses.asdict(self.config),
+                   **self.run_info}
         atomic_write_text(self.workdir / "config.json", json.dumps(payload, indent=1))
 
     def restore_or_init(self, manager: Any) -> TrainState:
-        """The latest checkpoint in ``workdir`` if there is one, else fresh parameters (or ``init_params``)."""
+        """The latest checkpoint in ``workdir`` if there is one, else fresh parameters, or those of
+        ``init_checkpoint`` (another run's latest state, restored by all processes onto this trainer's
+        shardings) or ``init_params`` (host arrays, e.g. a model export) with a fresh optimizer."""
         latest = manager.latest_step()
         if latest is not None:
             return manager.restore(latest, args=ocp.args.StandardRestore(self.abstract_state))
         state = self.init_state(jax.random.PRNGKey(self.config.seed))
-        if self._init_params is not None:  # e.g. fine-tuning from a pretrained checkpoint
+        if self._init_checkpoint is not None:  # e.g. fine-tuning from a pretraining run
+            params = restore_latest(self._init_checkpoint, self.abstract_state).params
+            return state.replace(params=params, opt_state=jax.jit(
+                self.optimizer.init, out_shardings=self.state_shardings.opt_state)(params))
+        if self._init_params is not None:  # e.g. fine-tuning from a model export
             params = jax.device_put(_overlay(jax.device_get(state.params), nn.unbox(self._init_params)),
                                     self.state_shardings.params)
             state = state.replace(params=params, opt_state=jax.jit(
@@ -254,12 +284,11 @@ class Trainer:
     def time_steps(self, source: BatchSource, steps: int = 10, warmup: int = 2) -> float:
         """Seconds per train step on fresh parameters, after ``warmup`` steps (which compile), with
         the batches already on the device: the speed of the step itself, as benchmarks report it."""
-        put = lambda step: jax.device_put(dict(source.batch(step)), self.batch_sharding)  # noqa: E731
         state = self.init_state(jax.random.PRNGKey(self.config.seed))
         for step in range(warmup):
-            state, metrics = self.train_step(state, put(step))
+            state, metrics = self.train_step(state, self.device_batch(source, step)[0])
         jax.block_until_ready(metrics)
-        batches = [put(warmup + step) for step in range(steps)]
+        batches = [self.device_batch(source, warmup + step)[0] for step in range(steps)]
         started = time.perf_counter()
         for batch in batches:
             state, metrics = self.train_step(state, batch)
@@ -272,61 +301,141 @@ class Trainer:
         """Run (or resume) until ``config.steps``; returns the first and last logged metrics."""
         cfg = self.config
         self._write_configs()
-        writer = _MetricWriter(self.workdir)
+        leader = is_leader()
+        writer = _MetricWriter(self.workdir) if leader else None
         manager = open_manager(self.workdir, cfg.keep_checkpoints)
         state = self.restore_or_init(manager)
         start = int(state.step)
+        if start and leader and progress:
+            print(f"resumed from step {start}", flush=True)
         first: dict[str, float] | None = None
         last: dict[str, float] = {}
         evaluated: dict[str, float] = {}
         window_tokens, window_start, window_steps = 0, time.perf_counter(), 0
-        tokens_per_second = mfu = 0.0
-        bar = tqdm(total=cfg.steps, initial=start, desc="train", unit="step", disable=not progress, dynamic_ncols=True)
+        tokens_per_second = mfu = startup = host_ms = math.nan
+        bar = tqdm(total=cfg.steps, initial=start, desc="train", unit="step", disable=not (progress and leader),
+                   dynamic_ncols=True)
+        batches = _Prefetcher(lambda step: self.device_batch(source, step), range(start, cfg.steps), cfg.prefetch)
         try:
-            for step in range(start, cfg.steps):
-                batch = source.batch(step)
-                window_tokens += _tokens(batch)
-                state, metrics = self.train_step(state, jax.device_put(dict(batch), self.batch_sharding))
+            for step, (batch, tokens) in zip(range(start, cfg.steps), batches):
+                state, metrics = self.train_step(state, batch)
+                window_tokens += tokens
                 window_steps += 1
                 done = step + 1
                 if done % cfg.log_every == 0 or done == cfg.steps or first is None:
                     last = {k: float(v) for k, v in jax.device_get(metrics).items()}
                     elapsed = time.perf_counter() - window_start
-                    if first is None:
-                        first = dict(last, step=done)  # the first step includes compilation: no speed
+                    waited, built = batches.take_times()
+                    if first is None:  # the first step includes compilation: no speed yet
+                        startup = time.perf_counter() - self.started
+                        first = dict(last, step=done, startup_seconds=startup)
                     else:
                         tokens_per_second = window_tokens / elapsed
                         mfu = self.flops_per_step * window_steps / elapsed / self.peak_flops
-                        last.update(tokens_per_second=tokens_per_second, mfu=mfu)
-                    writer.write(done, "train", last)
+                        host_ms = 1e3 * waited / window_steps
+                        last.update(tokens_per_second=tokens_per_second, mfu=mfu, host_ms_per_step=host_ms,
+                                    batch_ms=1e3 * built / window_steps)
+                    if writer is not None:
+                        writer.write(done, "train", first if done == first["step"] else last)
                     bar.set_postfix(loss=f"{last['loss']:.3f}", tok_s=f"{tokens_per_second:,.0f}", mfu=f"{mfu:.1%}")
                     window_tokens, window_start, window_steps = 0, time.perf_counter(), 0
                 if eval_source is not None and (done % cfg.eval_every == 0 or done == cfg.steps):
                     evaluated = self.evaluate(state.params, eval_source)
-                    writer.write(done, "eval", evaluated)
+                    if writer is not None:
+                        writer.write(done, "eval", evaluated)
                 if done % cfg.checkpoint_every == 0:
                     manager.save(done, args=ocp.args.StandardSave(state))
                 bar.update()
         finally:
+            batches.close()
             bar.close()
             if int(state.step) != (manager.latest_step() or 0):
                 manager.save(int(state.step), args=ocp.args.StandardSave(state), force=True)
             manager.wait_until_finished()
             manager.close()
-            writer.close()
+            if writer is not None:
+                writer.close()
         self.state = state
         return TrainSummary(first_step=int((first or {}).get("step", start)), last_step=int(state.step),
                             first_metrics=first or {}, last_metrics=last, eval_metrics=evaluated,
-                            tokens_per_second=tokens_per_second, mfu=mfu)
+                            tokens_per_second=tokens_per_second, mfu=mfu, startup_seconds=startup,
+                            host_ms_per_step=host_ms, resumed_from=start)
 
     def evaluate(self, params: Any, source: BatchSource) -> dict[str, float]:
-        """Mean metrics over ``eval_batches`` batches of ``source``."""
+        """Mean metrics over ``config.eval_batches`` batches of ``source``."""
         totals: dict[str, float] = {}
         for i in range(self.config.eval_batches):
-            metrics = jax.device_get(self._eval_step(params, jax.device_put(dict(source.batch(i)), self.batch_sharding)))
+            metrics = jax.device_get(self._eval_step(params, self.device_batch(source, i)[0]))
             for k, v in metrics.items():
                 totals[k] = totals.get(k, 0.0) + float(v) / self.config.eval_batches
         return totals
+
+
+class _Prefetcher:
+    """Builds ``make(step)`` for each step on a background thread, up to ``depth`` ahead, so the device never
+    waits for the host (``depth`` 0: built in the loop). Iterating yields the results in order; errors are
+    raised in the loop. ``take_times()`` gives, since its last call, the seconds the loop waited for batches
+    and the seconds spent building them."""
+
+    def __init__(self, make: Callable[[int], Any], steps: range, depth: int) -> None:
+        self._make, self._steps, self._depth = make, iter(steps), depth
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._waited = self._built = 0.0
+        self._thread = None
+        if depth > 0:
+            self._thread = threading.Thread(target=self._fill, name="batch-prefetch", daemon=True)
+            self._thread.start()
+
+    def _fill(self) -> None:
+        try:
+            for step in self._steps:
+                item = (True, self._timed_make(step))
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    return
+        except BaseException as err:  # handed to the training loop
+            self._queue.put((False, err))
+
+    def __iter__(self) -> _Prefetcher:
+        return self
+
+    def __next__(self) -> Any:
+        started = time.perf_counter()
+        if self._thread is None:
+            item = (True, self._timed_make(next(self._steps)))
+        else:
+            item = self._queue.get()
+        self._waited += time.perf_counter() - started
+        ok, value = item
+        if not ok:
+            raise value
+        return value
+
+    def _timed_make(self, step: int) -> Any:
+        started = time.perf_counter()
+        made = self._make(step)
+        self._built += time.perf_counter() - started
+        return made
+
+    def take_times(self) -> tuple[float, float]:
+        times, self._waited, self._built = (self._waited, self._built), 0.0, 0.0
+        return times
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            while self._thread.is_alive():
+                try:
+                    self._queue.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                self._thread.join(timeout=0.1)
 
 
 def _overlay(fresh: Any, loaded: Any) -> Any:
@@ -377,3 +486,41 @@ class _MetricWriter:
     def close(self) -> None:
         self.file.close()
         self.tensorboard.close()
+
+
+def plan_steps(config: TrainConfig, workdir: str | os.PathLike[str], probe: Callable[[], Trainer],
+               source: BatchSource, say: Callable[[str], None] = print) -> int:
+    """The run's step count: ``config.steps``, or with a time budget the steps a timed probe of the real train
+    step and batch building fits into ``config.seconds`` (planned once; a rerun keeps the plan, scaled when
+    the budget grew). Every process gets process 0's answer."""
+    if config.seconds is None:
+        return config.steps
+    steps, seconds = saved_steps(workdir)
+    if steps is not None and seconds:
+        return agree(int(steps * config.seconds / seconds))
+    trainer = probe()
+    step_seconds = trainer.time_steps(source, steps=10)
+    started = time.perf_counter()
+    for step in range(3):
+        trainer.device_batch(source, step)
+    host_seconds = (time.perf_counter() - started) / 3
+    planned = agree(max(10, int(config.seconds / (step_seconds + host_seconds))))
+    if is_leader():
+        say(f"plan: {step_seconds * 1e3:.1f} ms/step on the device "
+            f"({trainer.flops_per_step / step_seconds / trainer.peak_flops:.1%} MFU) + {host_seconds * 1e3:.1f} ms "
+            f"of batch building -> {planned} steps for {config.seconds:.0f} s")
+    return planned
+
+
+def run_training(model_config: ModelConfig, config: TrainConfig, loss_fn: LossFn, workdir: str | os.PathLike[str],
+                 source: BatchSource, eval_source: BatchSource | None, *, lengths: tuple[int, int],
+                 run_info: Mapping[str, Any], init_params: Any | None = None,
+                 init_checkpoint: str | os.PathLike[str] | None = None, started: float | None = None,
+                 say: Callable[[str], None] = print, progress: bool = True) -> TrainSummary:
+    """Plan the steps (see :func:`plan_steps`) and train: what every training command does once its data is ready."""
+    def trainer(steps: int) -> Trainer:
+        return Trainer(model_config, config.replace(steps=steps), loss_fn, workdir, init_params=init_params,
+                       init_checkpoint=init_checkpoint, example_lengths=lengths, run_info=run_info, started=started)
+
+    steps = plan_steps(config, workdir, lambda: trainer(10**6), source, say)
+    return trainer(steps).train(source, eval_source, progress=progress)

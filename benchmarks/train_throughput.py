@@ -1,78 +1,87 @@
-"""Training throughput and model-FLOPs utilization (MFU) of the shared trainer.
+"""Training throughput of an experiment: start-up time, host time per step and model-FLOPs utilization (MFU).
 
-    .venv/bin/python benchmarks/train_throughput.py [--configs tiny,small] [--steps 10] [--batch-size 16]
+    .venv/bin/python benchmarks/train_throughput.py [--experiments pretrain-tiny,default-pretrain-cpu] [--steps 20]
+    python3 benchmarks/train_throughput.py --experiments default-pretrain-gpu,300m      # on an accelerator
 
-Runs the real train step (pretraining losses, AdamW, the trainer's shardings) on synthetic
-full-length batches and reports tokens/s and MFU against the peak FLOP/s of the device: on a CPU
-the peak is measured with a float32 matmul in the same run; on known accelerators (H100/H200, A100,
-TPU) the spec sheet's bf16 dense peak is used. Runs unchanged on a GPU (try ``--configs small,300m``).
+Each experiment trains for ``--steps`` steps through the same path ``alphacode pretrain`` takes (record shards ->
+rows built on the prefetch thread -> the sharded, jit-compiled step), on synthetic pre-tokenized files, so no
+corpus is tokenized. It prints the seconds from the run's start to the end of its first step (compilation
+included), the device's time per step, how long the loop waited for batches and how long building one took
+(on the background thread), tokens/s and MFU: against the spec sheet's bf16 dense peak on known accelerators,
+against a float32 matmul measured in the same run on a CPU. ``300m`` is the ``default-pretrain-gpu`` experiment
+with AlphaCode's 300M model and its 1536/768 lengths.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+import time
+from pathlib import Path
 
 import jax
 import numpy as np
 
-from alphacode.model import get_config
-from alphacode.model.flops import flops_per_example, measured_matmul_flops, peak_flops
-from alphacode.train import ArrayBatches, TrainConfig, Trainer
+from alphacode.config import load_experiment
+from alphacode.data import RecordShards, write_record_shards
+from alphacode.model.config import PRESETS
+from alphacode.model.flops import measured_matmul_flops, peak_flops
+from alphacode.train import run_training
+from pretrain.examples import PretrainRows
 from pretrain.objective import pretrain_loss
-from pretrain.pipeline import train_lengths
 
 
-def synthetic_batches(vocab: int, lengths: tuple[int, int], n: int, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    enc = rng.integers(4, vocab, (n, lengths[0]), dtype=np.int32)
-    dec = rng.integers(4, vocab, (n, lengths[1]), dtype=np.int32)
-    return {
-        "encoder_input_tokens": enc, "encoder_target_tokens": enc,
-        "encoder_loss_weights": (rng.random(enc.shape) < 0.15).astype(np.int32),
-        "decoder_input_tokens": np.concatenate([np.ones((n, 1), np.int32), dec[:, :-1]], axis=1),
-        "decoder_target_tokens": dec, "decoder_loss_weights": np.ones_like(dec),
-    }
+def experiment_named(name: str, batch_size: int | None):
+    """A shipped experiment, or ``300m``: the GPU experiment with AlphaCode's 300M model."""
+    overrides = [f"train.batch_size={batch_size}"] if batch_size else []
+    if name == "300m":
+        experiment = load_experiment("default-pretrain-gpu", ["data.lengths=1536,768", *overrides])
+        model = PRESETS["300m"].replace(vocab_size=experiment.model.vocab_size)
+        return experiment.__class__(**{**experiment.__dict__, "name": "300m", "model": model})
+    return load_experiment(name, overrides)
 
 
-def measure(name: str, steps: int, batch_size: int, dtype: str) -> dict[str, float]:
-    config = get_config(name, dtype=dtype)
-    lengths = train_lengths(config)
-    source = ArrayBatches(synthetic_batches(config.vocab_size, lengths, batch_size * 2), batch_size)
-    with tempfile.TemporaryDirectory() as workdir:
-        train = TrainConfig(steps=steps + 2, batch_size=batch_size, log_every=10**6, checkpoint_every=10**6,
-                            eval_every=10**6)
-        trainer = Trainer(config, train, pretrain_loss, workdir, example_lengths=lengths)
-        step_seconds = trainer.time_steps(source, steps)
-    return {"tokens_per_second": batch_size * sum(lengths) / step_seconds,
-            "flops_per_second": batch_size * flops_per_example(config, *lengths) / step_seconds,
-            "step_seconds": step_seconds, "peak": trainer.peak_flops, "lengths": lengths, "dtype": config.dtype}
+def measure(name: str, steps: int, batch_size: int | None) -> dict[str, float]:
+    started = time.perf_counter()
+    experiment = experiment_named(name, batch_size)
+    train, lengths = experiment.train, experiment.data.lengths
+    rng = np.random.default_rng(0)
+    files = [rng.integers(4, experiment.model.vocab_size, int(rng.integers(lengths[0] // 2, 2 * sum(lengths))))
+             for _ in range(4 * 64)]
+    with tempfile.TemporaryDirectory() as scratch:
+        write_record_shards({"tokens": files}, Path(scratch) / "tokens", shards=8)
+        rows = PretrainRows(RecordShards(Path(scratch) / "tokens"), train.batch_size, lengths)
+        config = train.replace(steps=steps, seconds=None, log_every=steps // 2, checkpoint_every=10**6, eval_every=10**6)
+        summary = run_training(experiment.model, config, pretrain_loss, Path(scratch) / "run", rows, None,
+                               lengths=lengths, run_info={}, started=started, progress=False)
+    step_ms = 1e3 * train.batch_size * sum(lengths) / summary.tokens_per_second
+    return {"startup": summary.startup_seconds, "step_ms": step_ms, "host_ms": summary.host_ms_per_step,
+            "batch_ms": summary.last_metrics["batch_ms"], "tokens_per_second": summary.tokens_per_second,
+            "mfu": summary.mfu, "batch": train.batch_size, "lengths": lengths, "dtype": experiment.model.dtype,
+            "model": experiment.model.name}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", default="tiny,small")
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto",
-                        help="activations; auto: float32 on a CPU, bfloat16 on accelerators")
+    parser.add_argument("--experiments", default="pretrain-tiny,default-pretrain-cpu")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, help="override the experiments' global batch")
     args = parser.parse_args()
     device = jax.devices()[0]
-    accelerator = device.platform != "cpu"
     peak, source = peak_flops(device)
     print(f"device: {device.platform} ({device.device_kind}) x {len(jax.devices())}; peak {peak / 1e12:.3f} TFLOP/s per "
           f"device, {source}")
-    if not accelerator:
+    if device.platform == "cpu":
         print(f"float32 matmul measured again now: {measured_matmul_flops() / 1e12:.3f} TFLOP/s")
-    for name in args.configs.split(","):
-        dtype = args.dtype if args.dtype != "auto" else "bfloat16" if accelerator else "float32"
-        result = measure(name, args.steps, args.batch_size, dtype)
-        mfu = result["flops_per_second"] / result["peak"]
-        print(f"{name:6s} ({result['dtype']}, encoder {result['lengths'][0]} / decoder {result['lengths'][1]} tokens, "
-              f"batch {args.batch_size}): {result['tokens_per_second']:10,.0f} tokens/s, {result['step_seconds']:.3f} s/step, "
-              f"{result['flops_per_second'] / 1e12:.3f} TFLOP/s, MFU {mfu:.1%}")
-    print(f"command: .venv/bin/python benchmarks/train_throughput.py --configs {args.configs} --steps {args.steps} "
-          f"--batch-size {args.batch_size} --dtype {args.dtype}")
+    for name in args.experiments.split(","):
+        r = measure(name, args.steps, args.batch_size)
+        print(f"{name} ({r['model']}, {r['dtype']}, batch {r['batch']} x {r['lengths'][0]}+{r['lengths'][1]} tokens): "
+              f"first step {r['startup']:.1f} s after the start; {r['step_ms']:.1f} ms/step; waited "
+              f"{r['host_ms']:.2f} ms/step for batches ({r['host_ms'] / r['step_ms']:.1%} of the step), building one "
+              f"took {r['batch_ms']:.1f} ms on the prefetch thread; {r['tokens_per_second']:,.0f} tokens/s, "
+              f"MFU {r['mfu']:.1%}")
+    print(f"command: python benchmarks/train_throughput.py --experiments {args.experiments} --steps {args.steps}"
+          + (f" --batch-size {args.batch_size}" if args.batch_size else ""))
 
 
 if __name__ == "__main__":

@@ -1,74 +1,162 @@
-"""``alphacode finetune``: problems -> seqio fine-tuning shards -> training from a pretrained checkpoint.
+"""``alphacode finetune``: problems (+ a corpus' functions) -> task record shards -> training -> an export.
 
-Like pretraining, each stage writes under one work directory and is skipped when complete, so the
-same command resumes; the shards carry the examples to machines without TensorFlow.
+An experiment (``configs/finetune_*.py``) gives the model, the data (:class:`FinetuneData`: problems,
+mixture rates, lengths, where to start from), the losses (:class:`finetune.losses.FinetuneLossConfig`)
+and the training settings. The examples are those of :mod:`finetune.examples`, tokenized once per task
+and split under the work directory; training starts from ``data.init`` (a pretraining run or a model
+export, the bundled one included) and ends, when ``data.export`` is set, with a self-contained export.
+Every stage resumes; on many hosts process 0 prepares the data and writes the export.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from alphacode.checkpoint import load_checkpoint
-from alphacode.data import load_shards, read_manifest, write_shards
-from alphacode.errors import UserError
+from alphacode.config import Experiment, start_run
+from alphacode.data import read_manifest
+from alphacode.errors import ConfigError, UserError
 from alphacode.lazy import lazy_import
-from alphacode.model import ModelConfig, get_config
-from alphacode.train import ArrayBatches, TrainConfig, Trainer, TrainSummary
-from finetune.losses import FinetuneLossConfig
-from finetune.objective import finetune_loss
-from pretrain.pipeline import FULL_LENGTHS
+from alphacode.model.config import ModelConfig
+from alphacode.model.export import ModelFormatError, load_model, read_model_config
+from alphacode.problems import load_problems
+from alphacode.tokenizer import Tokenizer
+from finetune.examples import MixtureRows, function_rows, load_task_shards, task_rows, write_task_shards
 
-tasks = lazy_import("finetune.tasks")  # seqio and TensorFlow: only while shards are written
+# JAX, orbax and the trainer: only for training, after the data stages (which run without them)
+hosts = lazy_import("alphacode.hosts")
+training = lazy_import("alphacode.train")
+objective = lazy_import("finetune.objective")
+checkpoint = lazy_import("alphacode.checkpoint")
+export = lazy_import("alphacode.model.export")
 
-TRAIN_LENGTHS = {"tiny": (256, 256), "small": (384, 384)}  # statements are longer than code-file prefixes
-
-
-def finetune(config: ModelConfig, train_config: TrainConfig, workdir: str | os.PathLike[str], *, data: str | os.PathLike[str],
-             tokenizer_model: str | os.PathLike[str], init_params: object | None = None,
-             loss_config: FinetuneLossConfig = FinetuneLossConfig(), say=print) -> TrainSummary:
-    """Write the train/valid shards of ``data`` (unless present) and train on them."""
-    root = Path(workdir)
-    lengths = TRAIN_LENGTHS.get(config.name, FULL_LENGTHS)
-    shard_dirs = {split: root / "data" / split for split in ("train", "valid")}
-    if not all(read_manifest(d) for d in shard_dirs.values()):
-        tasks.register_finetune_task("alphacode_finetune", data, tokenizer_model)
-        for split, directory in shard_dirs.items():
-            if read_manifest(directory) is None:
-                dataset = tasks.finetune_dataset("alphacode_finetune", split, *lengths)
-                write_shards(dataset.as_numpy_iterator(), directory, metadata={"data": str(data), "split": split})
-    train_arrays, valid_arrays = (load_shards(d) for d in shard_dirs.values())
-    say(f"examples: {len(train_arrays['correct'])} train, {len(valid_arrays['correct'])} valid; "
-        f"encoder {lengths[0]} / decoder {lengths[1]} tokens")
-    loss = functools.partial(finetune_loss, config=loss_config)
-    trainer = Trainer(config, train_config, loss, root / "run", init_params=init_params, example_lengths=lengths)
-    return trainer.train(ArrayBatches(train_arrays, train_config.batch_size, seed=train_config.seed),
-                         ArrayBatches(valid_arrays, train_config.batch_size))
+MIXTURE_RATES = {"contest": 1.0, "functions": 1.0, "test_inputs": 0.25}
 
 
-def finetune_command(data: str | os.PathLike[str], workdir: str | os.PathLike[str] | None, *, config_name: str = "tiny",
-                     init: str | os.PathLike[str] | None = None, tokenizer: str | os.PathLike[str] | None = None,
-                     steps: int, batch_size: int, learning_rate: float, checkpoint_every: int,
-                     losses: FinetuneLossConfig = FinetuneLossConfig()) -> tuple[TrainSummary, Path]:
-    """What ``alphacode finetune`` does: start from ``init`` (a pretraining run's ``run/`` directory, with the
-    tokenizer beside it) or a fresh ``config_name`` model, then :func:`finetune` in ``workdir``."""
-    if not Path(data).exists():
-        raise UserError(f"{data}: no such file or directory")
-    init_params = None
-    if init:
-        try:
-            config, init_params = load_checkpoint(init)
-        except FileNotFoundError as err:
-            raise UserError(str(err)) from None
-    else:
-        config = get_config(config_name)
-    tokenizer_model = Path(tokenizer or (Path(init) / ".." / "tokenizer.model" if init else ""))
-    if not tokenizer_model.is_file():
-        raise UserError(f"{tokenizer_model}: no tokenizer model; pass --tokenizer (the pretraining run's tokenizer.model)")
-    root = Path(workdir or f"runs/finetune-{config.name}")
-    train = TrainConfig(steps=steps, batch_size=batch_size, learning_rate=learning_rate,
-                        warmup_steps=max(1, steps // 10), checkpoint_every=checkpoint_every, eval_every=checkpoint_every)
-    summary = finetune(config, train, root, data=data, tokenizer_model=tokenizer_model, init_params=init_params,
-                       loss_config=losses)
-    return summary, root
+@dataclass(frozen=True)
+class FinetuneData:
+    """The fine-tuning data. ``init``: a pretraining work directory or a model export to start from (empty:
+    random weights); ``tokenizer``/``corpus``: default to the init's (a pretraining run's tokenizer.model
+    and corpus/; an export's tokenizer, and then no docstring functions); ``rates``: the mixture's weights
+    per task; ``export``: where the final model goes (empty: none), as ``export_weights``."""
+
+    problems: str = "data/contest"
+    init: str | None = None
+    tokenizer: str | None = None
+    corpus: str | None = None
+    rates: Mapping[str, float] = field(default_factory=lambda: dict(MIXTURE_RATES))
+    lengths: tuple[int, int] = (256, 256)
+    mlm_rate: float = 0.15
+    max_functions: int = 20000
+    shards: int = 8
+    threads: int = max(1, (os.cpu_count() or 1) - 1)
+    export: str | None = None
+    export_weights: str = "int8"
+
+
+def _sources(data: FinetuneData) -> tuple[Path, Path | None]:
+    """The tokenizer model and the corpus the docstring functions come from (None: no functions task)."""
+    init = Path(data.init) if data.init else None
+    if init is not None and not init.exists():
+        raise UserError(f"{init}: no such file or directory (data.init)")
+    tokenizer = Path(data.tokenizer) if data.tokenizer else init / "tokenizer.model" if init else None
+    if tokenizer is None or not tokenizer.is_file():
+        raise UserError(f"{tokenizer or 'data.tokenizer'}: no tokenizer model; set data.init to a pretraining run or "
+                        f"export, or data.tokenizer to a tokenizer.model")
+    corpus = Path(data.corpus) if data.corpus else init / "corpus" if init else None
+    if corpus is not None and not (corpus / "manifest.json").exists():
+        if data.corpus:
+            raise UserError(f"{corpus}: not a corpus directory (data.corpus)")
+        corpus = None
+    return tokenizer, corpus
+
+
+def prepare(data: FinetuneData, workdir: str | os.PathLike[str], say: Callable[[str], None] = print) -> Path:
+    """Each task's record shards per split under ``workdir/tasks`` (skipped when complete). Needs no JAX."""
+    if not Path(data.problems).exists():
+        raise UserError(f"{data.problems}: no such file or directory (data.problems)")
+    tokenizer_file, corpus = _sources(data)
+    out = Path(workdir) / "tasks"
+    if all(read_manifest(out / split / "contest") for split in ("train", "valid")):
+        return out
+    started = time.perf_counter()
+    tokenizer = Tokenizer.load(tokenizer_file)
+    encode = functools.partial(tokenizer.encode_batch, num_threads=data.threads)
+    problems = load_problems(data.problems)
+    wants_functions = corpus is not None and data.rates.get("functions", 0) > 0
+    functions = function_rows(corpus, data.threads, data.max_functions) if wants_functions else None
+    counts = {}
+    for split in ("train", "valid"):
+        manifests = write_task_shards(task_rows(problems, split, functions), encode, out / split, data.shards)
+        counts[split] = {task: m["records"] for task, m in manifests.items()}
+    say("examples: " + "; ".join(f"{split} " + ", ".join(f"{task} {n}" for task, n in tasks.items())
+                                   for split, tasks in counts.items())
+        + f" ({time.perf_counter() - started:.0f} s)")
+    return out
+
+
+def init_source(data: FinetuneData) -> tuple[Path | None, Any, ModelConfig | None]:
+    """Where training starts: a pretraining run (restored by every process onto the trainer's shardings), or a
+    model export's weights (host arrays); with the model config they belong to. All None without ``data.init``."""
+    if not data.init:
+        return None, None, None
+    init = Path(data.init)
+    try:
+        if checkpoint.is_training_dir(init):
+            return init, None, read_model_config(init)
+        loaded = load_model(init)
+    except ModelFormatError as err:
+        raise UserError(f"{init}: neither a pretraining run nor a model export ({err})") from None
+    return None, loaded.params, loaded.config
+
+
+def finetune(experiment: Experiment, workdir: str | os.PathLike[str], *, started: float | None = None,
+             say: Callable[[str], None] = print, progress: bool = True) -> Any:  # -> alphacode.train.TrainSummary
+    """Run (or resume) a fine-tuning experiment in ``workdir``, then export the model where ``data.export``
+    says; on many hosts every process calls this after :meth:`alphacode.hosts.Hosts.initialize`."""
+    if experiment.stage != "finetune":
+        raise ConfigError(f"experiment {experiment.name!r} is a {experiment.stage} experiment; "
+                          f"run it with `alphacode {experiment.stage}`")
+    data, train = experiment.data, experiment.train
+    leader = hosts.is_leader()
+    run_info = start_run(experiment, workdir, leader)
+    if leader:
+        prepare(data, workdir, say)
+    hosts.sync("finetune-data")
+    tasks_dir = prepare(data, workdir, lambda _: None)  # made by now: found
+    init_run, params, init_config = init_source(data)
+    model = experiment.model
+    if init_config is not None and init_config.replace(dtype=model.dtype, name=model.name) != model:
+        raise ConfigError(f"{data.init}: holds a model of another shape than model.* ({init_config.name}); "
+                          f"make the experiment's model match it")
+    tokenizer = Tokenizer.load(_sources(data)[0])
+    if model.vocab_size != tokenizer.vocab_size:
+        raise ConfigError(f"model.vocab_size is {model.vocab_size} but the tokenizer has {tokenizer.vocab_size} pieces")
+    split_tasks = {split: load_task_shards(tasks_dir / split) for split in ("train", "valid")}
+    source = MixtureRows(split_tasks["train"], data.rates, train.batch_size, data.lengths, seed=train.seed,
+                         mlm_rate=data.mlm_rate)
+    valid = MixtureRows(split_tasks["valid"], {"contest": 1.0}, train.batch_size, data.lengths, seed=train.seed + 1,
+                        mlm_rate=data.mlm_rate)
+    loss = functools.partial(objective.finetune_loss, config=experiment.loss)
+    summary = training.run_training(model, train, loss, workdir, source, valid, lengths=data.lengths,
+                                    run_info=run_info, init_params=params, init_checkpoint=init_run, started=started,
+                                    say=say, progress=progress)
+    if data.export and leader:
+        exported = write_export(workdir, data, _sources(data)[0], {"experiment": run_info["experiment"]})
+        say(f"export: {exported} ({sum(f.stat().st_size for f in exported.iterdir()) / 2**20:.1f} MiB, "
+            f"weights {data.export_weights})")
+    return summary
+
+
+def write_export(workdir: str | os.PathLike[str], data: FinetuneData, tokenizer: Path,
+                 metadata: Mapping[str, Any]) -> Path:
+    """The run's latest checkpoint as a self-contained model directory at ``data.export`` (float32 activations)."""
+    config, params = checkpoint.load_checkpoint(workdir)
+    return export.export_model(config.replace(dtype="float32"), params, tokenizer, data.export,
+                               weights=data.export_weights, metadata=dict(metadata))
+

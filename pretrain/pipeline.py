@@ -1,29 +1,29 @@
-"""``alphacode pretrain``: corpus -> tokenizer -> pre-tokenized shards -> training, each step resumable.
+"""``alphacode pretrain``: corpus -> tokenizer -> pre-tokenized record shards -> training, each stage resumable.
 
-Every stage writes under one work directory and is skipped when its output is already complete,
-so rerunning the same command after a crash continues where it stopped (training resumes from its
-last checkpoint). The shards are made with the seqio task of :mod:`pretrain.tasks` (TensorFlow is
-imported only for that stage); the training stage needs only JAX.
+An experiment (:mod:`alphacode.config`, ``configs/pretrain_*.py``) says everything: the model, the data
+(:class:`PretrainData`), the loss weights and the training settings. Every stage writes under one work
+directory and is skipped when its output is complete, so rerunning the same command continues where it
+stopped. The data stages need no JAX (``prepare`` alone makes a shard directory to carry to an accelerator
+machine, ``data.tokens`` points a run at one); on many hosts process 0 prepares them while the others wait.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import jax
-
-from alphacode.data import load_shards, read_manifest
-from alphacode.errors import UserError
+from alphacode.config import Experiment, start_run
+from alphacode.data import RecordShards, read_manifest
+from alphacode.errors import ConfigError, UserError
 from alphacode.lazy import lazy_import
-from alphacode.model import ModelConfig, get_config
-from alphacode.model.sharding import parse_mesh
 from alphacode.tokenizer import Tokenizer, train_tokenizer
-from alphacode.train import ArrayBatches, TrainConfig, Trainer, TrainSummary
 from pretrain.corpus import (
     HELDOUT_FRACTION,
     build_corpus,
@@ -32,118 +32,116 @@ from pretrain.corpus import (
     iter_corpus,
     tokenizer_texts,
 )
-from pretrain.corpus import read_manifest as read_corpus_manifest
-from pretrain.objective import pretrain_loss
+from pretrain.examples import PretrainRows, tokenize_corpus
 
-tasks = lazy_import("pretrain.tasks")  # seqio and TensorFlow (~20 s): only while shards are written
-
-# (encoder, decoder) training lengths: AlphaCode's 1536/768 at full size, shorter for the CPU configs.
-TRAIN_LENGTHS = {"tiny": (128, 128), "small": (256, 256)}
-FULL_LENGTHS = (1536, 768)
+# JAX and the trainer: only for training, after the data stages (which run without them)
+hosts = lazy_import("alphacode.hosts")
+training = lazy_import("alphacode.train")
+objective = lazy_import("pretrain.objective")
 
 
 @dataclass(frozen=True)
-class PretrainPaths:
-    """Where each stage of a pretraining run keeps its output."""
+class PretrainData:
+    """The pretraining data. ``corpus``: source trees or dumps (empty: this Python's own code), at most
+    ``max_files`` files (0: all); ``tokenizer``/``tokens``: an existing tokenizer model / record shard
+    directory (with ``train/`` and ``valid/``) instead of making them; ``shards``: record shards per split."""
 
-    root: Path
-
-    @property
-    def corpus(self) -> Path:
-        return self.root / "corpus"
-
-    @property
-    def tokenizer_prefix(self) -> Path:
-        return self.root / "tokenizer"
-
-    @property
-    def tokenizer_model(self) -> Path:
-        return self.root / "tokenizer.model"
-
-    def shards(self, split: str) -> Path:
-        return self.root / "data" / split
-
-    @property
-    def run(self) -> Path:
-        return self.root / "run"
+    corpus: tuple[str, ...] = ()
+    max_files: int = 4000
+    vocab_size: int = 8000
+    tokenizer: str | None = None
+    tokens: str | None = None
+    lengths: tuple[int, int] = (128, 128)
+    mlm_rate: float = 0.15
+    shards: int = 8
+    threads: int = max(1, (os.cpu_count() or 1) - 1)
 
 
-def train_lengths(config: ModelConfig) -> tuple[int, int]:
-    return TRAIN_LENGTHS.get(config.name, FULL_LENGTHS)
+@dataclass(frozen=True)
+class PretrainLoss:
+    """Decoder next-token loss plus ``mlm_weight`` x the encoder's masked-token loss."""
+
+    mlm_weight: float = 1.0
 
 
-def prepare_corpus(paths: PretrainPaths, sources: Sequence[str | os.PathLike[str]] | None, max_files: int | None) -> dict:
-    """Build the corpus unless a complete one is there; the default sources are this Python's own code."""
-    if (paths.corpus / "manifest.json").exists():
-        return read_corpus_manifest(paths.corpus)
-    return build_corpus(list(sources) if sources else default_corpus_sources(), paths.corpus, max_files=max_files)
+@dataclass(frozen=True)
+class Prepared:
+    """What the data stages made (or found): the tokenizer and the record shards of each split."""
+
+    tokenizer: Path
+    tokens: Path
+    vocab_size: int
 
 
-def prepare_tokenizer(paths: PretrainPaths, vocab_size: int):  # -> alphacode.tokenizer.Tokenizer
-    """Train the SentencePiece model unless it exists."""
-    if paths.tokenizer_model.exists():
-        return Tokenizer.load(paths.tokenizer_model)
-    return train_tokenizer(tokenizer_texts(paths.corpus), paths.tokenizer_prefix, vocab_size=vocab_size)
+def prepare(data: PretrainData, workdir: str | os.PathLike[str], say: Callable[[str], None] = print) -> Prepared:
+    """Corpus, tokenizer and record shards under ``workdir`` (each skipped when complete, or taken from
+    ``data.tokenizer``/``data.tokens``). Needs no JAX."""
+    root = Path(workdir)
+    tokenizer_file = Path(data.tokenizer) if data.tokenizer else root / "tokenizer.model"
+    tokens = Path(data.tokens) if data.tokens else root / "tokens"
+    for given, what in ((data.tokenizer, "data.tokenizer"), (data.tokens, "data.tokens")):
+        if given and not Path(given).exists():
+            raise UserError(f"{given}: no such file or directory ({what})")
+    needs_corpus = not tokenizer_file.exists() or read_manifest(tokens / "train") is None
+    corpus = root / "corpus"
+    if needs_corpus and not (corpus / "manifest.json").exists():
+        for source in data.corpus:
+            if not Path(source).exists():
+                raise UserError(f"{source}: no such file or directory (data.corpus)")
+        sources = list(data.corpus) or default_corpus_sources()
+        built = build_corpus(sources, corpus, max_files=data.max_files or None)
+        say(f"corpus: {built['files']} files, {built['bytes'] / 2**20:.1f} MiB in {corpus}")
+    if not tokenizer_file.exists():
+        trained = train_tokenizer(tokenizer_texts(corpus), root / "tokenizer", vocab_size=data.vocab_size)
+        say(f"tokenizer: vocabulary {trained.vocab_size} in {tokenizer_file}")
+    tokenizer = Tokenizer.load(tokenizer_file)
+    if read_manifest(tokens / "train") is None:
+        started = time.perf_counter()
+        encode = functools.partial(tokenizer.encode_batch, num_threads=data.threads)
+        manifests = tokenize_corpus(corpus, encode, tokens, shards=data.shards,
+                                    metadata={"tokenizer": tokenizer.digest, "vocab_size": tokenizer.vocab_size})
+        say(f"tokens: {manifests['train']['records']} training and {manifests.get('valid', {}).get('records', 0)} "
+            f"held-out files in {tokens} ({time.perf_counter() - started:.0f} s)")
+    check_tokens(tokens, tokenizer)
+    return Prepared(tokenizer_file, tokens, tokenizer.vocab_size)
 
 
-def prepare_shards(paths: PretrainPaths, lengths: tuple[int, int], max_examples: dict[str, int | None]) -> dict[str, dict]:
-    """Write the train and valid shards through the seqio task unless they are complete."""
-    manifests = {split: read_manifest(paths.shards(split)) for split in max_examples}
-    if all(manifests.values()):
-        return manifests
-    task = tasks.register_pretraining_task("alphacode_pretrain", paths.corpus, paths.tokenizer_model)
-    for split, limit in max_examples.items():
-        if manifests[split] is None:
-            manifests[split] = tasks.write_pretraining_shards(task, split, paths.shards(split), encoder_length=lengths[0],
-                                                        decoder_length=lengths[1], max_examples=limit)
-    return manifests
+def check_tokens(tokens: Path, tokenizer: Tokenizer) -> None:
+    """Record shards made with another tokenizer would train on wrong ids: refuse them."""
+    for split in ("train", "valid"):
+        manifest = read_manifest(tokens / split)
+        if manifest is None:
+            raise UserError(f"{tokens / split}: no record shards (make them with `alphacode pretrain --prepare-only`)")
+        if manifest.get("tokenizer") != tokenizer.digest:
+            raise UserError(f"{tokens / split}: made with another tokenizer than {tokenizer.digest[:12]}; "
+                            f"use the tokenizer.model they were made with")
 
 
-def pretrain(config: ModelConfig, train_config: TrainConfig, workdir: str | os.PathLike[str], *,
-             corpus_sources: Sequence[str | os.PathLike[str]] | None = None, max_files: int | None = 4000,
-             say=print) -> TrainSummary:
-    """Run every stage; ``say`` reports each one in a line."""
-    paths = PretrainPaths(Path(workdir))
-    paths.root.mkdir(parents=True, exist_ok=True)
-    corpus = prepare_corpus(paths, corpus_sources, max_files)
-    say(f"corpus: {corpus['files']} files, {corpus['bytes'] / 2**20:.1f} MiB in {paths.corpus}")
-    tokenizer = prepare_tokenizer(paths, config.vocab_size)
-    say(f"tokenizer: vocabulary {tokenizer.vocab_size} in {paths.tokenizer_model}")
-    if tokenizer.vocab_size != config.vocab_size:
-        config = config.replace(vocab_size=tokenizer.vocab_size)
-    lengths = train_lengths(config)
-    needed = train_config.steps * train_config.batch_size
-    manifests = prepare_shards(paths, lengths, {"train": needed, "valid": train_config.eval_batches * train_config.batch_size})
-    say(f"shards: {manifests['train']['examples']} training and {manifests['valid']['examples']} valid "
-        f"examples, encoder {lengths[0]} / decoder {lengths[1]} tokens")
-    train = ArrayBatches(load_shards(paths.shards("train")), train_config.batch_size, seed=train_config.seed)
-    valid = ArrayBatches(load_shards(paths.shards("valid")), train_config.batch_size, seed=0)
-    trainer = Trainer(config, train_config, pretrain_loss, paths.run, example_lengths=lengths)
-    say(f"training {config.name} for {train_config.steps} steps on {trainer.mesh.devices.size} device(s); "
-        f"peak {trainer.peak_flops / 1e12:.2f} TFLOP/s ({trainer.peak_source}); checkpoints in {paths.run}")
-    return trainer.train(train, valid)
-
-
-def pretrain_command(config_name: str, workdir: str | os.PathLike[str] | None, *, steps: int, batch_size: int,
-                     learning_rate: float, warmup_steps: int, checkpoint_every: int, mesh: str = "",
-                     corpus_sources: Sequence[str | os.PathLike[str]] | None = None,
-                     max_files: int | None = 4000) -> tuple[TrainSummary, Path]:
-    """What ``alphacode pretrain`` does: check the request against the devices, then :func:`pretrain` in
-    ``workdir`` (default ``runs/pretrain-CONFIG``); returns the summary and the work directory."""
-    config = get_config(config_name)
-    for source in corpus_sources or []:
-        if not Path(source).exists():
-            raise UserError(f"{source}: no such file or directory")
-    sizes = parse_mesh(mesh) if mesh else {"data": jax.device_count()}
-    split = sizes.get("data", 1) * sizes.get("fsdp", 1)
-    if batch_size % split or split * sizes.get("tensor", 1) > jax.device_count():
-        raise UserError(f"--batch-size {batch_size} and --mesh {mesh or 'data=all'} do not fit {jax.device_count()} "
-                        f"device(s): the batch must divide by data x fsdp = {split}")
-    root = Path(workdir or f"runs/pretrain-{config.name}")
-    train = TrainConfig(steps=steps, batch_size=batch_size, learning_rate=learning_rate,
-                        warmup_steps=min(warmup_steps, max(1, steps // 10)), mesh=mesh,
-                        checkpoint_every=checkpoint_every, eval_every=checkpoint_every)
-    return pretrain(config, train, root, corpus_sources=corpus_sources, max_files=max_files), root
+def pretrain(experiment: Experiment, workdir: str | os.PathLike[str], *, started: float | None = None,
+             say: Callable[[str], None] = print, progress: bool = True) -> Any:  # -> alphacode.train.TrainSummary
+    """Run (or resume) a pretraining experiment in ``workdir``; on many hosts every process calls this after
+    :meth:`alphacode.hosts.Hosts.initialize`."""
+    if experiment.stage != "pretrain":
+        raise ConfigError(f"experiment {experiment.name!r} is a {experiment.stage} experiment; "
+                          f"run it with `alphacode {experiment.stage}`")
+    leader = hosts.is_leader()
+    run_info = start_run(experiment, workdir, leader)
+    if leader:
+        prepare(experiment.data, workdir, say)
+    hosts.sync("pretrain-data")
+    prepared = prepare(experiment.data, workdir, lambda _: None)  # made by now: found and checked
+    model = experiment.model
+    if model.vocab_size != prepared.vocab_size:
+        raise ConfigError(f"model.vocab_size is {model.vocab_size} but the tokenizer has {prepared.vocab_size} "
+                          f"pieces; set model.vocab_size={prepared.vocab_size}")
+    data, train = experiment.data, experiment.train
+    train_rows = PretrainRows(RecordShards(prepared.tokens / "train"), train.batch_size, data.lengths, seed=train.seed,
+                              mlm_rate=data.mlm_rate)
+    valid_rows = PretrainRows(RecordShards(prepared.tokens / "valid"), train.batch_size, data.lengths,
+                              seed=train.seed + 1, mlm_rate=data.mlm_rate)
+    loss = functools.partial(objective.pretrain_loss, mlm_weight=experiment.loss.mlm_weight)
+    return training.run_training(model, train, loss, workdir, train_rows, valid_rows, lengths=data.lengths,
+                                 run_info=run_info, started=started, say=say, progress=progress)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""The pretraining data path: seqio task -> feature converter -> shards -> trainer."""
+"""The pretraining data path: corpus -> tokenizer -> record shards -> rows -> trainer, and its experiments."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -11,43 +12,45 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alphacode.data import load_shards, read_manifest
+from alphacode.config import TrainConfig, load_experiment
+from alphacode.data import RecordShards, read_manifest
 from alphacode.model import BOS_ID, EOS_ID, PAD_ID, get_config
 from alphacode.model.config import MASK_ID
-from alphacode.train import ArrayBatches, TrainConfig, Trainer
-from pretrain.corpus import build_corpus, iter_corpus
+from alphacode.tokenizer import Tokenizer
+from alphacode.train import Trainer
+from pretrain.corpus import iter_corpus
+from pretrain.examples import PretrainRows
 from pretrain.objective import pretrain_loss
-from pretrain.pipeline import PretrainPaths, prepare_shards, prepare_tokenizer
+from pretrain.pipeline import PretrainData, prepare
 from tests.conftest import ROOT
 
 LENGTHS = (48, 40)
+STDLIB = ["textwrap.py", "bisect.py", "heapq.py", "fractions.py", "colorsys.py", "shlex.py", "glob.py",
+          "fnmatch.py", "string.py", "keyword.py", "numbers.py", "queue.py", "sched.py", "graphlib.py"]
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> PretrainPaths:
-    """A small corpus (a slice of the standard library), a small tokenizer and shards."""
-    source = tmp_path_factory.mktemp("source")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A slice of the standard library to build corpora from."""
+    folder = tmp_path_factory.mktemp("source")
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    for name in ["textwrap.py", "bisect.py", "heapq.py", "fractions.py", "colorsys.py", "shlex.py", "glob.py",
-                 "fnmatch.py", "string.py", "keyword.py", "numbers.py", "queue.py", "sched.py", "graphlib.py"]:
-        shutil.copy(stdlib / name, source / name)
-    paths = PretrainPaths(tmp_path_factory.mktemp("pretrain"))
-    build_corpus([source], paths.corpus)
-    prepare_tokenizer(paths, vocab_size=600)
-    prepare_shards(paths, LENGTHS, {"train": 64, "valid": 8})
-    return paths
+    for name in STDLIB:
+        shutil.copy(stdlib / name, folder / name)
+    return folder
 
 
-def test_shards_hold_the_random_split_objective(prepared: PretrainPaths) -> None:
-    from alphacode.tokenizer import Tokenizer
+@pytest.fixture(scope="module")
+def prepared(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A work directory with the corpus, a small tokenizer and the record shards."""
+    workdir = tmp_path_factory.mktemp("pretrain")
+    prepare(PretrainData(corpus=(str(source),), vocab_size=600, lengths=LENGTHS, shards=3), workdir, say=lambda _: None)
+    return workdir
 
-    manifest = read_manifest(prepared.shards("train"))
-    assert manifest["features"]["encoder_input_tokens"] == LENGTHS[0]
-    assert manifest["features"]["decoder_target_tokens"] == LENGTHS[1]
-    data = load_shards(prepared.shards("train"))
-    tokenizer = Tokenizer.load(prepared.tokenizer_model)
-    files = [tokenizer.encode(f.content) for f in iter_corpus(prepared.corpus)]
-    assert len(data["encoder_input_tokens"]) == manifest["examples"] > 0
+
+def test_rows_hold_the_random_split_objective(prepared: Path) -> None:
+    tokenizer = Tokenizer.load(prepared / "tokenizer.model")
+    files = [tokenizer.encode(f.content) for f in iter_corpus(prepared / "corpus")]
+    data = PretrainRows(RecordShards(prepared / "tokens" / "train"), 64, LENGTHS, seed=0).rows(0, 0, 64)
     masked_total = 0
     for i in range(len(data["encoder_input_tokens"])):
         enc_in, enc_target = data["encoder_input_tokens"][i], data["encoder_target_tokens"][i]
@@ -72,28 +75,60 @@ def _adjacent(tokens: list[int], prefix: list[int], body: list[int]) -> bool:
     return any(tokens[start:start + n] == joined for start in range(len(tokens) - n + 1))
 
 
-def test_trainer_learns_from_the_shards(prepared: PretrainPaths, tmp_path: Path) -> None:
+def test_trainer_learns_from_the_rows(prepared: Path, tmp_path: Path) -> None:
     config = get_config("tiny", vocab_size=600, d_model=64, num_heads=4, head_dim=16, d_ff=128, decoder_layers=2,
                         encoder_layers=1)
-    trainer = Trainer(config, TrainConfig(steps=30, batch_size=8, learning_rate=3e-3, warmup_steps=3, log_every=5,
-                                          eval_every=30, checkpoint_every=30), pretrain_loss, tmp_path, example_lengths=LENGTHS)
-    summary = trainer.train(ArrayBatches(load_shards(prepared.shards("train")), 8),
-                            ArrayBatches(load_shards(prepared.shards("valid")), 8), progress=False)
+    trainer = Trainer(config, TrainConfig(steps=60, batch_size=8, learning_rate=1e-2, warmup_steps=3, log_every=5,
+                                          eval_every=60, checkpoint_every=60), pretrain_loss, tmp_path, example_lengths=LENGTHS)
+    summary = trainer.train(PretrainRows(RecordShards(prepared / "tokens" / "train"), 8, LENGTHS),
+                            PretrainRows(RecordShards(prepared / "tokens" / "valid"), 8, LENGTHS, seed=1), progress=False)
     assert summary.last_metrics["decoder_loss"] < 0.8 * summary.first_metrics["decoder_loss"]
-    assert np.isfinite(summary.eval_metrics["loss"])
+    assert np.isfinite(summary.eval_metrics["loss"]) and summary.startup_seconds > 0
+    assert summary.last_metrics["host_ms_per_step"] >= 0 and summary.last_metrics["batch_ms"] > 0
     assert (tmp_path / "metrics.jsonl").exists() and any((tmp_path / "tensorboard").iterdir())
 
 
-def test_shards_are_reused_not_rewritten(prepared: PretrainPaths) -> None:
-    before = (prepared.shards("train") / "manifest.json").stat().st_mtime_ns
-    prepare_shards(prepared, LENGTHS, {"train": 64, "valid": 8})
-    assert (prepared.shards("train") / "manifest.json").stat().st_mtime_ns == before
+def test_shards_are_reused_not_rewritten_and_carry_their_tokenizer(prepared: Path, source: Path, tmp_path: Path) -> None:
+    before = (prepared / "tokens" / "train" / "manifest.json").stat().st_mtime_ns
+    data = PretrainData(corpus=(str(source),), vocab_size=600, lengths=LENGTHS, shards=3)
+    prepare(data, prepared, say=lambda _: None)
+    assert (prepared / "tokens" / "train" / "manifest.json").stat().st_mtime_ns == before
+    manifest = read_manifest(prepared / "tokens" / "train")
+    assert manifest["tokenizer"] == Tokenizer.load(prepared / "tokenizer.model").digest and len(manifest["shards"]) == 3
+    # carried elsewhere: shards and tokenizer are used as they are, no corpus is built
+    carried = prepare(PretrainData(tokens=str(prepared / "tokens"), tokenizer=str(prepared / "tokenizer.model")),
+                      tmp_path, say=lambda _: None)
+    assert carried.tokens == prepared / "tokens" and not (tmp_path / "corpus").exists()
+    other = tmp_path / "other"
+    prepare(PretrainData(corpus=(str(source),), vocab_size=500, lengths=LENGTHS), other, say=lambda _: None)
+    with pytest.raises(Exception, match="made with another tokenizer"):
+        prepare(PretrainData(tokens=str(prepared / "tokens"), tokenizer=str(other / "tokenizer.model")), tmp_path)
 
 
-def test_trainer_module_does_not_import_tensorflow() -> None:
-    code = "import sys, alphacode.train, alphacode.data, pretrain.objective; print('tensorflow' in sys.modules, 'seqio' in sys.modules)"
+def test_the_training_path_imports_no_tensorflow() -> None:
+    code = ("import sys, alphacode.train, alphacode.data, pretrain.objective, pretrain.pipeline, finetune.pipeline, "
+            "finetune.objective; print('tensorflow' in sys.modules, 'seqio' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.stdout.split() == ["False", "False"], done.stderr[-2000:]
+
+
+def test_seqio_task_yields_the_trainers_rows(prepared: Path) -> None:
+    """One definition of the pretraining example: the seqio task holds exactly the rows of the numpy batches."""
+    from pretrain.seqio_tasks import examples, register_pretraining_task
+
+    task = register_pretraining_task("test_pretraining", prepared / "tokens", prepared / "tokenizer.model",
+                                     batch_size=4, lengths=LENGTHS, seed=7)
+    through_seqio = examples(task, "train", 12)
+    rows = PretrainRows(RecordShards(prepared / "tokens" / "train"), 4, LENGTHS, seed=7)
+    numpy_rows = [rows.row(step, r) for step in range(3) for r in range(4)]
+    assert len(through_seqio) == 12
+    for ours, theirs in zip(numpy_rows, through_seqio):
+        assert ours.keys() == theirs.keys()
+        for key in ours:
+            np.testing.assert_array_equal(ours[key], theirs[key])
+    valid = examples(task, "valid", 1)[0]
+    np.testing.assert_array_equal(valid["decoder_target_tokens"], PretrainRows(
+        RecordShards(prepared / "tokens" / "valid"), 4, LENGTHS, seed=8).row(0, 0)["decoder_target_tokens"])
 
 
 def test_tokenizer_cli_trains_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -109,3 +144,38 @@ def test_tokenizer_cli_trains_and_reports(tmp_path: Path, capsys: pytest.Capture
     assert (tmp_path / "tok.model").exists() and "vocabulary 400" in out
     assert "NOT exact" not in out
     assert cli_main(["tokenizer", "train", "--corpus", str(tmp_path / "missing")]) == 2
+
+
+def test_experiments_resolve_override_and_guard_their_workdir(source: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    from alphacode.cli import main as cli_main
+
+    experiment = load_experiment("pretrain-tiny", ["train.steps=5", "train.batch_size=8", "data.lengths=64,32",
+                                                   "data.corpus=/a,/b", "train.seconds=none"])
+    assert (experiment.train.steps, experiment.train.batch_size, experiment.data.lengths) == (5, 8, (64, 32))
+    assert experiment.data.corpus == ("/a", "/b") and experiment.model.name == "tiny"
+    for argv, message in [
+        (["--set", "nonexistent.key=1"], "--set nonexistent.key: no field 'nonexistent'"),
+        (["--set", "train.steps=five"], "--set train.steps=five: expected int"),
+        (["--set", "train.stepz=5"], "--set train.stepz: no field 'stepz'"),
+        (["--set", "train"], "expected KEY=VALUE"),
+        (["--experiment", "no-such-experiment"], "unknown experiment 'no-such-experiment'"),
+        (["--experiment", "finetune-tiny"], "is a finetune experiment"),
+    ]:
+        assert cli_main(["pretrain", *argv, "--workdir", str(tmp_path / "never")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    small = ["pretrain", "--set", f"data.corpus={source}", "--set", "data.vocab_size=600", "--set",
+             "model.vocab_size=600", "--set", "data.lengths=32,32", "--set", "model.d_model=32", "--set",
+             "model.num_heads=2", "--set", "model.head_dim=16", "--set", "model.d_ff=64", "--set",
+             "model.encoder_layers=1", "--set", "model.decoder_layers=1", "--set", "train.batch_size=4",
+             "--workdir", str(tmp_path / "run")]
+    assert cli_main([*small, "--steps", "2"]) == 0
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["experiment"]["train"]["steps"] == 2 and saved["experiment"]["data"]["lengths"] == [32, 32]
+    assert saved["provenance"]["version"] and "commit" in saved["provenance"]
+    assert cli_main([*small, "--steps", "3"]) == 0  # more steps: trains on
+    assert "resumed from step 2" in capsys.readouterr().out
+    assert cli_main([*small, "--steps", "3", "--set", "train.learning_rate=0.1", "--set", "data.mlm_rate=0.2"]) == 2
+    err = capsys.readouterr().err
+    assert "differs in data.mlm_rate, train.learning_rate" in err and err.count("\n") == 1

@@ -2,7 +2,7 @@
 
 ``python -m tests.helpers.train_tiny WORKDIR STEPS [--kill-at K] [--mesh SPEC] [--devices N]``
 prints one JSON line with the final loss and a checksum of the parameters. ``--kill-at K`` makes
-the process SIGKILL itself when it asks for batch K (after the checkpoint of step 10 was saved).
+the process SIGKILL itself when it builds batch K (after the checkpoint of step 10 was saved).
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ def main() -> None:
     import jax
     import numpy as np
 
+    from alphacode.config import TrainConfig
     from alphacode.model import get_config
-    from alphacode.train import ArrayBatches, TrainConfig, Trainer
+    from alphacode.train import ArrayBatches, Trainer
     from pretrain.objective import pretrain_loss
 
     config = get_config("tiny", vocab_size=128, d_model=32, num_heads=4, num_kv_heads=2, head_dim=8, d_ff=64,
@@ -47,10 +48,10 @@ def main() -> None:
     arrays = {k: v.astype(np.int32) for k, v in arrays.items()}
 
     class Source(ArrayBatches):
-        def batch(self, step: int):
+        def rows(self, step: int, start: int, stop: int):
             if step == args.kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
-            return super().batch(step)
+            return super().rows(step, start, stop)
 
     train = TrainConfig(steps=args.steps, batch_size=8, learning_rate=3e-3, warmup_steps=3, checkpoint_every=10,
                         log_every=1, eval_every=10**6, mesh=args.mesh, grad_accum=2)

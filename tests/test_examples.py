@@ -1,4 +1,4 @@
-"""The numpy example path of the default-model recipe: features like the seqio converter's, pure batches."""
+"""The numpy example path: model features, rows as a pure function of (seed, step, row), the mixture's rates."""
 
 from __future__ import annotations
 
@@ -7,16 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from alphacode.data import RecordShards, TokenStream, encoder_decoder_features, write_record_shards
 from alphacode.model.config import BOS_ID, EOS_ID, MASK_ID
+from finetune.examples import MixtureRows, parallel_map
 from finetune.functions import docstring_functions, split_functions
-from pretrain.arrays import (
-    Example,
-    MixtureBatches,
-    RandomSplitBatches,
-    TokenStream,
-    encoder_decoder_features,
-    parallel_map,
-)
+from pretrain.examples import PretrainRows
 
 
 def test_features_shift_the_target_and_mask_only_real_prompt_tokens() -> None:
@@ -35,30 +30,32 @@ def test_features_shift_the_target_and_mask_only_real_prompt_tokens() -> None:
     np.testing.assert_array_equal(short["decoder_loss_weights"], [1, 0, 0, 0])
 
 
-def test_batches_are_a_pure_function_of_the_step(tmp_path: Path) -> None:
-    stream = TokenStream.from_sequences([list(range(10, 10 + n)) for n in (3, 50, 7, 120)])
-    stream.save(tmp_path / "s.npz")
-    again = TokenStream.load(tmp_path / "s.npz")
-    assert len(again) == 4 and list(again[1]) == list(range(10, 60))
-    batches = RandomSplitBatches(again, 8, (16, 16), seed=3)
-    first, second = batches.batch(5), RandomSplitBatches(stream, 8, (16, 16), seed=3).batch(5)
+def test_rows_are_a_pure_function_of_the_step(tmp_path: Path) -> None:
+    sequences = [list(range(10, 10 + n)) for n in (3, 50, 7, 120)]
+    stream = TokenStream.from_sequences(sequences)
+    assert len(stream) == 4 and list(stream[1]) == list(range(10, 60))
+    write_record_shards({"tokens": sequences}, tmp_path / "s", shards=2)
+    batches = PretrainRows(RecordShards(tmp_path / "s"), 8, (16, 16), seed=3)
+    first, second = batches.rows(5, 0, 8), PretrainRows(RecordShards(tmp_path / "s"), 8, (16, 16), seed=3).rows(5, 0, 8)
     for key in first:
         np.testing.assert_array_equal(first[key], second[key])
-    assert not np.array_equal(batches.batch(6)["decoder_target_tokens"], first["decoder_target_tokens"])
+    assert not np.array_equal(batches.rows(6, 0, 8)["decoder_target_tokens"], first["decoder_target_tokens"])
     # the split continues the prefix: the decoder's first target follows the encoder's last real token
     row = first["encoder_target_tokens"][0]
     last = row[row != 0][-1]
     assert first["decoder_target_tokens"][0][0] in (last + 1, EOS_ID)
 
 
-def test_mixture_follows_its_rates() -> None:
-    sources = {"a": [Example(np.array([4]), np.array([5]))], "b": [Example(np.array([6]), np.array([7]), False)]}
-    batch = MixtureBatches(sources, {"a": 3.0, "b": 1.0}, 4000, (4, 4), seed=0).batch(0)
+def test_mixture_follows_its_rates(tmp_path: Path) -> None:
+    write_record_shards({"inputs": [[4]], "targets": [[5]]}, tmp_path / "a", flags={"correct": [1]})
+    write_record_shards({"inputs": [[6]], "targets": [[7]]}, tmp_path / "b", flags={"correct": [0]})
+    sources = {"a": RecordShards(tmp_path / "a"), "b": RecordShards(tmp_path / "b")}
+    batch = MixtureRows(sources, {"a": 3.0, "b": 1.0}, 4000, (4, 4), seed=0).rows(0, 0, 4000)
     share_a = float(np.mean(batch["decoder_target_tokens"][:, 0] == 5))
     assert share_a == pytest.approx(0.75, abs=0.03)
     np.testing.assert_array_equal(batch["correct"][:, 0], batch["decoder_target_tokens"][:, 0] == 5)
     with pytest.raises(ValueError):
-        MixtureBatches(sources, {"c": 1.0}, 4, (4, 4))
+        MixtureRows(sources, {"c": 1.0}, 4, (4, 4))
 
 
 def test_docstring_functions_split_prompt_and_body() -> None:
@@ -102,20 +99,11 @@ def test_parallel_map_equals_a_loop() -> None:
     assert parallel_map(len, items, processes=2) == [len(x) for x in items]
 
 
-@pytest.mark.slow
-def test_smoke_recipe_exports_a_loadable_model(tmp_path: Path) -> None:
-    from alphacode.model.export import load_model
-    from finetune.recipe import PRESETS, run_recipe
-
-    out = run_recipe(PRESETS["smoke"], tmp_path / "work", export_dir=tmp_path / "model", say=lambda _: None)
-    model = load_model(out)
-    assert model.config.name == "tiny" and model.tokenizer.vocab_size == model.config.vocab_size
-
-
-def test_time_budget_counts_the_step_and_the_batch_building() -> None:
+def test_time_budget_counts_the_step_and_the_batch_building(tmp_path: Path) -> None:
     import time
 
-    from finetune.recipe import _steps_for
+    from alphacode.config import TrainConfig
+    from alphacode.train import plan_steps
 
     class Probe:
         flops_per_step, peak_flops = 1.0, 10.0
@@ -123,13 +111,11 @@ def test_time_budget_counts_the_step_and_the_batch_building() -> None:
         def time_steps(self, source: object, steps: int) -> float:
             return 0.010
 
-    class SlowSource:
-        def batch(self, step: int) -> dict:
+        def device_batch(self, source: object, step: int) -> None:
             time.sleep(0.010)
-            return {}
 
     said: list[str] = []
-    steps = _steps_for(2.0, 7, lambda steps: Probe(), SlowSource(), said.append, "pretrain")
+    steps = plan_steps(TrainConfig(seconds=2.0), tmp_path, Probe, object(), said.append)
     assert 60 <= steps <= 100  # about 2 s / (10 ms + 10 ms), not 2 s / 10 ms
     assert "batch building" in said[0]
-    assert _steps_for(None, 7, lambda steps: Probe(), SlowSource(), said.append, "pretrain") == 7
+    assert plan_steps(TrainConfig(steps=7), tmp_path, Probe, object(), said.append) == 7

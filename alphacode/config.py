@@ -1,0 +1,292 @@
+"""Experiments: one Python file per experiment returns the whole config; ``--set key=value`` overrides any field.
+
+An experiment (``configs/NAME.py``, or any file with a ``get_config()``) returns an :class:`Experiment`:
+the model, the stage's data and loss settings, and the training settings, each a frozen dataclass.
+:func:`apply_overrides` changes fields by dotted key (``train.steps=5``, ``data.rates.functions=0.5``),
+parsing each value by the field's declared type, so a typo or a badly typed value is one line naming
+the key. The resolved experiment is what a run writes to ``WORKDIR/config.json``, with the version and
+commit; :func:`check_rerun` refuses a rerun into that directory whose experiment differs in anything but
+a grown step count or time budget. This follows big_vision's ``configs/*.py`` and maxtext's base config
+with command-line overrides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import subprocess
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from alphacode.errors import ConfigError
+from alphacode.fileio import atomic_write_text
+from alphacode.model.config import ModelConfig
+
+# Settings a rerun may raise: training on from the last checkpoint is what a rerun is for.
+GROWABLE = ("train.steps", "train.seconds")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping of one training run. ``batch_size`` is the global batch (all processes),
+    split into ``grad_accum`` micro-batches whose gradients are averaged with equal weight. ``seconds`` is a
+    time budget: when set, the step count is planned at the first start by timing the real step (and the
+    batch building) and kept in the work directory. Fields left ``None`` follow the run's length
+    (:meth:`resolved`): warmup over a tenth of the run (at most ``max_warmup_steps``), four checkpoints
+    and evaluations, about twenty log lines."""
+
+    steps: int = 200
+    seconds: float | None = None
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    warmup_steps: int | None = None
+    max_warmup_steps: int = 200
+    final_lr_fraction: float = 0.1
+    weight_decay: float = 0.1
+    adam_b1: float = 0.9
+    adam_b2: float = 0.95
+    grad_clip: float = 1.0
+    grad_accum: int = 1
+    checkpoint_every: int | None = None
+    keep_checkpoints: int = 2
+    eval_every: int | None = None
+    eval_batches: int = 2
+    log_every: int | None = None
+    seed: int = 0
+    mesh: str = ""  # e.g. "data=4,fsdp=2"; empty: every device of every process on the data axis
+    prefetch: int = 2  # batches built ahead on a background thread
+
+    def __post_init__(self) -> None:
+        if min(self.steps, self.batch_size, self.grad_accum, self.eval_batches, self.max_warmup_steps) < 1:
+            raise ConfigError("train.steps, batch_size, grad_accum, eval_batches and max_warmup_steps must be "
+                              f"at least 1: {self}")
+        if self.seconds is not None and self.seconds <= 0:
+            raise ConfigError(f"train.seconds must be positive, got {self.seconds}")
+        if self.prefetch < 0:
+            raise ConfigError(f"train.prefetch must be at least 0, got {self.prefetch}")
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def resolved(self, steps: int | None = None) -> TrainConfig:
+        """Every ``None`` field filled in for a run of ``steps`` (default: ``self.steps``)."""
+        steps = steps or self.steps
+        every = max(50, steps // 4)
+        return self.replace(
+            steps=steps,
+            warmup_steps=self.warmup_steps if self.warmup_steps is not None
+            else max(1, min(self.max_warmup_steps, steps // 10)),
+            checkpoint_every=self.checkpoint_every or every, eval_every=self.eval_every or every,
+            log_every=self.log_every or max(1, min(50, steps // 20)))
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A whole training experiment. ``stage`` says which command runs it (``pretrain`` or ``finetune``);
+    ``data`` and ``loss`` are that stage's own dataclasses."""
+
+    name: str
+    stage: str
+    model: ModelConfig
+    train: TrainConfig
+    data: Any
+    loss: Any
+
+
+def experiment_file(name_or_file: str | os.PathLike[str]) -> Path:
+    """The file of an experiment given by name (``pretrain-tiny`` is ``configs/pretrain_tiny.py``) or path."""
+    given = Path(name_or_file)
+    if given.suffix == ".py" or len(given.parts) > 1:
+        if not given.is_file():
+            raise ConfigError(f"{given}: no such experiment file")
+        return given
+    spec = importlib.util.find_spec("configs")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    names = sorted(p.stem.replace("_", "-") for folder in folders for p in Path(folder).glob("*.py")
+                   if not p.name.startswith("_"))
+    for folder in folders:
+        path = Path(folder) / f"{str(name_or_file).replace('-', '_')}.py"
+        if path.is_file():
+            return path
+    raise ConfigError(f"unknown experiment {str(name_or_file)!r}; shipped: {', '.join(names) or 'none'} "
+                      f"(or give a path to a .py file)")
+
+
+def load_experiment(name_or_file: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Experiment:
+    """The experiment's ``get_config()``, with ``overrides`` (``key=value`` strings) applied."""
+    path = experiment_file(name_or_file)
+    spec = importlib.util.spec_from_file_location(f"_experiment_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    experiment = getattr(module, "get_config", None)
+    if experiment is None:
+        raise ConfigError(f"{path}: an experiment file must define get_config()")
+    return apply_overrides(experiment(), overrides)
+
+
+def apply_overrides(config: Any, overrides: Sequence[str]) -> Any:
+    """``config`` with each ``dotted.key=value`` applied in order."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.steps=5")
+        config = _set(config, key.strip().split("."), value.strip(), key.strip())
+    return config
+
+
+def _set(node: Any, path: list[str], text: str, key: str) -> Any:
+    head, rest = path[0], path[1:]
+    if dataclasses.is_dataclass(node):
+        names = {f.name for f in dataclasses.fields(node)}
+        if head not in names:
+            raise ConfigError(f"--set {key}: no field {head!r} here; expected one of {', '.join(sorted(names))}")
+        current = getattr(node, head)
+        if rest:
+            return dataclasses.replace(node, **{head: _set(current, rest, text, key)})
+        kind = typing.get_type_hints(type(node))[head]
+        return dataclasses.replace(node, **{head: _parse(text, kind, key)})
+    if isinstance(node, Mapping):
+        if rest:
+            raise ConfigError(f"--set {key}: {head!r} holds a number, not more fields")
+        value_type = type(next(iter(node.values()))) if node else str
+        return {**node, head: _parse(text, value_type, key)}
+    raise ConfigError(f"--set {key}: {path[0]!r} is not a field of a setting that has fields")
+
+
+def _parse(text: str, kind: Any, key: str) -> Any:
+    """``text`` as a value of the annotated type ``kind`` (bool, int, float, str, their optionals and tuples)."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if text.lower() in ("none", "null", "") and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        errors = []
+        for option in options:
+            try:
+                return _parse(text, option, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0])
+    if origin is tuple:
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        if len(args) == 2 and args[1] is Ellipsis:
+            items = [args[0]] * len(parts)
+        elif len(args) == len(parts):
+            items = list(args)
+        else:
+            raise ConfigError(f"--set {key}={text}: expected {len(args)} comma-separated values")
+        return tuple(_parse(p, t, key) for p, t in zip(parts, items))
+    if dataclasses.is_dataclass(kind) or origin in (dict, Mapping) or kind in (dict, Mapping):
+        raise ConfigError(f"--set {key}: a group of settings; set one of its fields (e.g. {key}.NAME=VALUE)")
+    try:
+        if kind is bool:
+            lowered = text.lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return lowered in ("true", "1", "yes")
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+        if kind is str or kind is Any:
+            return text
+    except ValueError:
+        raise ConfigError(f"--set {key}={text}: expected {getattr(kind, '__name__', kind)}") from None
+    raise ConfigError(f"--set {key}: settings of type {kind} cannot be set from the command line")
+
+
+def to_json(config: Any) -> Any:
+    """A config (nested dataclasses, mappings, tuples) as plain JSON values."""
+    if dataclasses.is_dataclass(config):
+        return {f.name: to_json(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, Mapping):
+        return {str(k): to_json(v) for k, v in config.items()}
+    if isinstance(config, (tuple, list)):
+        return [to_json(v) for v in config]
+    return config
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"steps": 5}}`` as ``{"train.steps": 5}``."""
+    if isinstance(tree, Mapping):
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): tree}
+
+
+def provenance() -> dict[str, Any]:
+    """The package version and, in a git checkout, the commit: what produced a run's files."""
+    try:
+        version = metadata.version("alphacode")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    root = Path(__file__).resolve().parent.parent
+    try:
+        done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        commit = done.stdout.strip() if done.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired):
+        commit = None
+    return {"version": version, "commit": commit}
+
+
+def check_rerun(saved: Mapping[str, Any], resolved: Mapping[str, Any], where: str) -> None:
+    """Refuse to continue a run whose saved experiment differs from ``resolved`` in anything but a larger
+    step count or time budget; the one-line error names every differing key."""
+    old, new = flatten(saved), flatten(resolved)
+    differing = []
+    for key in sorted(old.keys() | new.keys()):
+        if old.get(key) == new.get(key):
+            continue
+        grown = key in GROWABLE and (old.get(key) is None or (new.get(key) is not None and new[key] >= old[key]))
+        if not grown:
+            differing.append(key)
+    if differing:
+        raise ConfigError(f"{where}: holds a run of another experiment (differs in {', '.join(differing)}); "
+                          f"use a new --workdir, or set these back")
+
+
+def read_saved(workdir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The experiment a run in ``workdir`` was started with, or None where no run was started."""
+    path = Path(workdir) / "config.json"
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{path}: unreadable ({err})") from None
+    return payload.get("experiment")
+
+
+def start_run(experiment: Experiment, workdir: str | os.PathLike[str], leader: bool = True) -> dict[str, Any]:
+    """Refuse a work directory that holds a run of another experiment; on the leader process, record this
+    experiment there before any work starts (``config.json``). Returns what the run records about itself."""
+    resolved = to_json(experiment)
+    saved = read_saved(workdir)
+    if saved is not None:
+        check_rerun(saved, resolved, str(workdir))
+    info = {"experiment": resolved, "provenance": provenance()}
+    path = Path(workdir) / "config.json"
+    if leader:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        atomic_write_text(path, json.dumps({**previous, **info}, indent=1))
+    return info
+
+
+def saved_steps(workdir: str | os.PathLike[str]) -> tuple[int | None, float | None]:
+    """The step count a run in ``workdir`` planned (or was given) and its time budget, if it got that far."""
+    path = Path(workdir) / "config.json"
+    if not path.exists():
+        return None, None
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    train = payload.get("train") or {}
+    return train.get("steps"), train.get("seconds")

@@ -1,0 +1,18 @@
+"""The default model's fine-tuning on a CPU (about 30 minutes on 2 cores), from ``default-pretrain-cpu``:
+contest solutions, docstring functions and test inputs at 1 : 1 : 0.25, exported as int8."""
+
+from alphacode.config import Experiment, TrainConfig
+from alphacode.model.config import PRESETS
+from finetune.losses import FinetuneLossConfig
+from finetune.pipeline import FinetuneData
+
+
+def get_config() -> Experiment:
+    return Experiment(
+        name="default-finetune-cpu", stage="finetune",
+        model=PRESETS["small"],
+        train=TrainConfig(seconds=1800, batch_size=16, learning_rate=5e-4, max_warmup_steps=100),
+        data=FinetuneData(init="runs/default-pretrain-cpu", lengths=(384, 384), max_functions=20000,
+                          export="runs/default-finetune-cpu/export"),
+        loss=FinetuneLossConfig(),
+    )

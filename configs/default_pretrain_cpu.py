@@ -1,0 +1,16 @@
+"""The default model's pretraining on a CPU (about 75 minutes on 2 cores): ``small`` on 6,000 files of this
+machine's Python, encoder/decoder 256/256, as many steps of 16 as fit the time budget."""
+
+from alphacode.config import Experiment, TrainConfig
+from alphacode.model.config import PRESETS
+from pretrain.pipeline import PretrainData, PretrainLoss
+
+
+def get_config() -> Experiment:
+    return Experiment(
+        name="default-pretrain-cpu", stage="pretrain",
+        model=PRESETS["small"],
+        train=TrainConfig(seconds=4500, batch_size=16, learning_rate=1e-3, max_warmup_steps=200),
+        data=PretrainData(max_files=6000, vocab_size=8000, lengths=(256, 256)),
+        loss=PretrainLoss(),
+    )

@@ -1,0 +1,66 @@
+"""The pretraining example, defined once: AlphaCode's random split of a tokenized file, MLM on the encoder.
+
+Each row takes one file of the corpus (tokenized once into record shards, :mod:`alphacode.data`),
+splits it at a uniformly random point, and gives the prefix's last ``encoder_length`` tokens to the
+encoder (an ``mlm_rate`` share of them masked for the MLM loss) and the rest to the decoder. The numpy
+batches the trainer reads (:class:`PretrainRows`) and the seqio task (:mod:`pretrain.seqio_tasks`) both
+build their rows here, so they hold the same examples for the same records and seed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alphacode.data import RecordShards, encoder_decoder_features, row_rng, stack, write_record_shards
+from pretrain.corpus import HELDOUT_FRACTION, is_heldout, iter_corpus
+
+
+def random_split(tokens: np.ndarray, rng: np.random.Generator, encoder_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pretraining example of one tokenized file: (the prefix's last ``encoder_length`` tokens, the rest),
+    split at a uniformly random point (at least one token in the prefix)."""
+    split = min(int(rng.integers(1, max(len(tokens), 2))), len(tokens))
+    return tokens[:split][-encoder_length:], tokens[split:]
+
+
+class PretrainRows:
+    """Rows of pretraining batches of ``batch_size`` from record shards (one ``tokens`` stream): row ``r`` of
+    ``step`` is a pure function of ``(seed, step, r)``."""
+
+    def __init__(self, shards: RecordShards, batch_size: int, lengths: tuple[int, int], seed: int = 0,
+                 mlm_rate: float = 0.15) -> None:
+        self.shards, self.batch_size, self.lengths, self.seed, self.mlm_rate = shards, batch_size, lengths, seed, mlm_rate
+
+    def row(self, step: int, row: int) -> dict[str, np.ndarray]:
+        rng = row_rng(self.seed, step, row)
+        records = self.shards.for_row(row, self.batch_size).streams["tokens"]
+        tokens = records[int(rng.integers(len(records)))]
+        inputs, targets = random_split(tokens, rng, self.lengths[0])
+        return encoder_decoder_features(inputs, targets, *self.lengths, rng, self.mlm_rate)
+
+    def rows(self, step: int, start: int, stop: int) -> dict[str, np.ndarray]:
+        return stack(self.row(step, r) for r in range(start, stop))
+
+
+def tokenize_corpus(corpus_dir: str | os.PathLike[str], encode_batch: Callable[[list[str]], list[list[int]]],
+                    out_dir: str | os.PathLike[str], *, shards: int = 8,
+                    metadata: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Tokenize a corpus (:mod:`pretrain.corpus`) into record shards per split under ``out_dir``: ``train``,
+    and ``valid`` (the files its held-out rule keeps out); returns each split's manifest."""
+    texts: dict[str, list[str]] = {"train": [], "valid": []}
+    for source in iter_corpus(corpus_dir):
+        texts["valid" if is_heldout(source.path, HELDOUT_FRACTION) else "train"].append(source.content)
+    return {split: write_record_shards({"tokens": encode_batch(files)}, Path(out_dir) / split, shards=shards,
+                                       metadata={"split": split, **(metadata or {})})
+            for split, files in texts.items() if files}
+
+
+def example_stream(rows: PretrainRows, steps: Iterable[int]) -> Iterable[dict[str, np.ndarray]]:
+    """The rows of ``steps``, one example at a time, in batch order (what the seqio task yields)."""
+    for step in steps:
+        for row in range(rows.batch_size):
+            yield rows.row(step, row)
