@@ -35,7 +35,6 @@ from alphacode.lazy import lazy_import
 from alphacode.metrics import bootstrap_ci, n_at_k, pass_at_k
 from alphacode.model.export import DEFAULT_MODEL_DIR, load_model, read_model_config
 from alphacode.problems import Problem, check_unique_names, load_problems
-from alphacode.splits import in_split
 from clustering.cache import ExecutionCache
 from clustering.candidates import CandidateFileError, parse_candidate
 from clustering.pipeline import SelectionRun
@@ -440,13 +439,12 @@ def contest(problems: str | os.PathLike[str], report_dir: str | os.PathLike[str]
             sampling: SamplingConfig, *, checkpoint: str | os.PathLike[str] | None = None,
             samples_file: str | os.PathLike[str] | None = None, split: str | None = None, address: str | None = None,
             workers: int | None = None, standings_file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """What ``alphacode contest`` does: load the problems at ``problems`` (only those of ``split`` when given),
+    """What ``alphacode contest`` does: load the problems at ``problems`` (only those of ``split`` when given: the
+    files named by it in the public CodeContests layout, else by :func:`~alphacode.splits.split_of`),
     check that some have hidden tests, and :func:`run_contest` them with the model or the samples file."""
     if not Path(problems).exists():
         raise UserError(f"{problems}: no such file or directory")
-    loaded = load_problems(problems)
-    if split:
-        loaded = in_split(loaded, split)
+    loaded = load_problems(problems, split)
     if not loaded:
         raise UserError(f"{problems}: no problems{f' in the {split} split' if split else ''}")
     if all(skip_reason(p) is not None for p in loaded):
