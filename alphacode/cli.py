@@ -147,20 +147,32 @@ def _add_python_fraction_flag(parser: argparse.ArgumentParser) -> None:
 # Commands.
 
 
+TAIL_LINES = 12
+
+
 def cmd_judge(args: argparse.Namespace) -> int:
     problem = load_problem(args.problem)
     result = judge_file(problem, args.program, language=args.language, tests=args.tests,
                         sandbox=_sandbox_options(args))
     if args.json:
         print(json.dumps(result.to_json()))
-        return 0
-    kinds = [k for k in ("public", "private", "generated") for _ in problem.tests(k)] if args.tests == "all" \
-        else [args.tests] * len(result.tests)
-    for i, (kind, test) in enumerate(zip(kinds, result.tests), start=1):
-        print(f"test {i:3d}  {kind:<9} {test.verdict.value:<17} {test.time_s:7.3f}s  {test.memory_bytes / 2**20:6.1f} MiB")
+        return 0 if result.accepted else 1
+    for i, test in enumerate(result.tests, start=1):
+        print(f"test {i:3d}  {test.kind:<9} {test.verdict.value:<17} {test.time_s:7.3f}s  "
+              f"{test.memory_bytes / 2**20:6.1f} MiB")
     passed = sum(t.verdict.value == "ACCEPTED" for t in result.tests)
     print(f"verdict: {result.verdict.value} ({passed}/{len(result.tests)} tests passed)")
-    return 0
+    if result.first_failure is None:
+        return 0
+    position, test = result.first_failure
+    print(f"first failing test: {test.kind} test {test.index} (test {position + 1}): {test.verdict.value}")
+    if test.difference is not None:
+        print(f"  {test.difference.describe()}")
+    tail = [line for line in test.stderr_tail.splitlines() if line.strip()][-TAIL_LINES:]
+    if tail:
+        print("  compiler output (tail):" if test.verdict.value == "COMPILE_ERROR" else "  stderr (tail):")
+        print("".join(f"    {line}\n" for line in tail), end="")
+    return 1
 
 
 def cmd_model_info(args: argparse.Namespace) -> int:
@@ -209,7 +221,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     summary, workdir = finetune_command(args.data, args.workdir, config_name=args.config, init=args.init,
                                         tokenizer=args.tokenizer, steps=args.steps, batch_size=args.batch_size,
                                         learning_rate=args.learning_rate, checkpoint_every=args.checkpoint_every,
-                                        losses=losses)
+                                        losses=losses, allow_eval_splits=args.allow_eval_splits)
     m = summary.metric
     print(f"step {summary.first_step}: decoder loss {m('first', 'decoder_loss'):.3f}; step {summary.last_step}: "
           f"decoder loss {m('last', 'decoder_loss'):.3f}, value loss {m('last', 'value_loss'):.3f}; "
@@ -398,8 +410,13 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
                          description="Problems -> seqio shards -> training from a pretrained checkpoint. "
                                      "Rerun the same command to resume.")
     fin.add_argument("--config", default="tiny", help="used without --init")
-    fin.add_argument("--init", help="a pretraining run directory (its run/ folder) to start from")
-    fin.add_argument("--data", default="data/contest", help="problems: JSON, JSONL, Parquet, or a directory")
+    fin.add_argument("--init", help="model to start from: an export directory (e.g. alphacode/default_model) or a "
+                                    "pretraining run's run/ folder")
+    fin.add_argument("--data", default="data/contest", help="problems: JSON, JSONL, Parquet, or a directory; trains on "
+                                                            "its train split (files named train-*.parquet in the "
+                                                            "public CodeContests layout)")
+    fin.add_argument("--allow-eval-splits", action="store_true",
+                     help="train on files named valid-*/test-*.parquet too (split by the hash rule like other files)")
     fin.add_argument("--tokenizer", help="SentencePiece model (default: next to the --init run)")
     fin.add_argument("--steps", type=_positive_int, default=200)
     fin.add_argument("--workdir", help="default: runs/finetune-CONFIG")
