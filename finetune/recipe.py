@@ -114,13 +114,11 @@ def finetune_sources(encode: Callable[[str], list[int]], streams: Mapping[str, T
                      data: str | os.PathLike[str] = CONTEST_DATA) -> dict[str, dict[str, list[Example]]]:
     """Per split, the fine-tuning tasks' examples: contest solutions, docstring functions, test inputs."""
     from alphacode.problems import load_problems
-    from alphacode.splits import in_split
     from finetune.tasks import input_rows, solution_examples
 
-    problems = load_problems(data)
     splits: dict[str, dict[str, list[Example]]] = {}
     for split in ("train", "valid"):
-        chosen = in_split(problems, split)
+        chosen = load_problems(data, split)
         contest = [Example(np.asarray(encode(e["inputs"])), np.asarray(encode(e["targets"])), bool(e["correct"][0]))
                    for e in solution_examples(chosen)]
         inputs = [Example(np.asarray(encode(r["inputs"])), np.asarray(encode(r["targets"]))) for r in input_rows(chosen)]

@@ -16,9 +16,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from alphacode.problems import Language, Problem, load_problems
+from alphacode.problems import Language, Problem, iter_problems
 from alphacode.prompt import PromptHeader, build_prompt, input_generation_prompt
-from alphacode.splits import SPLITS, in_split
+from alphacode.splits import SPLITS
 from finetune.functions import docstring_functions, split_functions
 from pretrain.corpus import iter_corpus
 
@@ -58,10 +58,11 @@ def input_rows(problems: Iterable[Problem]) -> list[dict[str, Any]]:
             for p in problems for t in p.tests("all")]
 
 
-def _register_rows_task(name: str, rows_of_split: Callable[[str], list[dict[str, Any]]],
+def _register_rows_task(name: str, rows_of_split: Callable[[str], Iterable[dict[str, Any]]],
                         tokenizer_model: str | os.PathLike[str], mlm_rate: float):  # -> seqio.Task
     """A seqio task over text rows (``inputs``, ``targets``, ``correct``): tokenized, the prompt trimmed
-    to the encoder (its beginning kept) and MLM-masked, the target cut to the decoder then EOS."""
+    to the encoder (its beginning kept) and MLM-masked, the target cut to the decoder then EOS. Rows are
+    produced afresh, one at a time, each time the split is read."""
     import seqio
     import tensorflow as tf
 
@@ -70,9 +71,8 @@ def _register_rows_task(name: str, rows_of_split: Callable[[str], list[dict[str,
     vocabulary = seqio.SentencePieceVocabulary(str(tokenizer_model))
 
     def dataset_fn(split: str, shuffle_files: bool, seed: int | None = None) -> tf.data.Dataset:
-        rows = rows_of_split(split)
         return tf.data.Dataset.from_generator(
-            lambda: iter(rows),
+            lambda: iter(rows_of_split(split)),
             output_signature={"inputs": tf.TensorSpec([], tf.string), "targets": tf.TensorSpec([], tf.string),
                               "correct": tf.TensorSpec([1], tf.int32)})
 
@@ -104,15 +104,17 @@ def _register_rows_task(name: str, rows_of_split: Callable[[str], list[dict[str,
 
 
 def register_finetune_task(name: str, problems: str | os.PathLike[str], tokenizer_model: str | os.PathLike[str],
-                           mlm_rate: float = 0.15):  # -> seqio.Task
-    """Register (or replace) the seqio task ``name`` over the problems at ``problems`` (file or directory)."""
-    return _register_contest_task(name, load_problems(problems), tokenizer_model, mlm_rate)
+                           mlm_rate: float = 0.15, by_file_name: bool = True):  # -> seqio.Task
+    """Register (or replace) the seqio task ``name`` over the problems at ``problems`` (file or directory),
+    streamed split by split (see :func:`alphacode.problems.iter_problems` for ``by_file_name``)."""
+    return _register_contest_task(name, lambda split: iter_problems(problems, split, by_file_name=by_file_name),
+                                  tokenizer_model, mlm_rate)
 
 
-def _register_contest_task(name: str, problems: list[Problem], tokenizer_model: str | os.PathLike[str],
-                           mlm_rate: float):  # -> seqio.Task
-    return _register_rows_task(name, lambda split: list(solution_examples(in_split(problems, split))),
-                               tokenizer_model, mlm_rate)
+def _register_contest_task(name: str, problems_of_split: Callable[[str], Iterable[Problem]],
+                           tokenizer_model: str | os.PathLike[str], mlm_rate: float):  # -> seqio.Task
+    return _register_rows_task(name, lambda split: solution_examples(problems_of_split(split)), tokenizer_model,
+                               mlm_rate)
 
 
 def register_finetune_mixture(name: str, problems: str | os.PathLike[str], corpus_dir: str | os.PathLike[str] | None,
@@ -122,9 +124,11 @@ def register_finetune_mixture(name: str, problems: str | os.PathLike[str], corpu
     ``corpus_dir`` (when given) and test-input generation, sampled at ``rates`` (task -> weight)."""
     import seqio
 
-    loaded = load_problems(problems)
-    tasks = {"contest": _register_contest_task(f"{name}_contest", loaded, tokenizer_model, mlm_rate),
-             "test_inputs": _register_rows_task(f"{name}_test_inputs", lambda split: input_rows(in_split(loaded, split)),
+    def problems_of_split(split: str) -> Iterator[Problem]:
+        return iter_problems(problems, split)
+
+    tasks = {"contest": _register_contest_task(f"{name}_contest", problems_of_split, tokenizer_model, mlm_rate),
+             "test_inputs": _register_rows_task(f"{name}_test_inputs", lambda split: input_rows(problems_of_split(split)),
                                                 tokenizer_model, mlm_rate)}
     if corpus_dir is not None:
         functions = functools.cache(lambda: function_rows(corpus_dir))  # mined once, on first use
