@@ -434,7 +434,8 @@ def iter_problems(spec: str | os.PathLike[str], split: str | None = None, *,
                 yield problem
 
 
-def load_problems(spec: str | os.PathLike[str], split: str | None = None, *, by_file_name: bool = True) -> list[Problem]:
+def load_problems(spec: str | os.PathLike[str], split: str | None = None, *,
+                  by_file_name: bool = True) -> list[Problem]:
     """Load every problem from a file (.json, .jsonl, .parquet) or a directory of such files, or only
     those of ``split`` (see :func:`iter_problems`)."""
     return list(iter_problems(spec, split, by_file_name=by_file_name))

@@ -128,8 +128,9 @@ def register_finetune_mixture(name: str, problems: str | os.PathLike[str], corpu
         return iter_problems(problems, split)
 
     tasks = {"contest": _register_contest_task(f"{name}_contest", problems_of_split, tokenizer_model, mlm_rate),
-             "test_inputs": _register_rows_task(f"{name}_test_inputs", lambda split: input_rows(problems_of_split(split)),
-                                                tokenizer_model, mlm_rate)}
+             "test_inputs": _register_rows_task(f"{name}_test_inputs",
+                                                lambda split: input_rows(problems_of_split(split)), tokenizer_model,
+                                                mlm_rate)}
     if corpus_dir is not None:
         functions = functools.cache(lambda: function_rows(corpus_dir))  # mined once, on first use
         tasks["functions"] = _register_rows_task(f"{name}_functions", lambda split: functions()[split],

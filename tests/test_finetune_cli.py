@@ -32,7 +32,8 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 def test_finetune_refuses_public_test_and_valid_files(public_layout: Path, tmp_path: Path, started: list,
                                                       capsys: pytest.CaptureFixture) -> None:
     for name, split in [("test-00000-of-00001.parquet", "test"), ("valid-00000-of-00001.parquet", "valid")]:
-        argv = ["finetune", "--data", str(public_layout / name), "--workdir", str(tmp_path / "run"), "--tokenizer", TOKENIZER]
+        argv = ["finetune", "--data", str(public_layout / name), "--workdir", str(tmp_path / "run"),
+                "--tokenizer", TOKENIZER]
         assert cli_main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"{name}: named as a public {split}-split file" in err
@@ -46,16 +47,20 @@ def test_finetune_refuses_public_test_and_valid_files(public_layout: Path, tmp_p
     assert not (tmp_path / "run").exists()
 
 
+def shapes(tree: Any) -> Any:
+    return {k: shapes(v) for k, v in tree.items()} if isinstance(tree, dict) else tree.shape
+
+
 def test_finetune_starts_from_the_bundled_model_export(public_layout: Path, tmp_path: Path, started: list) -> None:
     assert cli_main(["finetune", "--init", str(DEFAULT_MODEL_DIR), "--data", str(public_layout),
                      "--workdir", str(tmp_path / "run")]) == 1
     call = started.pop()
     assert call["config"] == read_model_config(DEFAULT_MODEL_DIR)
     assert Path(call["tokenizer_model"]) == DEFAULT_MODEL_DIR / "tokenizer.model"
-    shapes = lambda tree: {k: shapes(v) if isinstance(v, dict) else v.shape for k, v in tree.items()}  # noqa: E731
     assert shapes(call["init_params"]) == shapes(load_model(DEFAULT_MODEL_DIR).params)
 
 
-def test_finetune_init_names_what_is_missing(tmp_path: Path, public_layout: Path, capsys: pytest.CaptureFixture) -> None:
+def test_finetune_init_names_what_is_missing(tmp_path: Path, public_layout: Path,
+                                             capsys: pytest.CaptureFixture) -> None:
     assert cli_main(["finetune", "--init", str(tmp_path), "--data", str(public_layout)]) == 2
     assert "no config.json" in capsys.readouterr().err

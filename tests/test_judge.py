@@ -151,8 +151,8 @@ def test_compile_errors_and_crashes_show_the_tail_of_their_output(tmp_path: Path
     out = capsys.readouterr().out
     tail = out[out.index("  compiler output (tail):"):].splitlines()
     assert "COMPILE_ERROR" in out and any("SyntaxError" in line for line in tail[1:])
-    assert judge_cli(tmp_path, addition, "import sys\nprint('about to fail', file=sys.stderr)\nraise ValueError('bad')\n",
-                     "--json") == 1
+    crash = "import sys\nprint('about to fail', file=sys.stderr)\nraise ValueError('bad')\n"
+    assert judge_cli(tmp_path, addition, crash, "--json") == 1
     report = json.loads(capsys.readouterr().out)
     first = report["tests"][0]
     assert first["verdict"] == "RUNTIME_ERROR" and "ValueError: bad" in first["stderr_tail"]
