@@ -242,6 +242,7 @@ class Trainer:
         """The latest checkpoint in ``workdir`` if there is one, else fresh parameters (or ``init_params``)."""
         latest = manager.latest_step()
         if latest is not None:
+            print(f"resumed from step {latest}", flush=True)
             return manager.restore(latest, args=ocp.args.StandardRestore(self.abstract_state))
         state = self.init_state(jax.random.PRNGKey(self.config.seed))
         if self._init_params is not None:  # e.g. fine-tuning from a pretrained checkpoint
