@@ -49,3 +49,17 @@ def test_help_shows_every_flags_default() -> None:
     text = subprocess.run([sys.executable, "-m", "alphacode", "humaneval", "--help"], capture_output=True, text=True,
                           cwd=ROOT, check=True).stdout
     assert "(default: 1,10,100)" in " ".join(text.split())
+
+
+def test_provenance_names_the_version_commit_and_utc_date() -> None:
+    import datetime
+
+    from alphacode.provenance import provenance
+
+    block = provenance()
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    assert block["version"] == alphacode.__version__ and block["commit"] == head.stdout.strip()
+    assert isinstance(block["dirty"], bool)
+    when = datetime.datetime.fromisoformat(block["date"])
+    assert when.utcoffset() == datetime.timedelta(0)
+    assert abs((datetime.datetime.now(datetime.UTC) - when).total_seconds()) < 60
