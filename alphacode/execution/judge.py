@@ -213,7 +213,8 @@ def judge(sandbox: Sandbox, code: str, language: str | SandboxLanguage, problem:
     return judge_many(sandbox, [make_submission(problem, code, language, tests, limits)])[0]
 
 
-_SUFFIX_LANGUAGES = {".py": "python3", ".cpp": "cpp", ".cc": "cpp", ".cxx": "cpp", ".c++": "cpp"}
+# The sandbox language of a program file by its suffix (judge's PROGRAM, a samples folder's files).
+SUFFIX_LANGUAGES = {".py": "python3", ".cpp": "cpp", ".cc": "cpp", ".cxx": "cpp", ".c++": "cpp"}
 
 
 def program_language(path: str | os.PathLike[str], given: str | None = None) -> str:
@@ -221,9 +222,9 @@ def program_language(path: str | os.PathLike[str], given: str | None = None) -> 
     if given:
         return given
     suffix = Path(path).suffix.lower()
-    if suffix not in _SUFFIX_LANGUAGES:
+    if suffix not in SUFFIX_LANGUAGES:
         raise UserError(f"{path}: cannot tell the language from '{suffix or 'no suffix'}'; pass --language python3|cpp")
-    return _SUFFIX_LANGUAGES[suffix]
+    return SUFFIX_LANGUAGES[suffix]
 
 
 def judge_file(problem: Problem, program: str | os.PathLike[str], *, language: str | None = None, tests: str = "all",
