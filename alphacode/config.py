@@ -16,18 +16,17 @@ import dataclasses
 import importlib.util
 import json
 import os
-import subprocess
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from alphacode.errors import ConfigError
 from alphacode.fileio import atomic_write_text
 from alphacode.model.config import ModelConfig
+from alphacode.provenance import provenance
 
 # Settings a rerun may raise: training on from the last checkpoint is what a rerun is for.
 GROWABLE = ("train.steps", "train.seconds")
@@ -221,21 +220,6 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
             out.update(flatten(value, f"{prefix}{key}."))
         return out
     return {prefix.rstrip("."): tree}
-
-
-def provenance() -> dict[str, Any]:
-    """The package version and, in a git checkout, the commit: what produced a run's files."""
-    try:
-        version = metadata.version("alphacode")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    root = Path(__file__).resolve().parent.parent
-    try:
-        done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        commit = done.stdout.strip() if done.returncode == 0 else None
-    except (OSError, subprocess.TimeoutExpired):
-        commit = None
-    return {"version": version, "commit": commit}
 
 
 def check_rerun(saved: Mapping[str, Any], resolved: Mapping[str, Any], where: str) -> None:

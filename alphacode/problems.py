@@ -5,7 +5,12 @@ its public Hugging Face copy). Accepted on input:
 
 * one problem as a JSON object (``.json``), or a JSON array of problems;
 * JSON Lines, one problem per line (``.jsonl``);
-* the flattened Parquet layout of the Hugging Face copy (``.parquet``), or a directory of any of these.
+* the flattened Parquet layout of the Hugging Face copy (``.parquet``, read in record batches), or a
+  directory of any of these (hidden folders, virtualenvs, ``site-packages``, ``node_modules`` and
+  ``__pycache__`` are never searched).
+
+A split (``train``, ``valid``, ``test``) of a directory in the public layout is its files named so;
+of anything else, the problems :func:`alphacode.splits.split_of` puts there.
 
 Tests and solutions may be given flattened (``{"input": [...], "output": [...]}``,
 ``{"language": [...], "solution": [...]}``) or as lists of objects. ``time_limit`` may be
@@ -27,12 +32,14 @@ from typing import Any
 from alphacode.errors import UserError
 from alphacode.fileio import atomic_write, atomic_write_text
 from alphacode.lazy import lazy_import
+from alphacode.splits import SPLITS, file_split, split_of
 
 pa = lazy_import("pyarrow")  # ~0.3 s: only for Parquet files
 pq = lazy_import("pyarrow.parquet")
 
 MAX_TIME_LIMIT_S = 3600.0
 MAX_MEMORY_LIMIT_BYTES = 2**40
+PARQUET_BATCH_ROWS = 64  # a CodeContests row with its generated tests and solutions can take megabytes
 
 
 class ProblemFormatError(UserError, ValueError):
@@ -349,22 +356,89 @@ def _decode_json(text: str, source: str) -> Any:
 
 
 def load_problem(path: str | os.PathLike[str]) -> Problem:
-    """Load a file that holds exactly one problem (JSON object, or a one-row JSONL/Parquet file)."""
-    problems = load_problems(path)
+    """Load a file that holds exactly one problem (JSON object, or a one-row JSONL/Parquet file), or a
+    directory whose own problem files (not its subfolders') hold exactly one."""
+    path = Path(path)
+    if path.is_dir():
+        files = problem_files(path, recursive=False)
+        if not files:
+            raise ProblemFormatError(str(path), "", f"is a directory holding no problem files ({', '.join(_SUFFIXES)})")
+        problems = [problem for f in files for problem in _iter_file(f)]
+    else:
+        problems = list(_iter_file(path))
     if len(problems) != 1:
         raise ProblemFormatError(str(path), "", f"expected one problem, found {len(problems)}")
     return problems[0]
 
 
-def load_problems(spec: str | os.PathLike[str]) -> list[Problem]:
-    """Load every problem from a file (.json, .jsonl, .parquet) or a directory of such files."""
+_SKIPPED_FOLDERS = frozenset({"__pycache__", "node_modules", "site-packages"})
+
+
+def _searched(folder: Path) -> bool:
+    """Whether a folder under a problem directory may hold problems: not hidden, not a virtualenv or package cache."""
+    return not (folder.name.startswith(".") or folder.name in _SKIPPED_FOLDERS or (folder / "pyvenv.cfg").exists())
+
+
+def problem_files(directory: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
+    """The problem files (``.json``, ``.jsonl``, ``.parquet``) in ``directory``, sorted; ``recursive`` searches
+    its subfolders too, but never hidden folders, virtualenvs, ``site-packages``, ``node_modules`` or caches."""
+    found = []
+    for folder, subfolders, names in os.walk(directory):
+        subfolders[:] = [d for d in subfolders if recursive and _searched(Path(folder) / d)]
+        found += [Path(folder) / n for n in names if Path(n).suffix in _SUFFIXES and not n.startswith(".")]
+    return sorted(found)
+
+
+def _files_at(path: Path) -> list[Path]:
+    """``[path]`` for a file, or the problem files of a directory (at least one)."""
+    if not path.is_dir():
+        return [path]
+    files = problem_files(path)
+    if not files:
+        raise ProblemFormatError(str(path), "", f"directory holds no {', '.join(_SUFFIXES)} files")
+    return files
+
+
+def split_files(spec: str | os.PathLike[str]) -> dict[str | None, list[Path]]:
+    """The problem files at ``spec`` (a file or a directory) by the split their names declare (None: no
+    split in the name). Files of the public layout mixed with others raise :class:`ProblemFormatError`:
+    which rule would pick a split would then be a guess."""
+    groups: dict[str | None, list[Path]] = {}
+    for f in _files_at(Path(spec)):
+        groups.setdefault(file_split(f), []).append(f)
+    if None in groups and len(groups) > 1:
+        named = next(files for split, files in groups.items() if split is not None)[0]
+        raise ProblemFormatError(str(groups[None][0]), "", f"not named by split, beside {named.name}: keep files named "
+                                 "train-/valid-/test-*.parquet (the public layout) apart from other problem files")
+    return groups
+
+
+def iter_problems(spec: str | os.PathLike[str], split: str | None = None, *,
+                  by_file_name: bool = True) -> Iterator[Problem]:
+    """Every problem at ``spec`` (a file or a directory of them), or those of one ``split``: in the public
+    layout (``by_file_name``) only the files named by that split are read; otherwise every problem
+    :func:`~alphacode.splits.split_of` puts in it. Reads one file (one Parquet record batch) at a time."""
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     path = Path(spec)
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
-        if not files:
-            raise ProblemFormatError(str(path), "", f"directory holds no {', '.join(_SUFFIXES)} files")
-        return [problem for f in files for problem in _load_file(f)]
-    return _load_file(path)
+    if split is None:
+        files = _files_at(path)
+        by_files = False
+    else:
+        groups = split_files(path)
+        by_files = by_file_name and None not in groups
+        files = groups.get(split, []) if by_files else sorted(f for group in groups.values() for f in group)
+    for f in files:
+        for problem in _iter_file(f):
+            if split is None or by_files or split_of(problem.name) == split:
+                yield problem
+
+
+def load_problems(spec: str | os.PathLike[str], split: str | None = None, *,
+                  by_file_name: bool = True) -> list[Problem]:
+    """Load every problem from a file (.json, .jsonl, .parquet) or a directory of such files, or only
+    those of ``split`` (see :func:`iter_problems`)."""
+    return list(iter_problems(spec, split, by_file_name=by_file_name))
 
 
 def check_unique_names(problems: Iterable[Problem], source: str) -> None:
@@ -377,15 +451,17 @@ def check_unique_names(problems: Iterable[Problem], source: str) -> None:
         seen.add(problem.name)
 
 
-def _load_file(path: Path) -> list[Problem]:
+def _iter_file(path: Path) -> Iterator[Problem]:
     if path.suffix == ".parquet":
-        return list(_iter_parquet(path))
-    if path.suffix == ".jsonl":
-        return list(_iter_jsonl(path))
-    data = _decode_json(_read_text(path), str(path))
-    if isinstance(data, list):
-        return [problem_from_dict(row, f"{path}[{i}]") for i, row in enumerate(data)]
-    return [problem_from_dict(data, str(path))]
+        yield from _iter_parquet(path)
+    elif path.suffix == ".jsonl":
+        yield from _iter_jsonl(path)
+    else:
+        data = _decode_json(_read_text(path), str(path))
+        if isinstance(data, list):
+            yield from (problem_from_dict(row, f"{path}[{i}]") for i, row in enumerate(data))
+        else:
+            yield problem_from_dict(data, str(path))
 
 
 def _iter_jsonl(path: Path) -> Iterator[Problem]:
@@ -395,15 +471,29 @@ def _iter_jsonl(path: Path) -> Iterator[Problem]:
             yield problem_from_dict(_decode_json(line, source), source)
 
 
-def _iter_parquet(path: Path) -> Iterator[Problem]:
+def _parquet_batches(path: Path) -> Iterator[list[dict[str, Any]]]:
+    """The rows of a Parquet file, one record batch at a time as Python dicts (never the whole file)."""
     if not path.exists():
         raise ProblemFormatError(str(path), "", "no such file")
-    try:
-        table = pq.read_table(path)
-    except Exception as err:  # pyarrow raises several unrelated types for unreadable files
-        raise ProblemFormatError(str(path), "", f"not a readable Parquet file ({type(err).__name__})") from None
-    for i, row in enumerate(table.to_pylist()):
-        yield problem_from_dict(row, f"{path}[row {i}]")
+    row_batches = None
+    while True:
+        try:  # pyarrow raises several unrelated types for unreadable files
+            if row_batches is None:
+                row_batches = pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH_ROWS)
+            batch = next(row_batches)
+        except StopIteration:
+            return
+        except Exception as err:
+            raise ProblemFormatError(str(path), "", f"not a readable Parquet file ({type(err).__name__})") from None
+        yield batch.to_pylist()
+
+
+def _iter_parquet(path: Path) -> Iterator[Problem]:
+    row = 0
+    for rows in _parquet_batches(path):
+        for data in rows:
+            yield problem_from_dict(data, f"{path}[row {row}]")
+            row += 1
 
 
 def save_problems(problems: Iterable[Problem], path: str | os.PathLike[str]) -> None:

@@ -306,7 +306,7 @@ class Trainer:
         manager = open_manager(self.workdir, cfg.keep_checkpoints)
         state = self.restore_or_init(manager)
         start = int(state.step)
-        if start and leader and progress:
+        if start and leader:
             print(f"resumed from step {start}", flush=True)
         first: dict[str, float] | None = None
         last: dict[str, float] = {}

@@ -14,16 +14,13 @@ line (``problem_id``, ``language``, ``code``, ``logprob``, ``num_tokens``, ``tem
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
 import jax
 
-from alphacode.fileio import atomic_write
 from alphacode.model.export import load_model
+from alphacode.samples import write_samples
 from evaluation.humaneval import draw_completions, load_tasks
 from sampling.model_sampler import ModelSampler, SamplingConfig
 from sampling.units import derive_seed
@@ -31,21 +28,12 @@ from sampling.units import derive_seed
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def write_jsonl_gz(path: Path, rows: Iterable[dict]) -> None:
-    """Gzipped JSON Lines, written atomically (a killed run leaves no half file)."""
-    def write(handle) -> None:
-        with gzip.open(handle, "wt", encoding="utf-8") as out:
-            out.writelines(json.dumps(row) + "\n" for row in rows)
-
-    atomic_write(path, write)
-
-
 def humaneval(model, tasks: list[dict], samples: int, temperature: float, max_tokens: int, path: Path) -> None:
     """``samples`` completions per task at ``temperature`` (as ``alphacode humaneval`` draws them), one
     gzipped JSON line each."""
     rows = draw_completions(model, tasks, samples, temperature=temperature, max_tokens=max_tokens, batch_size=samples,
                             progress=False)
-    write_jsonl_gz(path, ({**row, "temperature": temperature} for row in rows))
+    write_samples(path, ({**row, "temperature": temperature} for row in rows))
 
 
 def contest(model, problems: list, samples: int, batch_size: int, temperature: float, max_tokens: int,
@@ -57,7 +45,7 @@ def contest(model, problems: list, samples: int, batch_size: int, temperature: f
     rows = [{"problem_id": c.problem_id, "language": c.language, "code": c.code, "logprob": c.logprob,
              "num_tokens": c.num_tokens, "temperature": c.temperature, "rating": c.rating, "tags": list(c.tags)}
             for problem in problems for c in sampler.sample(problem, samples, derive_seed(0, problem.name))]
-    write_jsonl_gz(path, rows)
+    write_samples(path, rows)
 
 
 def main() -> None:

@@ -30,8 +30,10 @@ from typing import Any
 from alphacode.errors import ConfigError, UserError
 from alphacode.execution.sandbox import SandboxOptions
 from alphacode.fileio import atomic_write_text
-from alphacode.model.export import load_model, read_model_config
+from alphacode.model.export import DEFAULT_MODEL_DIR, load_model, read_model_config
 from alphacode.problems import Problem
+from alphacode.provenance import provenance
+from alphacode.samples import completion_prompt
 from clustering.cache import ExecutionCache
 from clustering.candidates import read_candidates
 from clustering.model_inputs import INPUT_SOURCES, input_generator
@@ -128,7 +130,7 @@ def select(problem: Problem, candidates: str | os.PathLike[str] | Iterable[Candi
     """Pick 10 submissions for ``problem`` from candidates (or a candidates file, see
     :mod:`clustering.candidates`): filter, generate inputs, cluster, select; no model involved."""
     if isinstance(candidates, (str, os.PathLike)):
-        candidates = read_candidates(candidates, problem.name)
+        candidates = read_candidates(candidates, problem.name, completion_prompt(problem))
     with sandbox.open() as box:
         return select_submissions(problem, candidates, ExecutionCache(box), strategy=strategy, num_inputs=num_inputs,
                                   seed=seed)
@@ -152,6 +154,13 @@ class SolveConfig:
     address: str | None = None
     sandbox: SandboxOptions = SandboxOptions()
     progress: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        """The resolved settings, as ``result.json`` records them (the model's directory, never None)."""
+        data = dataclasses.asdict(self)
+        del data["progress"]
+        data.update(checkpoint=str(self.checkpoint or DEFAULT_MODEL_DIR), sampling=self.sampling.to_json())
+        return json.loads(json.dumps(data, default=str))
 
     def __post_init__(self) -> None:
         if self.samples != "auto" and not (isinstance(self.samples, int) and self.samples >= 1):
@@ -178,7 +187,8 @@ class SolveResult:
 
 def solve(problem: Problem, out_dir: str | os.PathLike[str], config: SolveConfig = SolveConfig()) -> SolveResult:
     """Sample programs for ``problem`` with the model into ``out_dir/samples`` (filtering while sampling runs),
-    run the survivors on generated inputs, cluster them and pick submissions; writes ``out_dir/result.json``."""
+    run the survivors on generated inputs, cluster them and pick submissions; writes ``out_dir/result.json`` (the
+    picks and statistics, with the resolved settings and the provenance)."""
     out = Path(out_dir)
     store_dir = out / "samples"
     read_model_config(config.checkpoint)  # a wrong checkpoint fails here, before Ray starts
@@ -200,7 +210,8 @@ def solve(problem: Problem, out_dir: str | os.PathLike[str], config: SolveConfig
     stats = run.stats()
     selection = SelectionResult(tuple(picks), dataclasses.replace(stats, seconds={"sample": sampling_s, **stats.seconds}))
     result = SolveResult(selection, store_dir, auto)
-    atomic_write_text(out / "result.json", json.dumps(result.to_json(), indent=1) + "\n")
+    record = {**result.to_json(), "settings": {"problem": problem.name, **config.to_json()}, "provenance": provenance()}
+    atomic_write_text(out / "result.json", json.dumps(record, indent=1) + "\n")
     return result
 
 

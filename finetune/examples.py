@@ -27,7 +27,6 @@ import numpy as np
 from alphacode.data import RecordShards, encoder_decoder_features, row_rng, stack, write_record_shards
 from alphacode.problems import Language, Problem
 from alphacode.prompt import PromptHeader, build_prompt, input_generation_prompt
-from alphacode.splits import in_split
 from finetune.functions import docstring_functions, split_functions
 from pretrain.corpus import iter_corpus
 
@@ -78,11 +77,10 @@ def function_rows(corpus_dir: str | os.PathLike[str], processes: int = 1,
     return {split: [TextRow(f.prompt, f.body) for f in found] for split, found in functions.items()}
 
 
-def task_rows(problems: Sequence[Problem], split: str, functions: Mapping[str, list[TextRow]] | None = None
-              ) -> dict[str, list[TextRow]]:
-    """Every task's rows of one split (``functions`` only where mined rows are given)."""
-    chosen = in_split(problems, split)
-    tasks = {"contest": list(contest_rows(chosen)), "test_inputs": test_input_rows(chosen)}
+def task_rows(problems: Sequence[Problem], functions: Mapping[str, list[TextRow]] | None = None,
+              split: str = "train") -> dict[str, list[TextRow]]:
+    """Every task's rows of the problems of one split (``functions``: the mined rows of every split, when given)."""
+    tasks = {"contest": list(contest_rows(problems)), "test_inputs": test_input_rows(problems)}
     if functions is not None:
         tasks["functions"] = functions[split]
     return tasks

@@ -11,6 +11,7 @@ Every stage resumes; on many hosts process 0 prepares the data and writes the ex
 from __future__ import annotations
 
 import functools
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -19,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from alphacode.config import Experiment, start_run
-from alphacode.data import read_manifest
 from alphacode.errors import ConfigError, UserError
+from alphacode.fileio import atomic_write_text
 from alphacode.lazy import lazy_import
 from alphacode.model.config import ModelConfig
-from alphacode.model.export import ModelFormatError, load_model, read_model_config
-from alphacode.problems import load_problems
+from alphacode.model.export import ModelFormatError, load_model, read_model_config, tokenizer_file
+from alphacode.problems import load_problems, split_files
+from alphacode.splits import EVALUATION_SPLITS, file_split
 from alphacode.tokenizer import Tokenizer
 from finetune.examples import MixtureRows, function_rows, load_task_shards, task_rows, write_task_shards
 
@@ -36,6 +38,7 @@ checkpoint = lazy_import("alphacode.checkpoint")
 export = lazy_import("alphacode.model.export")
 
 MIXTURE_RATES = {"contest": 1.0, "functions": 1.0, "test_inputs": 0.25}
+DONE = "examples.json"  # written last: the task shards of both splits are complete
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,9 @@ class FinetuneData:
     """The fine-tuning data. ``init``: a pretraining work directory or a model export to start from (empty:
     random weights); ``tokenizer``/``corpus``: default to the init's (a pretraining run's tokenizer.model
     and corpus/; an export's tokenizer, and then no docstring functions); ``rates``: the mixture's weights
-    per task; ``export``: where the final model goes (empty: none), as ``export_weights``."""
+    per task; ``export``: where the final model goes (empty: none), as ``export_weights``. In the public
+    CodeContests layout the splits are the files' own (``train-*.parquet``, ...); a ``problems`` of only
+    valid or test files is refused unless ``allow_eval_splits`` (then every file splits by the hash rule)."""
 
     problems: str = "data/contest"
     init: str | None = None
@@ -57,6 +62,7 @@ class FinetuneData:
     threads: int = max(1, (os.cpu_count() or 1) - 1)
     export: str | None = None
     export_weights: str = "int8"
+    allow_eval_splits: bool = False
 
 
 def _sources(data: FinetuneData) -> tuple[Path, Path | None]:
@@ -64,7 +70,10 @@ def _sources(data: FinetuneData) -> tuple[Path, Path | None]:
     init = Path(data.init) if data.init else None
     if init is not None and not init.exists():
         raise UserError(f"{init}: no such file or directory (data.init)")
-    tokenizer = Path(data.tokenizer) if data.tokenizer else init / "tokenizer.model" if init else None
+    try:
+        tokenizer = Path(data.tokenizer) if data.tokenizer else tokenizer_file(init) if init else None
+    except ModelFormatError:
+        tokenizer = None
     if tokenizer is None or not tokenizer.is_file():
         raise UserError(f"{tokenizer or 'data.tokenizer'}: no tokenizer model; set data.init to a pretraining run or "
                         f"export, or data.tokenizer to a tokenizer.model")
@@ -82,19 +91,25 @@ def prepare(data: FinetuneData, workdir: str | os.PathLike[str], say: Callable[[
         raise UserError(f"{data.problems}: no such file or directory (data.problems)")
     tokenizer_file, corpus = _sources(data)
     out = Path(workdir) / "tasks"
-    if all(read_manifest(out / split / "contest") for split in ("train", "valid")):
+    if (out / DONE).exists():
         return out
     started = time.perf_counter()
     tokenizer = Tokenizer.load(tokenizer_file)
     encode = functools.partial(tokenizer.encode_batch, num_threads=data.threads)
-    problems = load_problems(data.problems)
+    files = split_files(data.problems)
+    held_out = [f for split in EVALUATION_SPLITS for f in files.get(split, [])]
+    if held_out and "train" not in files and not data.allow_eval_splits:
+        raise UserError(f"{held_out[0]}: named as a public {file_split(held_out[0])}-split file; fine-tuning trains on "
+                        f"train-*.parquet files only (set data.allow_eval_splits=true to train on it anyway)")
     wants_functions = corpus is not None and data.rates.get("functions", 0) > 0
     functions = function_rows(corpus, data.threads, data.max_functions) if wants_functions else None
     counts = {}
     for split in ("train", "valid"):
-        manifests = write_task_shards(task_rows(problems, split, functions), encode, out / split, data.shards)
+        problems = load_problems(data.problems, split, by_file_name=not data.allow_eval_splits)
+        manifests = write_task_shards(task_rows(problems, functions, split), encode, out / split, data.shards)
         counts[split] = {task: m["records"] for task, m in manifests.items()}
-    say("examples: " + "; ".join(f"{split} " + ", ".join(f"{task} {n}" for task, n in tasks.items())
+    atomic_write_text(out / DONE, json.dumps(counts, indent=1))
+    say("examples: " + "; ".join(f"{split} " + (", ".join(f"{task} {n}" for task, n in tasks.items()) or "none")
                                    for split, tasks in counts.items())
         + f" ({time.perf_counter() - started:.0f} s)")
     return out
@@ -123,13 +138,13 @@ def finetune(experiment: Experiment, workdir: str | os.PathLike[str], *, started
         raise ConfigError(f"experiment {experiment.name!r} is a {experiment.stage} experiment; "
                           f"run it with `alphacode {experiment.stage}`")
     data, train = experiment.data, experiment.train
+    init_run, params, init_config = init_source(data)
     leader = hosts.is_leader()
     run_info = start_run(experiment, workdir, leader)
     if leader:
         prepare(data, workdir, say)
     hosts.sync("finetune-data")
     tasks_dir = prepare(data, workdir, lambda _: None)  # made by now: found
-    init_run, params, init_config = init_source(data)
     model = experiment.model
     if init_config is not None and init_config.replace(dtype=model.dtype, name=model.name) != model:
         raise ConfigError(f"{data.init}: holds a model of another shape than model.* ({init_config.name}); "
@@ -138,10 +153,17 @@ def finetune(experiment: Experiment, workdir: str | os.PathLike[str], *, started
     if model.vocab_size != tokenizer.vocab_size:
         raise ConfigError(f"model.vocab_size is {model.vocab_size} but the tokenizer has {tokenizer.vocab_size} pieces")
     split_tasks = {split: load_task_shards(tasks_dir / split) for split in ("train", "valid")}
+    if not any(data.rates.get(task, 0) > 0 for task in split_tasks["train"]):
+        raise UserError(f"{data.problems}: no training examples for the mixture's tasks ({', '.join(data.rates)}) "
+                        f"in its train split")
     source = MixtureRows(split_tasks["train"], data.rates, train.batch_size, data.lengths, seed=train.seed,
                          mlm_rate=data.mlm_rate)
-    valid = MixtureRows(split_tasks["valid"], {"contest": 1.0}, train.batch_size, data.lengths, seed=train.seed + 1,
-                        mlm_rate=data.mlm_rate)
+    valid = None
+    if "contest" in split_tasks["valid"]:
+        valid = MixtureRows(split_tasks["valid"], {"contest": 1.0}, train.batch_size, data.lengths,
+                            seed=train.seed + 1, mlm_rate=data.mlm_rate)
+    elif leader:
+        say(f"{data.problems}: no contest problem in its valid split: no held-out evaluation")
     loss = functools.partial(objective.finetune_loss, config=experiment.loss)
     summary = training.run_training(model, train, loss, workdir, source, valid, lengths=data.lengths,
                                     run_info=run_info, init_params=params, init_checkpoint=init_run, started=started,

@@ -32,13 +32,14 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from alphacode.errors import UserError
 from alphacode.fileio import atomic_write, atomic_write_text
 from alphacode.lazy import lazy_import
+from alphacode.samples import write_samples
 from sampling.candidate import Candidate, program_key
 from sampling.units import units_per_problem
 
@@ -308,3 +309,21 @@ def iter_candidates(store: SampleStore | str | os.PathLike[str], problem_id: str
             raise TimeoutError(f"{store.root}: {problem_id!r} has {unit} of {units or '?'} units "
                                f"after {timeout_s:g} s")
         time.sleep(poll_s)
+
+
+def export_store(root: str | os.PathLike[str], out: str | os.PathLike[str]) -> tuple[int, int]:
+    """Write every stored sample of a store to ``out`` as JSON Lines (gzipped when it ends in ``.gz``), atomically
+    and streaming: one complete row per sample (``problem_id``, ``language``, ``code`` with duplicates' text
+    resolved, ``logprob``, ``num_tokens``, ``rating``, ``tags``, ``temperature``, ``seed``, ``unit``, ``index``)
+    in (problem, unit, index) order, the layout ``contest --samples-file`` reads. Returns (samples, problems)."""
+    if not str(out).endswith((".jsonl", ".jsonl.gz")):
+        raise UserError(f"{out}: the export is JSON Lines; name it .jsonl or .jsonl.gz")
+    store = SampleStore(root)
+    problem_ids = store.problem_ids()
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for problem_id in problem_ids:
+            for candidate in iter_candidates(store, problem_id):
+                yield {**asdict(candidate), "tags": list(candidate.tags)}
+
+    return write_samples(out, rows()), len(problem_ids)

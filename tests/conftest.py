@@ -1,4 +1,5 @@
-"""Shared fixtures: one sandbox for the session (starting zygotes costs ~0.2 s each), a tiny model export."""
+"""Shared fixtures: one sandbox for the session (starting zygotes costs ~0.2 s each), a tiny model export,
+problems in the public CodeContests Parquet layout."""
 
 from __future__ import annotations
 
@@ -50,3 +51,49 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ones = jnp.ones((1, 8), jnp.int32)
     params = nn.meta.unbox(EncoderDecoder(config).init(jax.random.PRNGKey(0), ones, ones)["params"])
     return export_model(config, params, work / "tokenizer.model", work / "model", weights="float32")
+
+
+SUM_PROBLEM = {
+    "description": "Print the sum of two integers.",
+    "public_tests": {"input": ["1 2\n"], "output": ["3\n"]},
+    "private_tests": {"input": ["5 5\n"], "output": ["10\n"]},
+    "generated_tests": {"input": [], "output": []},
+    "solutions": {"language": [3], "solution": ["print(sum(map(int, input().split())))\n"]},
+    "incorrect_solutions": {"language": [3], "solution": ["print(0)\n"]},
+    "cf_rating": 800, "cf_tags": ["math"], "difficulty": 7, "time_limit": {"seconds": 1, "nanos": 0},
+    "memory_limit_bytes": 268435456, "source": 2, "cf_contest_id": 4,
+}
+# Three splits of the public layout, named so that the hash rule (alphacode.splits.split_of) would split them otherwise.
+PUBLIC_LAYOUT = {"train-00000-of-00002.parquet": ["charlie", "foxtrot"], "train-00001-of-00002.parquet": ["golf"],
+                 "valid-00000-of-00001.parquet": ["delta"], "test-00000-of-00001.parquet": ["alpha", "bravo"]}
+
+
+def write_hf_parquet(path: Path, rows: list[dict]) -> None:
+    """Problems written the way the public Hugging Face copy stores CodeContests: nested struct columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tests_type = pa.struct([("input", pa.list_(pa.string())), ("output", pa.list_(pa.string()))])
+    solutions_type = pa.struct([("language", pa.list_(pa.int64())), ("solution", pa.list_(pa.string()))])
+    schema = pa.schema([
+        ("name", pa.string()), ("description", pa.string()), ("public_tests", tests_type),
+        ("private_tests", tests_type), ("generated_tests", tests_type), ("source", pa.int64()),
+        ("difficulty", pa.int64()), ("solutions", solutions_type), ("incorrect_solutions", solutions_type),
+        ("cf_contest_id", pa.int64()), ("cf_index", pa.string()), ("cf_points", pa.float32()),
+        ("cf_rating", pa.int64()), ("cf_tags", pa.list_(pa.string())), ("is_description_translated", pa.bool_()),
+        ("untranslated_description", pa.string()), ("time_limit", pa.struct([("seconds", pa.int64()), ("nanos", pa.int64())])),
+        ("memory_limit_bytes", pa.int64()), ("input_file", pa.string()), ("output_file", pa.string()),
+    ])
+    hf = {"cf_index": "A", "cf_points": 500.0, "is_description_translated": False, "untranslated_description": "",
+          "input_file": "", "output_file": ""}
+    pq.write_table(pa.Table.from_pylist([{**hf, **row} for row in rows], schema=schema), path)
+
+
+@pytest.fixture
+def public_layout(tmp_path: Path) -> Path:
+    """A directory of :data:`PUBLIC_LAYOUT`: every problem is :data:`SUM_PROBLEM` under its own name."""
+    root = tmp_path / "code_contests"
+    root.mkdir()
+    for name, problems in PUBLIC_LAYOUT.items():
+        write_hf_parquet(root / name, [{**SUM_PROBLEM, "name": problem} for problem in problems])
+    return root

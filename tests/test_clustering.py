@@ -10,7 +10,8 @@ import pytest
 
 from alphacode.execution import Outcome, Status
 from alphacode.problems import Problem, Test
-from clustering.candidates import CandidateFileError, read_candidates
+from alphacode.samples import SamplesFormatError
+from clustering.candidates import read_candidates
 from clustering.inputs import MutationInputGenerator, example_calls, statement_bounds
 from clustering.signatures import Program, behaviour, cluster_programs
 from clustering.strategies import STRATEGIES, codet_scores, get_strategy, round_robin
@@ -219,7 +220,7 @@ def test_gzipped_candidate_files_are_read_and_broken_ones_named(tmp_path):
     for name, content, message in [("cut.jsonl.gz", gzip.compress(rows.encode())[:-8], "truncated gzip file"),
                                    ("plain.jsonl.gz", rows.encode(), "Not a gzipped file")]:
         (tmp_path / name).write_bytes(content)
-        with pytest.raises(CandidateFileError, match=message) as info:
+        with pytest.raises(SamplesFormatError, match=message) as info:
             read_candidates(tmp_path / name, "p")
         assert "\n" not in str(info.value) and name in str(info.value)
 
@@ -239,13 +240,13 @@ def test_gzipped_candidate_files_are_read_and_broken_ones_named(tmp_path):
 ])
 def test_bad_candidate_files_get_one_line_errors(tmp_path, rows, message):
     path = write_rows(tmp_path / "bad.jsonl", rows)
-    with pytest.raises(CandidateFileError, match=message) as info:
+    with pytest.raises(SamplesFormatError, match=message) as info:
         read_candidates(path, "p")
     assert "\n" not in str(info.value) and str(path) in str(info.value)
 
 
 def test_missing_candidate_file(tmp_path):
-    with pytest.raises(CandidateFileError, match="no such file"):
+    with pytest.raises(SamplesFormatError, match="no such file"):
         read_candidates(tmp_path / "none.jsonl", "p")
 
 

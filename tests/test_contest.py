@@ -46,20 +46,20 @@ def test_report_from_a_store_of_known_programs(tmp_path: Path) -> None:
         correct = {s.solution for s in problem.solutions}
         assert row["correct_samples"] == sum(c.code in correct for c in pool_of(problem, seed))
         for k in config.budgets:
-            assert row["pass_at_k"][str(k)] == pytest.approx(pass_at_k(POOL, row["correct_samples"], k))
+            assert row["pass_at_k"][f"pass@{k}"] == pytest.approx(pass_at_k(POOL, row["correct_samples"], k))
             for strategy in config.strategies:
-                rate = row["solve_rate"][strategy][str(k)]
+                rate = row["solve_rate"][strategy][f"2@{k}"]
                 assert 0.0 <= rate <= 1.0
                 if k in (1, POOL):  # enumerated exactly: selecting cannot beat submitting all k
-                    assert rate <= row["pass_at_k"][str(k)] + 1e-12
+                    assert rate <= row["pass_at_k"][f"pass@{k}"] + 1e-12
         for strategy in config.strategies:  # one subset at k = POOL: the estimate is the run on all samples
             full = row["first_k_samples"][strategy][str(POOL)]
-            assert row["solve_rate"][strategy][str(POOL)] == float(full["solved"])
+            assert row["solve_rate"][strategy][f"2@{POOL}"] == float(full["solved"])
             assert full["submissions"] <= 2
     overall = report["overall"]
     assert overall["problems"] == len(problems)
     assert overall["filter"]["correct_samples"] == sum(p["correct_samples"] for p in report["problems"])
-    cluster = overall["solve_rate"]["cluster"][str(POOL)]
+    cluster = overall["solve_rate"]["cluster"][f"2@{POOL}"]
     assert cluster["low"] <= cluster["value"] <= cluster["high"] and cluster["value"] > 0.5
     assert json.loads((tmp_path / "report.json").read_text()) == report
     markdown = (tmp_path / "report.md").read_text()
@@ -101,11 +101,10 @@ def test_a_samples_file_is_judged_like_the_same_samples_drawn_into_the_store(tmp
     from sampling.store import import_candidates
 
     problems = load_problems(EXAMPLES)
-    names = [p.name for p in problems]
     write_samples_file(tmp_path / "samples.jsonl.gz", problems)
-    assert import_candidates(tmp_path / "file", read_samples_file(tmp_path / "samples.jsonl.gz", names, POOL // 2),
+    assert import_candidates(tmp_path / "file", read_samples_file(tmp_path / "samples.jsonl.gz", problems, POOL // 2),
                              {"samples_file_sha256": "x"}, unit_size=5) == len(problems) * (POOL // 2)
-    drawn = read_samples_file(tmp_path / "samples.jsonl.gz", names, POOL)
+    drawn = read_samples_file(tmp_path / "samples.jsonl.gz", problems, POOL)
     assert import_candidates(tmp_path / "file", drawn, {"samples_file_sha256": "x"}, unit_size=5) == len(problems) * (POOL // 2)
     assert import_candidates(tmp_path / "file", drawn, {"samples_file_sha256": "x"}, unit_size=5) == 0  # resumed: all there
     write_store(problems, tmp_path / "store")

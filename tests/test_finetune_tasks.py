@@ -18,7 +18,7 @@ import pytest
 from alphacode.config import Experiment, TrainConfig
 from alphacode.data import RecordShards
 from alphacode.problems import Language, load_problems, problem_to_dict
-from alphacode.splits import SPLITS, split_of
+from alphacode.splits import SPLITS, in_split, split_of
 from alphacode.tokenizer import Tokenizer
 from finetune.examples import MixtureRows, contest_rows, function_rows, load_task_shards, task_rows, write_task_shards
 from finetune.losses import FinetuneLossConfig
@@ -87,7 +87,7 @@ def test_parquet_layout_yields_the_same_examples_as_json(tmp_path: Path, pretrai
         loaded = load_problems(tmp_path / layout)
         outputs[layout] = []
         for split in SPLITS:
-            tasks = task_rows(loaded, split)
+            tasks = task_rows(in_split(loaded, split))
             write_task_shards(tasks, encoder(pretrained), tmp_path / f"{layout}-shards" / split, shards=1)
             outputs[layout] += tasks["contest"]
             shards = load_task_shards(tmp_path / f"{layout}-shards" / split)
@@ -111,7 +111,7 @@ def test_contest_seqio_task_yields_the_trainers_rows(tmp_path: Path, pretrained:
 
     problems = load_problems(CONTEST)
     for split in ("train", "valid"):
-        write_task_shards(task_rows(problems, split), encoder(pretrained), tmp_path / split, shards=3)
+        write_task_shards(task_rows(in_split(problems, split)), encoder(pretrained), tmp_path / split, shards=3)
     register_finetune_tasks("test_ft", tmp_path, pretrained / "tokenizer.model", batch_size=6, lengths=(96, 64), seed=5)
     import seqio
 
@@ -162,7 +162,7 @@ def test_mixture_holds_every_task_with_its_rate(tmp_path: Path, pretrained: Path
 
     problems = load_problems(CONTEST)
     for split in ("train", "valid"):
-        write_task_shards(task_rows(problems, split, functions), encoder(pretrained), tmp_path / split)
+        write_task_shards(task_rows(in_split(problems, split), functions, split), encoder(pretrained), tmp_path / split)
     rates = {"contest": 1.0, "functions": 1.0, "test_inputs": 0.5}
     mixture = register_finetune_tasks("ft_mix", tmp_path, pretrained / "tokenizer.model", batch_size=8,
                                       lengths=(64, 32), rates=rates)

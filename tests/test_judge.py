@@ -97,3 +97,84 @@ def test_cli_text_output_and_bad_input(tmp_path: Path) -> None:
 def test_help_lists_subcommands() -> None:
     done = subprocess.run([sys.executable, "-m", "alphacode.cli", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "judge" in done.stdout
+
+
+ADDITION = {"name": "addition", "description": "Print a + b.",
+            "public_tests": {"input": ["2 3\n"], "output": ["5\n"]},
+            "private_tests": {"input": ["10 20\n", "1 1\n"], "output": ["30\n", "2 \n"]}}
+
+
+@pytest.fixture
+def addition(tmp_path: Path) -> Path:
+    path = tmp_path / "addition.json"
+    path.write_text(json.dumps(ADDITION))
+    return path
+
+
+def judge_cli(tmp_path: Path, problem: Path, code: str, *flags: str, suffix: str = ".py") -> int:
+    program = tmp_path / f"program{suffix}"
+    program.write_text(code)
+    return cli_main(["judge", str(program), "--problem", str(problem), *flags])
+
+
+def test_exit_codes_follow_the_verdict(tmp_path: Path, addition: Path, capsys: pytest.CaptureFixture) -> None:
+    """0 when every test is accepted, 1 for any failing verdict, 2 for bad input (as test runners do)."""
+    assert judge_cli(tmp_path, addition, "a, b = map(int, input().split())\nprint(a + b)\n") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "verdict: ACCEPTED (3/3 tests passed)"
+    for code in ["a, b = map(int, input().split())\nprint(a + b if a < 5 else a * b)\n",  # wrong on private 1
+                 "raise SystemExit(3)\n", "while True:\n    pass\n", "def f(:\n"]:
+        assert judge_cli(tmp_path, addition, code, "--tests", "private") == 1
+        assert "first failing test: private test 1 (test 1)" in capsys.readouterr().out
+    assert judge_cli(tmp_path, addition, "print(5)\n", "--problem", str(tmp_path / "missing.json")) == 2
+
+
+def test_a_wrong_answer_shows_its_first_differing_token(tmp_path: Path, addition: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    code = "a, b = map(int, input().split())\nprint(a + b, 'EXTRA' if a == 10 else '')\n"
+    assert judge_cli(tmp_path, addition, code) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split()[:4] == ["test", "2", "private", "WRONG_ANSWER"]
+    assert out[-2:] == ["first failing test: private test 1 (test 2): WRONG_ANSWER",
+                        "  token 2: expected nothing, got 'extra'"]
+    assert judge_cli(tmp_path, addition, "print(6)\n", "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "WRONG_ANSWER" and report["first_failed_test"] == 1
+    first = report["tests"][0]
+    assert (first["kind"], first["index"]) == ("public", 1)
+    assert first["difference"] == {"token": 1, "expected": "5", "got": "6"}
+    assert [(t["kind"], t["index"]) for t in report["tests"]] == [("public", 1), ("private", 1), ("private", 2)]
+
+
+def test_compile_errors_and_crashes_show_the_tail_of_their_output(tmp_path: Path, addition: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    assert judge_cli(tmp_path, addition, "def broken(:\n    pass\n", "--tests", "public") == 1
+    out = capsys.readouterr().out
+    tail = out[out.index("  compiler output (tail):"):].splitlines()
+    assert "COMPILE_ERROR" in out and any("SyntaxError" in line for line in tail[1:])
+    crash = "import sys\nprint('about to fail', file=sys.stderr)\nraise ValueError('bad')\n"
+    assert judge_cli(tmp_path, addition, crash, "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    first = report["tests"][0]
+    assert first["verdict"] == "RUNTIME_ERROR" and "ValueError: bad" in first["stderr_tail"]
+    assert "about to fail" in first["stderr_tail"] and "difference" not in first
+    assert judge_cli(tmp_path, addition, "int main() { return 0 }\n", "--tests", "public", suffix=".cpp") == 1
+    out = capsys.readouterr().out
+    assert "COMPILE_ERROR" in out and "  compiler output (tail):" in out and "error" in out.split("(tail):")[1]
+
+
+def test_a_directory_as_problem_must_hold_a_problem_file(tmp_path: Path, addition: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    """``--problem DIR`` reads DIR's own problem files; an unrelated tree (a virtualenv's JSON) is never searched."""
+    unrelated = tmp_path / "work"
+    (unrelated / "venv" / "lib" / "site-packages" / "pkg").mkdir(parents=True)
+    (unrelated / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (unrelated / "venv" / "lib" / "site-packages" / "pkg" / "data.json").write_text("{}")
+    (unrelated / "sub").mkdir()
+    (unrelated / "sub" / "other.json").write_text("{}")
+    assert judge_cli(tmp_path, unrelated, "print(5)\n") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "work: file: is a directory holding no problem files" in err
+    holder = tmp_path / "holder"
+    holder.mkdir()
+    (holder / "addition.json").write_text(addition.read_text())
+    assert judge_cli(tmp_path, holder, "a, b = map(int, input().split())\nprint(a + b)\n") == 0

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +25,7 @@ from alphacode.problems import (
     problem_to_dict,
     save_problems,
 )
+from tests.conftest import PUBLIC_LAYOUT, write_hf_parquet
 
 FLAT = {
     "name": "add",
@@ -96,26 +96,63 @@ def test_single_problem_json_round_trip(tmp_path: Path) -> None:
 
 
 def test_hugging_face_parquet_layout(tmp_path: Path) -> None:
-    """A file written the way the public Hugging Face copy stores CodeContests: nested struct columns."""
-    tests_type = pa.struct([("input", pa.list_(pa.string())), ("output", pa.list_(pa.string()))])
-    solutions_type = pa.struct([("language", pa.list_(pa.int64())), ("solution", pa.list_(pa.string()))])
-    schema = pa.schema([
-        ("name", pa.string()), ("description", pa.string()), ("public_tests", tests_type),
-        ("private_tests", tests_type), ("generated_tests", tests_type), ("source", pa.int64()),
-        ("difficulty", pa.int64()), ("solutions", solutions_type), ("incorrect_solutions", solutions_type),
-        ("cf_contest_id", pa.int64()), ("cf_index", pa.string()), ("cf_points", pa.float32()),
-        ("cf_rating", pa.int64()), ("cf_tags", pa.list_(pa.string())), ("is_description_translated", pa.bool_()),
-        ("untranslated_description", pa.string()), ("time_limit", pa.struct([("seconds", pa.int64()), ("nanos", pa.int64())])),
-        ("memory_limit_bytes", pa.int64()), ("input_file", pa.string()), ("output_file", pa.string()),
-    ])
-    row = {**FLAT, "cf_index": "A", "cf_points": 500.0, "is_description_translated": False,
-           "untranslated_description": "", "input_file": "", "output_file": ""}
-    path = tmp_path / "test-00000-of-00001.parquet"
-    pq.write_table(pa.Table.from_pylist([row, {**row, "name": "second"}], schema=schema), path)
+    write_hf_parquet(tmp_path / "test-00000-of-00001.parquet", [FLAT, {**FLAT, "name": "second"}])
     problems = load_problems(tmp_path)  # a directory of shards
     assert [p.name for p in problems] == ["add", "second"]
     assert problems[0] == problem_from_dict(FLAT)
     assert problems[0].extra["cf_index"] == "A"
+
+
+def test_the_public_layout_splits_by_file_name(public_layout: Path) -> None:
+    from alphacode.splits import split_of
+
+    everything = [p.name for p in load_problems(public_layout)]
+    assert sorted(everything) == sorted(n for names in PUBLIC_LAYOUT.values() for n in names)
+    for split in ("train", "valid", "test"):
+        files = [f for f in sorted(PUBLIC_LAYOUT) if f.startswith(split)]
+        assert [p.name for p in load_problems(public_layout, split)] == [n for f in files for n in PUBLIC_LAYOUT[f]]
+        assert [p.name for p in load_problems(public_layout / files[0], split)] == PUBLIC_LAYOUT[files[0]]
+        assert [p.name for p in load_problems(public_layout, split, by_file_name=False)] == [
+            n for n in everything if split_of(n) == split]
+    hashed = {split_of(n) for n in PUBLIC_LAYOUT["test-00000-of-00001.parquet"]}
+    assert hashed == {"train"}  # the hash rule would train on the public test problems
+    assert load_problems(public_layout / "test-00000-of-00001.parquet", "train") == []
+    (public_layout / "extra.json").write_text(json.dumps({**FLAT, "name": "extra"}))
+    with pytest.raises(ProblemFormatError, match="extra.json: file: not named by split"):
+        load_problems(public_layout, "test")
+    assert len(load_problems(public_layout)) == 7  # without a split, every file is read
+
+
+def test_parquet_is_read_in_record_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alphacode.problems import PARQUET_BATCH_ROWS
+
+    rows = [{**FLAT, "name": f"p{i}"} for i in range(2 * PARQUET_BATCH_ROWS + 5)]
+    write_hf_parquet(tmp_path / "many.parquet", rows)
+    seen: list[int] = []
+
+    class Spy(pq.ParquetFile):
+        def iter_batches(self, *args, **kwargs):
+            for batch in super().iter_batches(*args, **kwargs):
+                seen.append(batch.num_rows)
+                yield batch
+
+    monkeypatch.setattr(pq, "read_table", lambda *a, **k: pytest.fail("read a whole table"))
+    monkeypatch.setattr(pq, "ParquetFile", Spy)
+    assert [p.name for p in load_problems(tmp_path / "many.parquet")] == [r["name"] for r in rows]
+    assert seen == [PARQUET_BATCH_ROWS, PARQUET_BATCH_ROWS, 5]
+
+
+def test_directories_skip_hidden_folders_and_virtualenvs(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text(json.dumps(FLAT))
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested" / "b.json").write_text(json.dumps({**FLAT, "name": "b"}))
+    for junk in [".git/x.json", "venv/lib/x.json", "site-packages/x.json", "node_modules/x.json",
+                 "__pycache__/x.json", "nested/.hidden.json"]:
+        (tmp_path / junk).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / junk).write_text("not a problem")
+    (tmp_path / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    assert [p.name for p in load_problems(tmp_path)] == ["add", "b"]
+    assert load_problem(tmp_path).name == "add"  # a directory as one problem: its own files only
 
 
 def test_jsonl_and_json_array(tmp_path: Path) -> None:

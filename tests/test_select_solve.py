@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+import alphacode
 from alphacode.cli import main
 from alphacode.problems import Problem
 from clustering.cache import ExecutionCache
@@ -88,8 +89,14 @@ def test_solve_reads_only_the_samples_asked_for_from_a_store_planned_larger(sand
     args = ["solve", str(EXAMPLES / "staircase-rows.json"), "--checkpoint", str(tmp_path), "--samples", str(2 * UNIT),
             "--batch-size", str(UNIT), "--inputs", "2", "--workers", "1", "--out", str(out), "--json"]
     assert main(args) == 0
-    stats = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["stats"]
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    stats = printed["stats"]
     assert asked == [2 * UNIT] and (stats["sampled"], stats["distinct"]) == (2 * UNIT, 2)  # units 0 and 1 only
+    record = json.loads((out / "result.json").read_text())
+    assert {k: v for k, v in record.items() if k not in ("settings", "provenance")} == printed
+    assert record["settings"]["checkpoint"] == str(tmp_path) and record["settings"]["samples"] == 2 * UNIT
+    assert record["settings"]["sampling"]["batch_size"] == UNIT and record["settings"]["problem"] == "staircase-rows"
+    assert record["provenance"]["version"] == alphacode.__version__ and record["provenance"]["date"].endswith("+00:00")
 
 
 class PoolSampler:
@@ -139,5 +146,6 @@ def test_solve_cli_with_a_tiny_model(tiny_model_dir, tmp_path, capsys, samples, 
     assert data["stats"]["sampled"] == 8
     assert set(data["stats"]["seconds"]) == {"sample", "filter", "inputs", "cluster", "select"}
     assert ("auto" in data["stats"]) == (samples == "auto")
-    assert json.loads((out / "result.json").read_text()) == data
+    record = json.loads((out / "result.json").read_text())
+    assert {k: v for k, v in record.items() if k not in ("settings", "provenance")} == data
     assert sum(1 for _ in iter_candidates(out / "samples", "staircase-rows")) == 8

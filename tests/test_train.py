@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -22,12 +23,16 @@ def result(done: subprocess.CompletedProcess) -> dict:
 
 
 def test_killed_run_resumes_to_the_same_result(tmp_path: Path) -> None:
-    straight = result(run_tiny(tmp_path / "straight", 30))
+    first = run_tiny(tmp_path / "straight", 30)
+    straight = result(first)
     killed = run_tiny(tmp_path / "killed", 30, "--kill-at", "25")
     assert killed.returncode == -signal.SIGKILL
     # saves are asynchronous: the step-20 save may have died with the process, the step-10 one is complete
     assert (tmp_path / "killed" / "checkpoints" / "10").is_dir()
-    resumed = result(run_tiny(tmp_path / "killed", 30))
+    rerun = run_tiny(tmp_path / "killed", 30)
+    resumed = result(rerun)
+    assert "resumed from" not in first.stdout
+    assert re.search(r"^resumed from step (10|20)$", rerun.stdout, re.MULTILINE), rerun.stdout[-2000:]
     assert abs(resumed["loss"] - straight["loss"]) < 1e-6
     assert abs(resumed["checksum"] - straight["checksum"]) < 1e-4 * straight["checksum"]
     assert straight["loss"] < 0.6 * straight["first_loss"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 FLOAT_TOLERANCE = 1e-5
@@ -70,6 +71,34 @@ def outputs_match(expected: str | bytes, actual: str | bytes) -> bool:
     return len(want) == len(got) and all(tokens_match(w, g) for w, g in zip(want, got))
 
 
+@dataclass(frozen=True)
+class Difference:
+    """Where a rejected output first departs from the expected one: the token's 0-based position, and the
+    expected and actual tokens there (lower-cased, as compared; None past the end of that output)."""
+
+    position: int
+    expected: str | None
+    got: str | None
+
+    def describe(self) -> str:
+        """``token 3: expected '42', got '41'`` (or ``got nothing`` past the end), for a judge's report."""
+        def shown(token: str | None) -> str:
+            return "nothing" if token is None else repr(token if len(token) <= 60 else token[:57] + "...")
+
+        return f"token {self.position + 1}: expected {shown(self.expected)}, got {shown(self.got)}"
+
+
+def first_difference(expected: str | bytes, actual: str | bytes) -> Difference | None:
+    """The first token pair :func:`outputs_match` rejects (by its rules), or None when the outputs match."""
+    want, got = normalize_output(expected), normalize_output(actual)
+    for position in range(max(len(want), len(got))):
+        w = want[position] if position < len(want) else None
+        g = got[position] if position < len(got) else None
+        if w is None or g is None or not tokens_match(w, g):
+            return Difference(position, w, g)
+    return None
+
+
 def function_result(stdout: str | bytes) -> str | None:
     """The ``repr`` line the function driver printed after its sentinel; None when the call never returned."""
     if isinstance(stdout, bytes):
@@ -117,6 +146,14 @@ def function_outputs_match(expected: str, actual: str | bytes) -> bool:
         return True
     (want_ok, want_value), (got_ok, got_value) = parse_literal(want), parse_literal(got)
     return want_ok and got_ok and _values_match(want_value, got_value)
+
+
+def function_difference(expected: str, actual: str | bytes) -> Difference | None:
+    """For a function-style test :func:`function_outputs_match` rejects: the expected ``repr`` against the
+    returned one (nothing when the call never returned), as one whole-value token; None when they match."""
+    if function_outputs_match(expected, actual):
+        return None
+    return Difference(0, expected.strip(), function_result(actual))
 
 
 def _rounded(value: Any) -> Any:

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from alphacode.errors import UserError
-from alphacode.execution.checker import FUNCTION_RESULT_SENTINEL, function_outputs_match, outputs_match
+from alphacode.execution.checker import (
+    FUNCTION_RESULT_SENTINEL,
+    Difference,
+    first_difference,
+    function_difference,
+    function_outputs_match,
+    outputs_match,
+)
 from alphacode.execution.records import DEFAULT_OUTPUT_CAP, Limits, Outcome, SandboxLanguage, Status
 from alphacode.execution.sandbox import Sandbox, SandboxOptions, make_job
 from alphacode.fileio import read_user_text
@@ -28,7 +35,9 @@ Verdict = enum.Enum("Verdict", {"ACCEPTED": "ACCEPTED", "WRONG_ANSWER": "WRONG_A
 
 @dataclass(frozen=True)
 class TestResult:
-    """The verdict on one test, with what the execution cost."""
+    """The verdict on one test, with what the execution cost and what a person needs to see why it failed:
+    the test's kind and 1-based index among that kind, the first differing token of a wrong answer, and
+    the tail of stderr (the compiler's output for a compile error)."""
 
     __test__ = False  # not a pytest test class
     verdict: Verdict
@@ -36,6 +45,20 @@ class TestResult:
     cpu_time_s: float
     memory_bytes: int
     stderr_tail: str = ""
+    kind: str = ""
+    index: int = 0
+    difference: Difference | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"verdict": self.verdict.value, "kind": self.kind or None, "index": self.index or None,
+                                "time_s": round(self.time_s, 4), "cpu_time_s": round(self.cpu_time_s, 4),
+                                "memory_bytes": self.memory_bytes}
+        if self.difference is not None:
+            data["difference"] = {"token": self.difference.position + 1, "expected": self.difference.expected,
+                                  "got": self.difference.got}
+        if self.stderr_tail and self.verdict is not Verdict.ACCEPTED:
+            data["stderr_tail"] = self.stderr_tail
+        return data
 
 
 @dataclass(frozen=True)
@@ -49,15 +72,15 @@ class JudgeResult:
     def accepted(self) -> bool:
         return self.verdict is Verdict.ACCEPTED
 
+    @property
+    def first_failure(self) -> tuple[int, TestResult] | None:
+        """(0-based position, result) of the first test not accepted, or None when every test was."""
+        return next(((i, t) for i, t in enumerate(self.tests) if t.verdict is not Verdict.ACCEPTED), None)
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "verdict": self.verdict.value,
-            "tests": [
-                {"verdict": t.verdict.value, "time_s": round(t.time_s, 4), "cpu_time_s": round(t.cpu_time_s, 4),
-                 "memory_bytes": t.memory_bytes}
-                for t in self.tests
-            ],
-        }
+        failure = self.first_failure
+        return {"verdict": self.verdict.value, "first_failed_test": None if failure is None else failure[0] + 1,
+                "tests": [t.to_json() for t in self.tests]}
 
 
 def limits_for(problem: Problem) -> Limits:
@@ -80,12 +103,28 @@ def test_verdict(outcome: Outcome, expected: str, function_style: bool = False) 
     return Verdict(outcome.status.value)
 
 
-def verdict_from_outcomes(outcomes: Sequence[Outcome], tests: Sequence[Test], function_style: bool = False) -> JudgeResult:
-    """Per-test verdicts (see :func:`test_verdict`) and the overall one."""
+def test_labels(problem: Problem, which: str = "all") -> tuple[tuple[str, int], ...]:
+    """(kind, 1-based index among that kind) of each test in ``problem.tests(which)``, in the same order."""
+    kinds = ("public", "private", "generated") if which == "all" else (which,)
+    return tuple((kind, i) for kind in kinds for i in range(1, len(problem.tests(kind)) + 1))
+
+
+def _difference(outcome: Outcome, expected: str, verdict: Verdict, function_style: bool) -> Difference | None:
+    if verdict is not Verdict.WRONG_ANSWER:
+        return None
+    return (function_difference if function_style else first_difference)(expected, outcome.stdout)
+
+
+def verdict_from_outcomes(outcomes: Sequence[Outcome], tests: Sequence[Test], function_style: bool = False,
+                          labels: Sequence[tuple[str, int]] = ()) -> JudgeResult:
+    """Per-test verdicts (see :func:`test_verdict`), each wrong answer with its first differing token, and
+    the overall verdict; ``labels`` (see :func:`test_labels`) name the tests."""
+    verdicts = [test_verdict(o, t.output, function_style) for o, t in zip(outcomes, tests)]
+    names = list(labels) or [("", 0)] * len(verdicts)
     results = tuple(
-        TestResult(test_verdict(o, t.output, function_style), o.wall_time_s, o.cpu_time_s, o.peak_memory_bytes,
-                   o.stderr_tail)
-        for o, t in zip(outcomes, tests)
+        TestResult(v, o.wall_time_s, o.cpu_time_s, o.peak_memory_bytes, o.stderr_tail, kind, index,
+                   _difference(o, t.output, v, function_style))
+        for o, t, v, (kind, index) in zip(outcomes, tests, verdicts, names)
     )
     overall = next((r.verdict for r in results if r.verdict is not Verdict.ACCEPTED), Verdict.ACCEPTED)
     return JudgeResult(overall, results)
@@ -100,6 +139,7 @@ class Submission:
     tests: tuple[Test, ...]
     limits: Limits
     function_style: bool = False
+    labels: tuple[tuple[str, int], ...] = ()
 
 
 _SANDBOX_LANGUAGES = {Language.PYTHON3: SandboxLanguage.PYTHON3, Language.CPP: SandboxLanguage.CPP}
@@ -149,7 +189,7 @@ def make_submission(problem: Problem, code: str, language: str | SandboxLanguage
     """A program for ``problem``, made runnable (see :func:`runnable_code`), to judge on one of its test sets."""
     lang = SandboxLanguage(language)
     return Submission(runnable_code(problem, code, lang), lang, problem.tests(tests), limits or limits_for(problem),
-                      problem.entry_point is not None)
+                      problem.entry_point is not None, test_labels(problem, tests))
 
 
 def solution_submission(problem: Problem, solution: Solution, tests: str = "all") -> Submission:
@@ -164,7 +204,7 @@ def judge_many(sandbox: Sandbox, submissions: Sequence[Submission], progress: st
     with :func:`make_submission` (or :func:`solution_submission`) so function-style problems get their driver."""
     jobs = [make_job(s.code, s.language, [t.input for t in s.tests], s.limits) for s in submissions]
     outcomes = sandbox.run_batch(jobs, progress=progress)
-    return [verdict_from_outcomes(o, s.tests, s.function_style) for o, s in zip(outcomes, submissions)]
+    return [verdict_from_outcomes(o, s.tests, s.function_style, s.labels) for o, s in zip(outcomes, submissions)]
 
 
 def judge(sandbox: Sandbox, code: str, language: str | SandboxLanguage, problem: Problem,
@@ -173,7 +213,8 @@ def judge(sandbox: Sandbox, code: str, language: str | SandboxLanguage, problem:
     return judge_many(sandbox, [make_submission(problem, code, language, tests, limits)])[0]
 
 
-_SUFFIX_LANGUAGES = {".py": "python3", ".cpp": "cpp", ".cc": "cpp", ".cxx": "cpp", ".c++": "cpp"}
+# The sandbox language of a program file by its suffix (judge's PROGRAM, a samples folder's files).
+SUFFIX_LANGUAGES = {".py": "python3", ".cpp": "cpp", ".cc": "cpp", ".cxx": "cpp", ".c++": "cpp"}
 
 
 def program_language(path: str | os.PathLike[str], given: str | None = None) -> str:
@@ -181,9 +222,9 @@ def program_language(path: str | os.PathLike[str], given: str | None = None) -> 
     if given:
         return given
     suffix = Path(path).suffix.lower()
-    if suffix not in _SUFFIX_LANGUAGES:
+    if suffix not in SUFFIX_LANGUAGES:
         raise UserError(f"{path}: cannot tell the language from '{suffix or 'no suffix'}'; pass --language python3|cpp")
-    return _SUFFIX_LANGUAGES[suffix]
+    return SUFFIX_LANGUAGES[suffix]
 
 
 def judge_file(problem: Problem, program: str | os.PathLike[str], *, language: str | None = None, tests: str = "all",

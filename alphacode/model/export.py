@@ -118,7 +118,8 @@ def _first_line(err: BaseException) -> str:
     return next(iter(str(err).splitlines()), type(err).__name__)
 
 
-def _find_tokenizer(path: Path) -> Path:
+def tokenizer_file(path: Path) -> Path:
+    """The ``tokenizer.model`` of a model directory: in it (an export) or in a folder above it (a training run's)."""
     for directory in (path, *path.parents):
         if (directory / "tokenizer.model").exists():
             return directory / "tokenizer.model"
@@ -234,9 +235,9 @@ def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
         except (OSError, ValueError, KeyError) as err:
             raise ModelFormatError(f"{path}: not a readable training directory ({_first_line(err)})") from None
         params = _unflatten(_flatten(params))
-    tokenizer_file = _find_tokenizer(path)
+    tokenizer_path = tokenizer_file(path)
     try:
-        tokenizer = Tokenizer.load(tokenizer_file)
+        tokenizer = Tokenizer.load(tokenizer_path)
     except (OSError, ValueError, RuntimeError) as err:
-        raise ModelFormatError(f"{tokenizer_file}: unreadable tokenizer ({_first_line(err)})") from None
+        raise ModelFormatError(f"{tokenizer_path}: unreadable tokenizer ({_first_line(err)})") from None
     return LoadedModel(config=config, params=params, tokenizer=tokenizer, path=path)

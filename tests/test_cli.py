@@ -1,0 +1,65 @@
+"""Conventions every command keeps: a version, ``python -m alphacode``, and help that shows each flag's default."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import alphacode
+from alphacode.cli import build_parser
+from tests.conftest import ROOT
+
+
+def parsers(parser: argparse.ArgumentParser, name: str = "alphacode") -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from parsers(sub, f"{name} {sub_name}")
+
+
+def test_version_and_the_module_entry_point(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "alphacode", "--version"], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == f"alphacode {alphacode.__version__}\n"
+    (tmp_path / "p.json").write_text(json.dumps({"name": "p", "description": "print 1",
+                                                 "public_tests": [{"input": "", "output": "1"}]}))
+    (tmp_path / "w.py").write_text("print(2)\n")
+    failed = subprocess.run([sys.executable, "-m", "alphacode", "judge", "w.py", "--problem", "p.json"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert failed.returncode == 1 and "token 1: expected '1', got '2'" in failed.stdout
+
+
+def test_help_shows_every_flags_default() -> None:
+    checked = 0
+    for name, parser in parsers(build_parser()):
+        formatter = parser.formatter_class(prog=name)
+        for action in parser._actions:
+            if not action.option_strings or isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+                continue
+            assert action.help, f"{name} {action.option_strings[0]}: no help text"
+            if action.default is not None and action.default is not False:
+                assert "default" in formatter._get_help_string(action), f"{name} {action.option_strings[0]}"
+                checked += 1
+    assert checked > 40
+    text = subprocess.run([sys.executable, "-m", "alphacode", "humaneval", "--help"], capture_output=True, text=True,
+                          cwd=ROOT, check=True).stdout
+    assert "(default: 1,10,100)" in " ".join(text.split())
+
+
+def test_provenance_names_the_version_commit_and_utc_date() -> None:
+    import datetime
+
+    from alphacode.provenance import provenance
+
+    block = provenance()
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    assert block["version"] == alphacode.__version__ and block["commit"] == head.stdout.strip()
+    assert isinstance(block["dirty"], bool)
+    when = datetime.datetime.fromisoformat(block["date"])
+    assert when.utcoffset() == datetime.timedelta(0)
+    assert abs((datetime.datetime.now(datetime.UTC) - when).total_seconds()) < 60
