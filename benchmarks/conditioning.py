@@ -1,19 +1,24 @@
-"""Is the language conditioning learned? Sample under each ``LANGUAGE IS`` header and check the programs.
+"""What a model writes under each ``LANGUAGE IS`` header: which language, whether it parses or compiles, whether it stops.
 
-    .venv/bin/python benchmarks/conditioning.py [--model DIR] [--samples 32] [--problems 4]
+    .venv/bin/python benchmarks/conditioning.py [--model DIR] [--split test] [--samples 32] [--temperature 0.2]
 
-For each held-out problem of the bundled contest set, draws ``--samples`` programs with the header
-``LANGUAGE IS python3`` and as many with ``LANGUAGE IS cpp`` (correct solution asked, random rating
-and tags, as at sampling time) through the sampling stage's :class:`sampling.model_sampler.ModelSampler`.
-A program counts as Python if ``ast.parse`` accepts it (parsing runs nothing), and as C++ if g++
-compiles it inside the sandbox. A learned conditioning shows as Python-parse rates far higher under
-the python3 header, and C++-compile rates far higher under cpp. ``--model`` defaults to the bundled model.
+For each problem of the split (the six test-split problems by default), draws ``--samples`` programs under
+the header ``LANGUAGE IS python3`` and as many under ``LANGUAGE IS cpp`` (a correct solution asked for, random
+rating and tags, as at sampling time) through the sampling stage's :class:`sampling.model_sampler.ModelSampler`.
+A program is C++ when it has ``#include``, ``int main(`` or ``std::``, else Python; a Python program counts
+as parsing when ``ast.parse`` accepts it (nothing runs), a C++ one as compiling when g++ compiles it inside
+the sandbox. It reports, per header, the share of each language, the parse and compile rates, and the share
+of samples that ended with EOS rather than at the token limit. ``--model`` defaults to the bundled model;
+``--out FILE`` keeps the samples as JSON Lines.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import json
+import random
+import re
 import time
 import warnings
 from pathlib import Path
@@ -21,10 +26,17 @@ from pathlib import Path
 from alphacode.execution import Sandbox, Status, make_job
 from alphacode.model.export import load_model
 from alphacode.problems import load_problems
-from alphacode.splits import split_of
+from alphacode.prompt import build_prompt, sampling_header
+from alphacode.splits import in_split
 from sampling.model_sampler import ModelSampler, SamplingConfig
+from sampling.units import derive_seed
 
 CONTEST = Path(__file__).resolve().parent.parent / "data" / "contest"
+_CPP = re.compile(r"#include|\bint\s+main\s*\(|std::")
+
+
+def language_of(code: str) -> str:
+    return "cpp" if _CPP.search(code) else "python3"
 
 
 def parses_as_python(code: str) -> bool:
@@ -37,37 +49,62 @@ def parses_as_python(code: str) -> bool:
     return True
 
 
+def share(part: int, whole: int) -> str:
+    return f"{part}/{whole} ({part / whole:.0%})" if whole else "0/0"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model export or training directory (default: bundled model)")
-    parser.add_argument("--samples", type=int, default=32)
-    parser.add_argument("--problems", type=int, default=4)
-    parser.add_argument("--temperature", type=float, default=0.25)
-    parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    parser.add_argument("--samples", type=int, default=32, help="per problem and header")
+    parser.add_argument("--temperature", type=float, default=0.2)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--max-tokens", type=int, default=512)
+    parser.add_argument("--out", help="write every sample as JSON Lines here")
     args = parser.parse_args()
     model = load_model(args.model)
-    problems = [p for p in load_problems(CONTEST) if split_of(p.name) != "train"][: args.problems]
-    counts = {lang: {"python_parse": 0, "cpp_compile": 0, "n": 0} for lang in ("python3", "cpp")}
+    problems = in_split(load_problems(CONTEST), args.split)
+    sampler = ModelSampler(model, SamplingConfig(batch_size=args.samples, max_new_tokens=args.max_tokens,
+                                                 temperatures=(args.temperature,), top_p=args.top_p))
+    rows = []
     started = time.perf_counter()
+    for header_language in ("python3", "cpp"):
+        for index, problem in enumerate(problems):
+            seed = derive_seed("conditioning", header_language, index)
+            header = sampling_header(random.Random(seed), header_language)
+            for drawn in sampler.sample_prompt(build_prompt(problem.description, header), args.samples, seed):
+                rows.append({"problem": problem.name, "header": header_language, "code": drawn.code,
+                             "language": language_of(drawn.code), "ended": drawn.ended, "num_tokens": drawn.num_tokens})
+    sampled = time.perf_counter() - started
+    cpp = [r for r in rows if r["language"] == "cpp"]
     with Sandbox() as sandbox:
-        for language, fraction in (("python3", 1.0), ("cpp", 0.0)):
-            config = SamplingConfig(batch_size=args.samples, max_new_tokens=args.max_tokens,
-                                    temperatures=(args.temperature,), python_fraction=fraction)
-            sampler = ModelSampler(model, config)
-            for index, problem in enumerate(problems):
-                programs = [c.code for c in sampler.sample(problem, args.samples, seed=index)]
-                outcomes = sandbox.run_batch([make_job(code, "cpp", [b""]) for code in programs])
-                counts[language]["n"] += len(programs)
-                counts[language]["python_parse"] += sum(parses_as_python(code) for code in programs)
-                counts[language]["cpp_compile"] += sum(o[0].status is not Status.COMPILE_ERROR for o in outcomes)
-    print(f"model {model.config.name} from {model.path}; {len(problems)} held-out problems x {args.samples} samples "
-          f"per header, T={args.temperature}, up to {args.max_tokens} tokens; {time.perf_counter() - started:.0f} s")
-    for language, c in counts.items():
-        print(f"header LANGUAGE IS {language:8s}: parses as Python {c['python_parse']:4d}/{c['n']} "
-              f"({c['python_parse'] / c['n']:.0%}), compiles as C++ {c['cpp_compile']:4d}/{c['n']} "
-              f"({c['cpp_compile'] / c['n']:.0%})")
+        outcomes = sandbox.run_batch([make_job(r["code"], "cpp", [b""]) for r in cpp])
+    for row, outcome in zip(cpp, outcomes):
+        row["compiles"] = outcome[0].status is not Status.COMPILE_ERROR
+    for row in rows:
+        if row["language"] == "python3":
+            row["parses"] = parses_as_python(row["code"])
+    print(f"model {model.config.name} from {model.path}; {len(problems)} {args.split}-split problems x {args.samples} "
+          f"samples per header, T={args.temperature}, top-p {args.top_p}, up to {args.max_tokens} tokens; sampling "
+          f"{sampled:.0f} s, {time.perf_counter() - started:.0f} s in all")
+    for header_language in ("python3", "cpp"):
+        mine = [r for r in rows if r["header"] == header_language]
+        python = [r for r in mine if r["language"] == "python3"]
+        cxx = [r for r in mine if r["language"] == "cpp"]
+        print(f"header LANGUAGE IS {header_language:7s}: Python {share(len(python), len(mine))}, "
+              f"C++ {share(len(cxx), len(mine))}; Python parses {share(sum(r['parses'] for r in python), len(python))}, "
+              f"C++ compiles {share(sum(r['compiles'] for r in cxx), len(cxx))}; ended with EOS "
+              f"{share(sum(r['ended'] for r in mine), len(mine))}")
+    everything = len(rows)
+    print(f"all samples: Python parses {share(sum(r.get('parses', False) for r in rows), sum(r['language'] == 'python3' for r in rows))}, "
+          f"C++ compiles {share(sum(r.get('compiles', False) for r in rows), len(cpp))}, "
+          f"at the token limit {share(sum(not r['ended'] for r in rows), everything)}")
+    if args.out:
+        Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
     print(f"command: .venv/bin/python benchmarks/conditioning.py{' --model ' + args.model if args.model else ''} "
-          f"--samples {args.samples} --problems {args.problems} --temperature {args.temperature}")
+          f"--split {args.split} --samples {args.samples} --temperature {args.temperature} --top-p {args.top_p} "
+          f"--max-tokens {args.max_tokens}")
 
 
 if __name__ == "__main__":

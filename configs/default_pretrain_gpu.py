@@ -1,6 +1,7 @@
-"""The default model's pretraining on one accelerator (H100/H200): ``small`` in bfloat16 on 40,000 files,
-batches of 256 x (256 + 256) tokens for as many steps as fit the budget. Carry pre-tokenized shards with
-``--set data.tokens=DIR --set data.tokenizer=DIR/../tokenizer.model`` so the chip never waits on tokenizing."""
+"""The default model's pretraining on one accelerator (H100/H200): ``base`` (22.6M parameters, d_model 512) in
+bfloat16 on this machine's Python and C++ headers, batches of 256 x (192 + 512) tokens with the split point in
+the first half of each file (most tokens under the decoder's loss), for as many steps as fit the budget.
+Carry pre-tokenized shards (benchmarks/gpu_run.sh) so the chip never waits on tokenizing."""
 
 from alphacode.config import Experiment, TrainConfig
 from alphacode.model.config import PRESETS
@@ -10,8 +11,8 @@ from pretrain.pipeline import PretrainData, PretrainLoss
 def get_config() -> Experiment:
     return Experiment(
         name="default-pretrain-gpu", stage="pretrain",
-        model=PRESETS["small"].replace(dtype="bfloat16"),
+        model=PRESETS["base"].replace(dtype="bfloat16"),
         train=TrainConfig(seconds=270, batch_size=256, learning_rate=2e-3, max_warmup_steps=200),
-        data=PretrainData(max_files=40000, vocab_size=8000, lengths=(256, 256)),
+        data=PretrainData(max_files=40000, vocab_size=8000, lengths=(192, 512), prefix_fraction=0.5),
         loss=PretrainLoss(),
     )

@@ -5,6 +5,8 @@
   rating, tags, language, CORRECT/INCORRECT SOLUTION, the statement); the decoder's target is the solution.
 * ``functions``: Codex-style, a corpus function's signature and docstring -> its body (:mod:`finetune.functions`).
 * ``test_inputs``: the statement under the ``GENERATE TEST INPUT`` header -> one of the problem's test inputs.
+* ``exercises``: like ``functions``, but only functions whose docstring examples passed when run in the
+  sandbox (:mod:`finetune.exercises`).
 
 Each is a text row (``inputs``, ``targets``, ``correct``), tokenized once into record shards per task and
 split; :class:`MixtureRows` draws the trainer's rows from them at the configured rates, and the seqio
@@ -30,7 +32,7 @@ from alphacode.prompt import PromptHeader, build_prompt, input_generation_prompt
 from finetune.functions import docstring_functions, split_functions
 from pretrain.corpus import iter_corpus
 
-TASKS = ("contest", "functions", "test_inputs")
+TASKS = ("contest", "functions", "exercises", "test_inputs")
 _LANGUAGES = {Language.PYTHON3: "python3", Language.CPP: "cpp"}
 T = TypeVar("T")
 R = TypeVar("R")
@@ -61,7 +63,7 @@ def contest_rows(problems: Iterable[Problem], skipped: Counter | None = None) ->
                 yield TextRow(build_prompt(problem.description, header), solution.solution, correct)
 
 
-def test_input_rows(problems: Iterable[Problem]) -> list[TextRow]:
+def input_generation_rows(problems: Iterable[Problem]) -> list[TextRow]:
     """The statement under the input-generation header -> one of the problem's test inputs."""
     return [TextRow(input_generation_prompt(p.description), t.input) for p in problems for t in p.tests("all")]
 
@@ -77,12 +79,13 @@ def function_rows(corpus_dir: str | os.PathLike[str], processes: int = 1,
     return {split: [TextRow(f.prompt, f.body) for f in found] for split, found in functions.items()}
 
 
-def task_rows(problems: Sequence[Problem], functions: Mapping[str, list[TextRow]] | None = None,
+def task_rows(problems: Sequence[Problem], mined: Mapping[str, Mapping[str, list[TextRow]]] | None = None,
               split: str = "train") -> dict[str, list[TextRow]]:
-    """Every task's rows of the problems of one split (``functions``: the mined rows of every split, when given)."""
-    tasks = {"contest": list(contest_rows(problems)), "test_inputs": test_input_rows(problems)}
-    if functions is not None:
-        tasks["functions"] = functions[split]
+    """Every task's rows of the problems of one split, with those of ``split`` of each task mined from a
+    corpus (``mined``: task -> split -> rows, such as ``functions`` and ``exercises``)."""
+    tasks = {"contest": list(contest_rows(problems)), "test_inputs": input_generation_rows(problems)}
+    for task, splits in (mined or {}).items():
+        tasks[task] = splits[split]
     return tasks
 
 

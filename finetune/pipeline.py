@@ -21,6 +21,7 @@ from typing import Any
 
 from alphacode.config import Experiment, start_run
 from alphacode.errors import ConfigError, UserError
+from alphacode.execution.sandbox import SandboxOptions
 from alphacode.fileio import atomic_write_text
 from alphacode.lazy import lazy_import
 from alphacode.model.config import ModelConfig
@@ -28,7 +29,9 @@ from alphacode.model.export import ModelFormatError, load_model, read_model_conf
 from alphacode.problems import load_problems, split_files
 from alphacode.splits import EVALUATION_SPLITS, file_split
 from alphacode.tokenizer import Tokenizer
-from finetune.examples import MixtureRows, function_rows, load_task_shards, task_rows, write_task_shards
+from finetune.examples import MixtureRows, TextRow, function_rows, load_task_shards, task_rows, write_task_shards
+from finetune.exercises import mine_exercises
+from pretrain.corpus import build_corpus, default_corpus_sources
 
 # JAX, orbax and the trainer: only for training, after the data stages (which run without them)
 hosts = lazy_import("alphacode.hosts")
@@ -37,7 +40,8 @@ objective = lazy_import("finetune.objective")
 checkpoint = lazy_import("alphacode.checkpoint")
 export = lazy_import("alphacode.model.export")
 
-MIXTURE_RATES = {"contest": 1.0, "functions": 1.0, "test_inputs": 0.25}
+MIXTURE_RATES = {"contest": 1.0, "functions": 1.0, "exercises": 1.0, "test_inputs": 0.25}
+MINED_TASKS = ("functions", "exercises")  # mined from a corpus
 DONE = "examples.json"  # written last: the task shards of both splits are complete
 
 
@@ -45,7 +49,9 @@ DONE = "examples.json"  # written last: the task shards of both splits are compl
 class FinetuneData:
     """The fine-tuning data. ``init``: a pretraining work directory or a model export to start from (empty:
     random weights); ``tokenizer``/``corpus``: default to the init's (a pretraining run's tokenizer.model
-    and corpus/; an export's tokenizer, and then no docstring functions); ``rates``: the mixture's weights
+    and corpus/; an export's tokenizer); without a corpus there, one is built in the work directory from
+    ``corpus_sources`` (empty: this Python's own code, at most ``max_files`` files) for the docstring
+    functions and exercises; ``rates``: the mixture's weights
     per task; ``export``: where the final model goes (empty: none), as ``export_weights``. In the public
     CodeContests layout the splits are the files' own (``train-*.parquet``, ...); a ``problems`` of only
     valid or test files is refused unless ``allow_eval_splits`` (then every file splits by the hash rule)."""
@@ -58,6 +64,8 @@ class FinetuneData:
     lengths: tuple[int, int] = (256, 256)
     mlm_rate: float = 0.15
     max_functions: int = 20000
+    corpus_sources: tuple[str, ...] = ()
+    max_files: int = 6000
     shards: int = 8
     threads: int = max(1, (os.cpu_count() or 1) - 1)
     export: str | None = None
@@ -66,7 +74,7 @@ class FinetuneData:
 
 
 def _sources(data: FinetuneData) -> tuple[Path, Path | None]:
-    """The tokenizer model and the corpus the docstring functions come from (None: no functions task)."""
+    """The tokenizer model and the corpus the mined tasks come from (None: none given or found beside the init)."""
     init = Path(data.init) if data.init else None
     if init is not None and not init.exists():
         raise UserError(f"{init}: no such file or directory (data.init)")
@@ -101,18 +109,36 @@ def prepare(data: FinetuneData, workdir: str | os.PathLike[str], say: Callable[[
     if held_out and "train" not in files and not data.allow_eval_splits:
         raise UserError(f"{held_out[0]}: named as a public {file_split(held_out[0])}-split file; fine-tuning trains on "
                         f"train-*.parquet files only (set data.allow_eval_splits=true to train on it anyway)")
-    wants_functions = corpus is not None and data.rates.get("functions", 0) > 0
-    functions = function_rows(corpus, data.threads, data.max_functions) if wants_functions else None
+    if corpus is None and any(data.rates.get(task, 0) > 0 for task in MINED_TASKS):
+        corpus = Path(workdir) / "corpus"
+        if not (corpus / "manifest.json").exists():
+            built = build_corpus(list(data.corpus_sources) or default_corpus_sources(), corpus,
+                                 max_files=data.max_files or None)
+            say(f"corpus: {built['files']} files, {built['bytes'] / 2**20:.1f} MiB in {corpus}")
+    mined = mine(corpus, data, say) if corpus is not None else {}
     counts = {}
     for split in ("train", "valid"):
         problems = load_problems(data.problems, split, by_file_name=not data.allow_eval_splits)
-        manifests = write_task_shards(task_rows(problems, functions, split), encode, out / split, data.shards)
+        manifests = write_task_shards(task_rows(problems, mined, split), encode, out / split, data.shards)
         counts[split] = {task: m["records"] for task, m in manifests.items()}
     atomic_write_text(out / DONE, json.dumps(counts, indent=1))
     say("examples: " + "; ".join(f"{split} " + (", ".join(f"{task} {n}" for task, n in tasks.items()) or "none")
                                    for split, tasks in counts.items())
         + f" ({time.perf_counter() - started:.0f} s)")
     return out
+
+
+def mine(corpus: Path, data: FinetuneData, say: Callable[[str], None]) -> dict[str, dict[str, list[TextRow]]]:
+    """The corpus' docstring functions and checked exercises, per split, for the tasks the mixture uses."""
+    mined = {}
+    if data.rates.get("functions", 0) > 0:
+        mined["functions"] = function_rows(corpus, data.threads, data.max_functions)
+    if data.rates.get("exercises", 0) > 0:
+        with SandboxOptions().open() as sandbox:
+            exercises = mine_exercises(corpus, sandbox)
+        mined["exercises"] = {split: [TextRow(e.prompt, e.body) for e in found] for split, found in exercises.items()}
+        say(f"exercises: {sum(map(len, exercises.values()))} functions whose docstring examples pass in the sandbox")
+    return mined
 
 
 def init_source(data: FinetuneData) -> tuple[Path | None, Any, ModelConfig | None]:

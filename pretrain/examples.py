@@ -2,7 +2,10 @@
 
 Each row takes one file of the corpus (tokenized once into record shards, :mod:`alphacode.data`),
 splits it at a uniformly random point, and gives the prefix's last ``encoder_length`` tokens to the
-encoder (an ``mlm_rate`` share of them masked for the MLM loss) and the rest to the decoder. The numpy
+encoder (an ``mlm_rate`` share of them masked for the MLM loss) and the rest to the decoder. AlphaCode
+splits anywhere in the file (``prefix_fraction`` 1); its appendix notes that encoder-decoder models
+then see only about a third of their tokens as decoder targets, so a smaller ``prefix_fraction`` (the
+split falls in that first share of the file) puts more of every sequence under the decoder's loss. The numpy
 batches the trainer reads (:class:`PretrainRows`) and the seqio task (:mod:`pretrain.seqio_tasks`) both
 build their rows here, so they hold the same examples for the same records and seed.
 """
@@ -20,10 +23,11 @@ from alphacode.data import RecordShards, encoder_decoder_features, row_rng, stac
 from pretrain.corpus import HELDOUT_FRACTION, is_heldout, iter_corpus
 
 
-def random_split(tokens: np.ndarray, rng: np.random.Generator, encoder_length: int) -> tuple[np.ndarray, np.ndarray]:
+def random_split(tokens: np.ndarray, rng: np.random.Generator, encoder_length: int,
+                 prefix_fraction: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """The pretraining example of one tokenized file: (the prefix's last ``encoder_length`` tokens, the rest),
-    split at a uniformly random point (at least one token in the prefix)."""
-    split = min(int(rng.integers(1, max(len(tokens), 2))), len(tokens))
+    split at a uniformly random point of the file's first ``prefix_fraction`` (at least one token in the prefix)."""
+    split = min(int(rng.integers(1, max(int(len(tokens) * prefix_fraction), 2))), len(tokens))
     return tokens[:split][-encoder_length:], tokens[split:]
 
 
@@ -32,14 +36,15 @@ class PretrainRows:
     ``step`` is a pure function of ``(seed, step, r)``."""
 
     def __init__(self, shards: RecordShards, batch_size: int, lengths: tuple[int, int], seed: int = 0,
-                 mlm_rate: float = 0.15) -> None:
+                 mlm_rate: float = 0.15, prefix_fraction: float = 1.0) -> None:
         self.shards, self.batch_size, self.lengths, self.seed, self.mlm_rate = shards, batch_size, lengths, seed, mlm_rate
+        self.prefix_fraction = prefix_fraction
 
     def row(self, step: int, row: int) -> dict[str, np.ndarray]:
         rng = row_rng(self.seed, step, row)
         records = self.shards.for_row(row, self.batch_size).streams["tokens"]
         tokens = records[int(rng.integers(len(records)))]
-        inputs, targets = random_split(tokens, rng, self.lengths[0])
+        inputs, targets = random_split(tokens, rng, self.lengths[0], self.prefix_fraction)
         return encoder_decoder_features(inputs, targets, *self.lengths, rng, self.mlm_rate)
 
     def rows(self, step: int, start: int, stop: int) -> dict[str, np.ndarray]:

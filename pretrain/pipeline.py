@@ -44,7 +44,8 @@ objective = lazy_import("pretrain.objective")
 class PretrainData:
     """The pretraining data. ``corpus``: source trees or dumps (empty: this Python's own code), at most
     ``max_files`` files (0: all); ``tokenizer``/``tokens``: an existing tokenizer model / record shard
-    directory (with ``train/`` and ``valid/``) instead of making them; ``shards``: record shards per split."""
+    directory (with ``train/`` and ``valid/``) instead of making them; ``shards``: record shards per split;
+    ``prefix_fraction``: the share of a file the random split point falls in (:mod:`pretrain.examples`)."""
 
     corpus: tuple[str, ...] = ()
     max_files: int = 4000
@@ -53,6 +54,7 @@ class PretrainData:
     tokens: str | None = None
     lengths: tuple[int, int] = (128, 128)
     mlm_rate: float = 0.15
+    prefix_fraction: float = 1.0
     shards: int = 8
     threads: int = max(1, (os.cpu_count() or 1) - 1)
 
@@ -135,10 +137,10 @@ def pretrain(experiment: Experiment, workdir: str | os.PathLike[str], *, started
         raise ConfigError(f"model.vocab_size is {model.vocab_size} but the tokenizer has {prepared.vocab_size} "
                           f"pieces; set model.vocab_size={prepared.vocab_size}")
     data, train = experiment.data, experiment.train
-    train_rows = PretrainRows(RecordShards(prepared.tokens / "train"), train.batch_size, data.lengths, seed=train.seed,
-                              mlm_rate=data.mlm_rate)
-    valid_rows = PretrainRows(RecordShards(prepared.tokens / "valid"), train.batch_size, data.lengths,
-                              seed=train.seed + 1, mlm_rate=data.mlm_rate)
+    train_rows, valid_rows = (
+        PretrainRows(RecordShards(prepared.tokens / split), train.batch_size, data.lengths, seed=train.seed + offset,
+                     mlm_rate=data.mlm_rate, prefix_fraction=data.prefix_fraction)
+        for split, offset in (("train", 0), ("valid", 1)))
     loss = functools.partial(objective.pretrain_loss, mlm_weight=experiment.loss.mlm_weight)
     return training.run_training(model, train, loss, workdir, train_rows, valid_rows, lengths=data.lengths,
                                  run_info=run_info, started=started, say=say, progress=progress)

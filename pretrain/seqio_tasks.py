@@ -54,13 +54,13 @@ def register_rows_task(name: str, rows_of_split: Callable[[str], Any], tokenizer
 
 
 def register_pretraining_task(name: str, tokens_dir: str | os.PathLike[str], tokenizer_model: str | os.PathLike[str],
-                              batch_size: int, lengths: tuple[int, int], seed: int = 0,
-                              mlm_rate: float = 0.15) -> seqio.Task:
+                              batch_size: int, lengths: tuple[int, int], seed: int = 0, mlm_rate: float = 0.15,
+                              prefix_fraction: float = 1.0) -> seqio.Task:
     """The pretraining examples of a record shard directory (``train/``, ``valid/``), as :class:`PretrainRows`
     builds them for batches of ``batch_size`` (the valid split uses ``seed + 1``, as the trainer does)."""
     def rows(split: str) -> PretrainRows:
         return PretrainRows(RecordShards(os.path.join(tokens_dir, split)), batch_size, lengths,
-                            seed=seed + (split == "valid"), mlm_rate=mlm_rate)
+                            seed=seed + (split == "valid"), mlm_rate=mlm_rate, prefix_fraction=prefix_fraction)
 
     return register_rows_task(name, rows, tokenizer_model, ("train", "valid"))
 

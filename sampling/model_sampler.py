@@ -19,6 +19,7 @@ import numpy as np
 
 from alphacode.errors import ConfigError
 from alphacode.lazy import lazy_import
+from alphacode.model.config import EOS_ID
 from alphacode.problems import Problem
 from alphacode.prompt import build_prompt, sampling_header
 from sampling.candidate import Candidate
@@ -59,11 +60,13 @@ class SamplingConfig:
 
 @dataclass(frozen=True)
 class Drawn:
-    """One decoded program: its text, total log-probability and length in tokens (EOS included)."""
+    """One decoded program: its text, total log-probability, length in tokens (EOS included), and whether it
+    ended with EOS (rather than at the token limit)."""
 
     code: str
     logprob: float
     num_tokens: int
+    ended: bool = True
 
 
 class ModelSampler:
@@ -98,7 +101,7 @@ class ModelSampler:
             for row in range(min(self.config.batch_size, n - start)):
                 length = int(batch.lengths[row])
                 drawn.append(Drawn(self.tokenizer.decode(batch.tokens[row, :length]), float(batch.logprobs[row]),
-                                   length))
+                                   length, bool(length and batch.tokens[row, length - 1] == EOS_ID)))
         return drawn
 
     def sample(self, problem: Problem, n: int, seed: int) -> list[Candidate]:

@@ -31,7 +31,8 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 def test_finetune_refuses_public_test_and_valid_files(public_layout: Path, tmp_path: Path, started: list,
                                                       capsys: pytest.CaptureFixture) -> None:
-    small = ["--set", "data.init=none", "--set", f"data.tokenizer={TOKENIZER}", "--set", "model.vocab_size=8000"]
+    small = ["--set", "data.init=none", "--set", f"data.tokenizer={TOKENIZER}", "--set", "model.vocab_size=8000",
+             "--set", "data.rates.functions=0", "--set", "data.rates.exercises=0"]
     for name, split in [("test-00000-of-00001.parquet", "test"), ("valid-00000-of-00001.parquet", "valid")]:
         argv = ["finetune", "--data", str(public_layout / name), *small]
         assert cli_main([*argv, "--workdir", str(tmp_path / split)]) == 2
@@ -53,7 +54,8 @@ def shapes(tree: Any) -> Any:
 
 def test_finetune_starts_from_the_bundled_model_export(public_layout: Path, tmp_path: Path, started: list) -> None:
     assert cli_main(["finetune", "--experiment", "default-finetune-cpu", "--init", str(DEFAULT_MODEL_DIR),
-                     "--data", str(public_layout), "--workdir", str(tmp_path / "run")]) == 1
+                     "--data", str(public_layout), "--workdir", str(tmp_path / "run"),
+                     "--set", "data.rates.functions=0", "--set", "data.rates.exercises=0"]) == 1
     call = started.pop()
     bundled = load_model(DEFAULT_MODEL_DIR)
     assert call["model"].replace(dtype="float32", name=bundled.config.name) == bundled.config

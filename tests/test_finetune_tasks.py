@@ -162,7 +162,8 @@ def test_mixture_holds_every_task_with_its_rate(tmp_path: Path, pretrained: Path
 
     problems = load_problems(CONTEST)
     for split in ("train", "valid"):
-        write_task_shards(task_rows(in_split(problems, split), functions, split), encoder(pretrained), tmp_path / split)
+        write_task_shards(task_rows(in_split(problems, split), {"functions": functions}, split), encoder(pretrained),
+                          tmp_path / split)
     rates = {"contest": 1.0, "functions": 1.0, "test_inputs": 0.5}
     mixture = register_finetune_tasks("ft_mix", tmp_path, pretrained / "tokenizer.model", batch_size=8,
                                       lengths=(64, 32), rates=rates)

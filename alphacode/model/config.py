@@ -65,6 +65,9 @@ PRESETS: dict[str, ModelConfig] = {
                         encoder_layers=2, decoder_layers=4, max_encoder_length=256, max_decoder_length=512),
     "small": ModelConfig(name="small", d_model=256, num_heads=4, num_kv_heads=1, head_dim=64, d_ff=1536,
                          encoder_layers=3, decoder_layers=9, max_encoder_length=512, max_decoder_length=512),
+    # at most 25M parameters (the size the bundled model may have), wide and shallow to fill an accelerator
+    "base": ModelConfig(name="base", d_model=512, num_heads=8, num_kv_heads=1, head_dim=64, d_ff=2048,
+                        encoder_layers=2, decoder_layers=4, max_encoder_length=512, max_decoder_length=768),
     "300m": _alphacode("300m", 768, 6, 1, 4, 24),
     "1b": _alphacode("1b", 1408, 11, 1, 5, 30),
     "3b": _alphacode("3b", 2048, 16, 1, 6, 36),
