@@ -1,4 +1,4 @@
-"""More fine-tuning for the bundled model on a CPU (90 minutes on 2 cores): from ``alphacode/default_model``
+"""More fine-tuning for the bundled model on a CPU (300 steps of 16, about 90 minutes on 2 cores): from ``alphacode/default_model``
 (pretrained and fine-tuned on an H100), on the 154 contest problems (Python 3 and C++ solutions of the train
 split), docstring functions and checked exercises mined from this machine's Python, and test inputs, with
 the decoder length (512) covering the bundled solutions so every program is learned up to its EOS."""
@@ -13,7 +13,7 @@ def get_config() -> Experiment:
     return Experiment(
         name="default-continue-cpu", stage="finetune",
         model=PRESETS["small"],
-        train=TrainConfig(seconds=5400, batch_size=16, learning_rate=3e-4, max_warmup_steps=50),
+        train=TrainConfig(steps=300, batch_size=16, learning_rate=3e-4, max_warmup_steps=50),
         data=FinetuneData(init="alphacode/default_model", lengths=(384, 512), max_functions=20000,
                           rates={"contest": 1.0, "functions": 0.25, "exercises": 0.25, "test_inputs": 0.25},
                           export="runs/default-continue-cpu/export"),
