@@ -746,7 +746,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 once the work happened, 2 for user mistakes)."""
-    from alphacode.execution.sandbox import SandboxUnavailable
+    from alphacode.execution.sandbox import SandboxError, SandboxUnavailable
     from alphacode.problems import ProblemFormatError
 
     args = build_parser().parse_args(argv)
@@ -756,7 +756,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ProblemFormatError, SandboxUnavailable) as err:
         print(f"alphacode {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except CommandFailed as err:
+    except (CommandFailed, SandboxError) as err:
         print(f"alphacode {args.command}: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
