@@ -10,6 +10,7 @@ DEFAULT_OUTPUT_CAP = 64 * 1024
 MAX_TIME_S = 3600.0
 MAX_MEMORY_BYTES = 2**40
 STDERR_TAIL = 2048
+CXX_FLAGS = ("-O2", "-std=c++17")  # how C++ is compiled; a precompiled header must match them
 
 
 class Status(str, enum.Enum):

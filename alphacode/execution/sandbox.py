@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from alphacode.execution import pch
 from alphacode.execution.protocol import COMPILE_FAILED, RUNNING, Isolation, Report, receive, send
 from alphacode.execution.records import STDERR_TAIL, Job, Limits, Outcome, SandboxLanguage, Status
 
@@ -34,17 +35,25 @@ class SandboxError(RuntimeError):
     """A sandbox worker failed in a way that is not the program's fault."""
 
 
+def _cache_base() -> Path:
+    return Path(os.environ.get("ALPHACODE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "alphacode"))
+
+
 def default_cache_dir() -> Path:
     """Where compiled C++ binaries are kept between runs, keyed by source hash."""
-    base = os.environ.get("ALPHACODE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "alphacode")
-    return Path(base) / "cpp"
+    return _cache_base() / "cpp"
+
+
+def default_pch_dir() -> Path:
+    """Where the machine's precompiled ``<bits/stdc++.h>`` is kept (see :mod:`alphacode.execution.pch`)."""
+    return _cache_base() / "pch"
 
 
 class _Worker:
     """One zygote process and the socket that talks to it."""
 
-    def __init__(self, cache_dir: Path, unsafe: bool) -> None:
+    def __init__(self, cache_dir: Path, pch_dir: Path, unsafe: bool) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
         try:
@@ -54,7 +63,7 @@ class _Worker:
             theirs.close()
         self.sock = ours
         try:
-            send(ours, {"cache_dir": str(cache_dir), "unsafe": unsafe})
+            send(ours, {"cache_dir": str(cache_dir), "pch_dir": str(pch_dir), "unsafe": unsafe})
             hello = receive(ours)
         except OSError:
             hello = None
@@ -108,24 +117,24 @@ class _Spawner:
     fires when the thread that started it ends, so a worker started from a short-lived thread (a batch's,
     replacing a failed worker) would die with it."""
 
-    def __init__(self) -> None:
-        self._requests: queue.Queue[tuple[Path, bool, queue.Queue] | None] = queue.Queue()
+    def __init__(self, cache_dir: Path, pch_dir: Path, unsafe: bool) -> None:
+        self._settings = (cache_dir, pch_dir, unsafe)
+        self._requests: queue.Queue[queue.Queue | None] = queue.Queue()
         self._thread = threading.Thread(target=self._serve, name="sandbox-spawner", daemon=True)
         self._thread.start()
 
-    def spawn(self, cache_dir: Path, unsafe: bool) -> _Worker:
+    def spawn(self) -> _Worker:
         reply: queue.Queue[_Worker | BaseException] = queue.Queue(maxsize=1)
-        self._requests.put((cache_dir, unsafe, reply))
+        self._requests.put(reply)
         result = reply.get()
         if isinstance(result, BaseException):
             raise result
         return result
 
     def _serve(self) -> None:
-        while (request := self._requests.get()) is not None:
-            cache_dir, unsafe, reply = request
+        while (reply := self._requests.get()) is not None:
             try:
-                reply.put(_Worker(cache_dir, unsafe))
+                reply.put(_Worker(*self._settings))
             except BaseException as err:
                 reply.put(err)
 
@@ -194,6 +203,8 @@ class Sandbox:
             with contextlib.suppress(OSError):
                 if time.time() - leftover.stat().st_mtime > STALE_STAGING_S:
                     leftover.unlink()
+        self.pch_dir = default_pch_dir()
+        self.pch_dir.mkdir(parents=True, exist_ok=True)
         self.unsafe = unsafe_no_isolation
         self._size = workers or os.cpu_count() or 1
         self._idle: queue.Queue[_Worker] = queue.Queue()
@@ -201,7 +212,9 @@ class Sandbox:
         self._compile_locks: dict[str, threading.Lock] = {}
         self._compile_errors: dict[str, Outcome] = {}
         self._lock = threading.Lock()
-        self._spawner = _Spawner()
+        self._pch_lock = threading.Lock()
+        self._pch: str | None | bool = False  # False: not looked for yet
+        self._spawner = _Spawner(self.cache_dir, self.pch_dir, self.unsafe)
         first = self._add_worker()
         self.isolation = first.isolation
         if not self.isolation.complete and not self.unsafe:
@@ -214,7 +227,7 @@ class Sandbox:
 
     def _add_worker(self) -> _Worker:
         try:
-            worker = self._spawner.spawn(self.cache_dir, self.unsafe)
+            worker = self._spawner.spawn()
         except BaseException:
             self.close()
             raise
@@ -334,7 +347,7 @@ class Sandbox:
         """Swap a broken zygote for a fresh one (the pool shrinks if none can start)."""
         worker.close()
         try:
-            fresh = self._spawner.spawn(self.cache_dir, self.unsafe)
+            fresh = self._spawner.spawn()
         except (SandboxError, OSError):
             fresh = None
         with self._lock:
@@ -383,9 +396,10 @@ class Sandbox:
                 return self._compile_errors[key]
             if (self.cache_dir / key).exists():
                 return None
+            header = self._precompiled_header() if pch.HEADER.encode() in source else None
             code = _memfd("source", source)
             try:
-                report, _, stderr = worker.execute(("compile", key), b"", code, 0)
+                report, _, stderr = worker.execute(("compile", key, header), b"", code, 0)
             finally:
                 os.close(code)
             if report.binary:
@@ -394,6 +408,14 @@ class Sandbox:
                               cpu_time_s=report.cpu_time_s, exit_code=report.exit_code, signal=report.signal)
             self._compile_errors[key] = outcome
             return outcome
+
+
+    def _precompiled_header(self) -> str | None:
+        """The directory (under ``pch_dir``) of the precompiled ``<bits/stdc++.h>``, built on first need."""
+        with self._pch_lock:
+            if self._pch is False:
+                self._pch = pch.ensure(self.pch_dir)
+            return self._pch
 
 
 def make_job(code: str, language: str | SandboxLanguage, inputs: Sequence[bytes | str], limits: Limits | None = None) -> Job:

@@ -40,7 +40,7 @@ from dataclasses import asdict, replace
 from alphacode.execution import _linux as linux
 from alphacode.execution import policy
 from alphacode.execution.protocol import COMPILE_FAILED, RUNNING, Isolation, Report, receive, send
-from alphacode.execution.records import Limits, SandboxLanguage
+from alphacode.execution.records import CXX_FLAGS, Limits, SandboxLanguage
 
 # Modules contest programs commonly import: loaded once here so children do not pay for them.
 PRELOADED = (
@@ -57,7 +57,7 @@ STATUS_FD = 3  # the child's phase pipe: "C" (did not compile) or "R" (running),
 SOURCE_FD = 4  # the code (Python) or source (C++ compile) memfd, closed before any untrusted code runs
 TOKEN_BYTES = 16
 COMPILE_LIMITS = Limits(time_s=30.0, memory_bytes=2 * 1024**3, output_bytes=64 * 1024**2, wall_time_s=60.0, max_threads=64)
-GXX = ("/usr/bin/g++", "-O2", "-std=c++17", "-static", "-pipe", "-o", "prog", "main.cpp")
+GXX = ("/usr/bin/g++", *CXX_FLAGS, "-static", "-pipe", "-o", "prog", "main.cpp")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -96,14 +96,16 @@ def _bind(source: str, root: str, *, writable: bool = False, target: str | None 
     linux.mount(None, target, None, flags | (0 if writable else linux.MS_RDONLY))
 
 
-def _build_root(cache_dir: str) -> None:
+def _build_root(cache_dir: str, pch_dir: str) -> None:
     """Mount a tmpfs holding only what programs and g++ need, then pivot into it.
 
     The tmpfs goes over the cache directory itself (this namespace's mounts are private, so the host
     sees nothing), and the cache is bound back in through a descriptor opened before: no directory is
-    created on the host, so a crashed run leaves none behind."""
+    created on the host, so a crashed run leaves none behind. The precompiled headers are bound
+    read-only at ``/pch``."""
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
     cache = os.open(cache_dir, os.O_PATH | os.O_DIRECTORY)
+    pch = os.open(pch_dir, os.O_PATH | os.O_DIRECTORY)
     root = cache_dir
     linux.mount("tmpfs", root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=1m,mode=0755")
     _bind("/usr", root)
@@ -122,7 +124,9 @@ def _build_root(cache_dir: str) -> None:
         _bind(f"/dev/{dev}", root, writable=True, device=True)
     os.makedirs(f"{root}/work")
     _bind(f"/proc/self/fd/{cache}", root, writable=True, target=f"{root}/cache", recursive=False)  # not the root over it
+    _bind(f"/proc/self/fd/{pch}", root, target=f"{root}/pch", recursive=False)
     os.close(cache)
+    os.close(pch)
     os.makedirs(f"{root}/.old")
     linux.pivot_root(root, f"{root}/.old")
     os.chdir("/")
@@ -136,13 +140,14 @@ def _build_root(cache_dir: str) -> None:
 
 
 class Zygote:
-    """Serves ``("run", language, key, limits)`` and ``("compile", key)`` requests, each arriving with the
-    memfds of one execution, and answers a :class:`Report` of what it observed."""
+    """Serves ``("run", language, key, limits)`` and ``("compile", key, pch)`` requests, each arriving with
+    the memfds of one execution, and answers a :class:`Report` of what it observed."""
 
-    def __init__(self, uid: int, cache_dir: str, isolation: Isolation, filters: dict[str, linux.SeccompProgram],
-                 exec_path: linux.ExecPath, baseline_vm: int) -> None:
+    def __init__(self, uid: int, cache_dir: str, pch_dir: str, isolation: Isolation,
+                 filters: dict[str, linux.SeccompProgram], exec_path: linux.ExecPath, baseline_vm: int) -> None:
         self.uid = uid
         self.cache_dir = cache_dir
+        self.pch_dir = pch_dir
         self.isolation = isolation
         self.filters = filters
         self.exec_path = exec_path
@@ -227,8 +232,8 @@ class Zygote:
             os.write(STATUS_FD, token)
         os._exit(status)
 
-    def _child_compile(self) -> None:
-        """Copy the source from ``SOURCE_FD`` into ``main.cpp`` (in the kernel) and exec g++."""
+    def _child_compile(self, argv: list[str]) -> None:
+        """Copy the source from ``SOURCE_FD`` into ``main.cpp`` (in the kernel) and exec g++ with ``argv``."""
         with open("main.cpp", "wb") as out:
             size = os.fstat(SOURCE_FD).st_size
             copied = 0
@@ -236,7 +241,7 @@ class Zygote:
                 copied += os.sendfile(out.fileno(), SOURCE_FD, copied, size - copied) or size
         os.close(SOURCE_FD)
         os.write(STATUS_FD, b"R")
-        os.execve(GXX[0], list(GXX), {"PATH": "/usr/bin", "TMPDIR": os.getcwd(), "LANG": "C"})
+        os.execve(argv[0], argv, {"PATH": "/usr/bin", "TMPDIR": os.getcwd(), "LANG": "C"})
 
     # -- supervision, in the zygote -----------------------------------------------------------
 
@@ -278,9 +283,9 @@ class Zygote:
             self._mount_work()
 
     def _execute(self, limits: Limits, fds: list[int], profile: str, target: str, memory_slack: int,
-                 workdir: str) -> Report:
-        """Fork, set up, run ``target`` (a path to exec; the code is in ``fds`` for Python) in
-        ``workdir``, supervise, and report what was seen."""
+                 workdir: str, argv: list[str] | None = None) -> Report:
+        """Fork, set up, run ``target`` (a path to exec; the code is in ``fds`` for Python; g++'s ``argv``
+        to compile) in ``workdir``, supervise, and report what was seen."""
         status_r, status_w = os.pipe2(os.O_CLOEXEC)
         token = os.urandom(TOKEN_BYTES)
         try:
@@ -295,7 +300,7 @@ class Zygote:
                         os.write(STATUS_FD, b"R")
                         self.exec_path.execve(target, [target])
                     else:
-                        self._child_compile()
+                        self._child_compile(argv or list(GXX))
                 except BaseException:
                     traceback.print_exc()
                 os._exit(EXIT_SETUP)
@@ -351,11 +356,13 @@ class Zygote:
         with self._workdir() as workdir:
             return self._execute(limits, fds, profile, target, slack, workdir)
 
-    def compile(self, key: str, fds: list[int]) -> Report:
-        """Compile C++ with g++ inside the sandbox; on success the binary lands in the cache as ``key``."""
+    def compile(self, key: str, pch: str | None, fds: list[int]) -> Report:
+        """Compile C++ with g++ inside the sandbox (offering the precompiled headers of directory ``pch``, which
+        g++ uses only if they suit it); on success the binary lands in the cache as ``key``."""
+        argv = list(GXX) if pch is None else [*GXX, "-I", os.path.join(self.pch_dir, os.path.basename(pch))]
         with self._workdir() as workdir:
             try:
-                report = self._execute(COMPILE_LIMITS, fds, "compile", GXX[0], 0, workdir)
+                report = self._execute(COMPILE_LIMITS, fds, "compile", GXX[0], 0, workdir, argv)
             finally:
                 self._reap_strays()
             if report.exit_code == 0 and report.killed is None and _cache_binary(workdir, self.cache_dir, key):
@@ -542,8 +549,8 @@ def _build_filters(exec_address: int) -> dict[str, bytes | str]:
 
 def main() -> None:
     """Entry point: ``python -I -m alphacode.execution.zygote`` with a Unix socket as standard input,
-    on which the driver first sends ``{"cache_dir": ..., "unsafe": ...}`` (kept out of the command line,
-    which programs could otherwise read)."""
+    on which the driver first sends ``{"cache_dir": ..., "pch_dir": ..., "unsafe": ...}`` (kept out of the
+    command line, which programs could otherwise read)."""
     sock = socket.socket(fileno=os.dup(0))
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
@@ -554,7 +561,7 @@ def main() -> None:
     if message is None:
         return
     config, _ = message
-    cache_dir, unsafe = config["cache_dir"], config["unsafe"]
+    cache_dir, pch_dir, unsafe = config["cache_dir"], config["pch_dir"], config["unsafe"]
     del message, config
     for name in PRELOADED:
         __import__(name)
@@ -579,16 +586,16 @@ def main() -> None:
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
         isolation.network = isolation.pid = True
         try:
-            _build_root(cache_dir)
+            _build_root(cache_dir, pch_dir)
             isolation.filesystem = True
-            cache_dir = "/cache"
+            cache_dir, pch_dir = "/cache", "/pch"
         except OSError as err:
             isolation.problems.append(f"filesystem isolation unavailable ({err})")
         isolation.uid = isolation.mode == "root"
     uid = random.randrange(1 << 20, 1 << 30) if isolation.uid else os.getuid()
     zygote, runtime_bytes = None, 0
     if isolation.complete or unsafe:
-        zygote = Zygote(uid, cache_dir, isolation, filters, exec_path, baseline_vm)
+        zygote = Zygote(uid, cache_dir, pch_dir, isolation, filters, exec_path, baseline_vm)
         _prepare_interpreter_for_programs()
         gc.collect()
         gc.freeze()  # children's collections then skip the zygote's objects instead of copying their pages
