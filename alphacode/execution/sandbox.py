@@ -53,7 +53,7 @@ def default_pch_dir() -> Path:
 class _Worker:
     """One zygote process and the socket that talks to it."""
 
-    def __init__(self, cache_dir: Path, pch_dir: Path, unsafe: bool) -> None:
+    def __init__(self, cache_dir: Path, pch_dir: Path | None, unsafe: bool) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
         try:
@@ -63,7 +63,7 @@ class _Worker:
             theirs.close()
         self.sock = ours
         try:
-            send(ours, {"cache_dir": str(cache_dir), "pch_dir": str(pch_dir), "unsafe": unsafe})
+            send(ours, {"cache_dir": str(cache_dir), "pch_dir": pch_dir and str(pch_dir), "unsafe": unsafe})
             hello = receive(ours)
         except OSError:
             hello = None
@@ -117,7 +117,7 @@ class _Spawner:
     fires when the thread that started it ends, so a worker started from a short-lived thread (a batch's,
     replacing a failed worker) would die with it."""
 
-    def __init__(self, cache_dir: Path, pch_dir: Path, unsafe: bool) -> None:
+    def __init__(self, cache_dir: Path, pch_dir: Path | None, unsafe: bool) -> None:
         self._settings = (cache_dir, pch_dir, unsafe)
         self._requests: queue.Queue[queue.Queue | None] = queue.Queue()
         self._thread = threading.Thread(target=self._serve, name="sandbox-spawner", daemon=True)
@@ -203,8 +203,11 @@ class Sandbox:
             with contextlib.suppress(OSError):
                 if time.time() - leftover.stat().st_mtime > STALE_STAGING_S:
                     leftover.unlink()
-        self.pch_dir = default_pch_dir()
-        self.pch_dir.mkdir(parents=True, exist_ok=True)
+        self.pch_dir: Path | None = default_pch_dir()
+        try:
+            self.pch_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        except OSError:  # no precompiled header then: every compile reads the header
+            self.pch_dir = None
         self.unsafe = unsafe_no_isolation
         self._size = workers or os.cpu_count() or 1
         self._idle: queue.Queue[_Worker] = queue.Queue()
@@ -414,7 +417,7 @@ class Sandbox:
         """The directory (under ``pch_dir``) of the precompiled ``<bits/stdc++.h>``, built on first need."""
         with self._pch_lock:
             if self._pch is False:
-                self._pch = pch.ensure(self.pch_dir)
+                self._pch = pch.ensure(self.pch_dir) if self.pch_dir is not None else None
             return self._pch
 
 

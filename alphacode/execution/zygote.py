@@ -96,7 +96,7 @@ def _bind(source: str, root: str, *, writable: bool = False, target: str | None 
     linux.mount(None, target, None, flags | (0 if writable else linux.MS_RDONLY))
 
 
-def _build_root(cache_dir: str, pch_dir: str) -> None:
+def _build_root(cache_dir: str, pch_dir: str | None) -> None:
     """Mount a tmpfs holding only what programs and g++ need, then pivot into it.
 
     The tmpfs goes over the cache directory itself (this namespace's mounts are private, so the host
@@ -105,7 +105,7 @@ def _build_root(cache_dir: str, pch_dir: str) -> None:
     read-only at ``/pch``."""
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
     cache = os.open(cache_dir, os.O_PATH | os.O_DIRECTORY)
-    pch = os.open(pch_dir, os.O_PATH | os.O_DIRECTORY)
+    pch = os.open(pch_dir, os.O_PATH | os.O_DIRECTORY) if pch_dir else None
     root = cache_dir
     linux.mount("tmpfs", root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=1m,mode=0755")
     _bind("/usr", root)
@@ -124,9 +124,10 @@ def _build_root(cache_dir: str, pch_dir: str) -> None:
         _bind(f"/dev/{dev}", root, writable=True, device=True)
     os.makedirs(f"{root}/work")
     _bind(f"/proc/self/fd/{cache}", root, writable=True, target=f"{root}/cache", recursive=False)  # not the root over it
-    _bind(f"/proc/self/fd/{pch}", root, target=f"{root}/pch", recursive=False)
     os.close(cache)
-    os.close(pch)
+    if pch is not None:
+        _bind(f"/proc/self/fd/{pch}", root, target=f"{root}/pch", recursive=False)
+        os.close(pch)
     os.makedirs(f"{root}/.old")
     linux.pivot_root(root, f"{root}/.old")
     os.chdir("/")
@@ -143,7 +144,7 @@ class Zygote:
     """Serves ``("run", language, key, limits)`` and ``("compile", key, pch)`` requests, each arriving with
     the memfds of one execution, and answers a :class:`Report` of what it observed."""
 
-    def __init__(self, uid: int, cache_dir: str, pch_dir: str, isolation: Isolation,
+    def __init__(self, uid: int, cache_dir: str, pch_dir: str | None, isolation: Isolation,
                  filters: dict[str, linux.SeccompProgram], exec_path: linux.ExecPath, baseline_vm: int) -> None:
         self.uid = uid
         self.cache_dir = cache_dir
@@ -359,7 +360,9 @@ class Zygote:
     def compile(self, key: str, pch: str | None, fds: list[int]) -> Report:
         """Compile C++ with g++ inside the sandbox (offering the precompiled headers of directory ``pch``, which
         g++ uses only if they suit it); on success the binary lands in the cache as ``key``."""
-        argv = list(GXX) if pch is None else [*GXX, "-I", os.path.join(self.pch_dir, os.path.basename(pch))]
+        argv = list(GXX)
+        if pch and self.pch_dir:
+            argv += ["-I", os.path.join(self.pch_dir, os.path.basename(pch))]
         with self._workdir() as workdir:
             try:
                 report = self._execute(COMPILE_LIMITS, fds, "compile", GXX[0], 0, workdir, argv)
@@ -588,7 +591,7 @@ def main() -> None:
         try:
             _build_root(cache_dir, pch_dir)
             isolation.filesystem = True
-            cache_dir, pch_dir = "/cache", "/pch"
+            cache_dir, pch_dir = "/cache", pch_dir and "/pch"
         except OSError as err:
             isolation.problems.append(f"filesystem isolation unavailable ({err})")
         isolation.uid = isolation.mode == "root"
