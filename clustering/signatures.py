@@ -24,7 +24,7 @@ def behaviour(outcome: Outcome, function_style: bool = False) -> Behaviour:
     if outcome.status is not Status.OK:
         return (outcome.status.value,)
     if function_style:
-        result = function_behaviour(outcome.stdout)
+        result = function_behaviour(outcome.stdout) if outcome.completed else None
         return ("NO_RESULT",) if result is None else ("OK", result)
     return ("OK", *map(canonical_token, normalize_output(outcome.stdout)))
 

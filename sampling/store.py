@@ -19,7 +19,13 @@ text is stored only once per problem. Each row carries ``code_hash`` (its :func:
 and ``code_unit``, the unit whose file holds the text; ``code`` is null in every other row with that
 hash. The file named by ``code_unit`` was always written no later than the row's own file, so a reader
 can resolve any row from files already present. Counting rows per hash gives how often each distinct
-program was sampled.
+program was sampled. A text that is not valid Unicode (a lone surrogate, which JSON allows) is kept
+as written, in ``code_bytes`` (UTF-8 with surrogates passed through) instead of ``code``.
+
+Integrity: pages carry checksums, and every read verifies a unit whole: its pages, its rows (problem,
+unit, indices 0..n-1) and each text against its ``code_hash``. A corrupt unit is never used: a reader
+raises :class:`StoreError` naming its file; a writer reports it in one line, removes it (and any unit
+that relies on it for a program's text), and the job writes it again.
 """
 
 from __future__ import annotations
@@ -29,9 +35,10 @@ import hashlib
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +62,10 @@ class StoreError(UserError, ValueError):
     """A store that cannot be used as asked (other settings, busy, unreadable); the message is one line."""
 
 
+class CorruptUnit(StoreError):
+    """A unit file that fails verification: unreadable, a page checksum, its rows, or a text against its hash."""
+
+
 def _problem_dir(problem_id: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", problem_id).strip("._")[:60] or "problem"
     return f"{slug}-{hashlib.sha1(problem_id.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
@@ -63,10 +74,52 @@ def _problem_dir(problem_id: str) -> str:
 def _schema() -> Any:
     return pa.schema([
         ("problem_id", pa.string()), ("unit", pa.int32()), ("index", pa.int32()), ("language", pa.string()),
-        ("code", pa.large_string()), ("code_hash", pa.string()), ("code_unit", pa.int32()),
+        ("code", pa.large_string()), ("code_bytes", pa.large_binary()), ("code_hash", pa.string()),
+        ("code_unit", pa.int32()),
         ("logprob", pa.float64()), ("num_tokens", pa.int32()), ("rating", pa.int32()),
         ("tags", pa.list_(pa.string())), ("temperature", pa.float64()), ("seed", pa.uint64()),
     ])
+
+
+_REQUIRED = ("problem_id", "unit", "index", "language", "code", "code_hash", "code_unit")  # code_bytes came later
+
+
+def _stored_text(code: str) -> tuple[str | None, bytes | None]:
+    """(``code``, ``code_bytes``) for a program text: Parquet strings must be valid UTF-8."""
+    try:
+        code.encode("utf-8")
+    except UnicodeEncodeError:
+        return None, code.encode("utf-8", "surrogatepass")
+    return code, None
+
+
+def _row_text(row: Mapping[str, Any]) -> str | None:
+    """The program text a row holds, or None when another unit holds it."""
+    if row["code"] is not None:
+        return row["code"]
+    raw = row.get("code_bytes")
+    return None if raw is None else raw.decode("utf-8", "surrogatepass")
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+
+
+def _row_fault(rows: list[dict[str, Any]], problem_id: str, unit: int) -> str | None:
+    """Why a unit's rows cannot be right, or None: each names its problem and unit, indices run 0..n-1,
+    every text matches its hash, and a row without its text names a unit (this one or another) for it."""
+    if sorted(r["index"] for r in rows) != list(range(len(rows))):
+        return "its indices are not 0..n-1"
+    held = {r["code_hash"] for r in rows if _row_text(r) is not None}
+    for row in rows:
+        if row["problem_id"] != problem_id or row["unit"] != unit:
+            return f"row {row['index']} belongs to {row['problem_id']!r} unit {row['unit']}"
+        text = _row_text(row)
+        if text is not None and (row["code_unit"] != unit or program_key(text, row["language"]) != row["code_hash"]):
+            return f"row {row['index']}'s code does not match its code_hash and code_unit"
+        if text is None and row["code_unit"] == unit and row["code_hash"] not in held:
+            return f"row {row['index']}'s text is missing"
+    return None
 
 
 class SampleStore:
@@ -75,6 +128,7 @@ class SampleStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self._holders: dict[str, dict[str, int]] = {}  # problem -> code hash -> unit holding the text
+        self._writing = False
 
     # reading --------------------------------------------------------------------------------------
 
@@ -109,10 +163,63 @@ class SampleStore:
         return sorted(int(p.stem) for p in directory.iterdir()
                       if p.suffix == ".parquet" and p.stem.isdigit() and not p.name.startswith("."))
 
+    def read_unit(self, problem_id: str, unit: int) -> list[dict[str, Any]]:
+        """The rows of one unit in index order, verified whole (page checksums, rows, texts against their
+        hashes); :class:`CorruptUnit` naming the file when anything fails, FileNotFoundError when absent."""
+        path = self.unit_path(problem_id, unit)
+        try:
+            table = pq.read_table(path, page_checksum_verification=True)
+        except FileNotFoundError:
+            raise
+        except (pa.ArrowException, OSError, ValueError) as err:
+            raise CorruptUnit(f"{path}: corrupt sample unit ({_first_line(err)})") from None
+        missing = [name for name in _REQUIRED if name not in table.column_names]
+        if missing:
+            raise CorruptUnit(f"{path}: corrupt sample unit (no column {missing[0]!r})")
+        rows = sorted(table.to_pylist(), key=lambda r: r["index"] if isinstance(r["index"], int) else -1)
+        fault = _row_fault(rows, problem_id, unit)
+        if fault:
+            raise CorruptUnit(f"{path}: corrupt sample unit ({fault})")
+        return rows
+
     def unit_rows(self, problem_id: str) -> dict[int, int]:
-        """How many samples each present unit of ``problem_id`` holds (from the Parquet footers)."""
-        return {unit: pq.read_metadata(self.unit_path(problem_id, unit)).num_rows
-                for unit in self.finished_units(problem_id)}
+        """How many samples each intact unit of ``problem_id`` holds. Every unit is verified (see
+        :meth:`read_unit`), and so is each row that relies on another unit for its text. A unit that
+        fails raises :class:`StoreError`; in a store opened for writing it is instead reported on stderr
+        (one line naming its file) and removed, so the job writes it again."""
+        counts: dict[int, int] = {}
+        faults: dict[int, str] = {}
+        held: dict[int, set[str]] = {}
+        needs: dict[int, set[tuple[int, str]]] = {}
+        for unit in self.finished_units(problem_id):
+            try:
+                rows = self.read_unit(problem_id, unit)
+            except FileNotFoundError:
+                continue
+            except CorruptUnit as err:
+                faults[unit] = str(err)
+                continue
+            counts[unit] = len(rows)
+            held[unit] = {r["code_hash"] for r in rows if _row_text(r) is not None}
+            needs[unit] = {(r["code_unit"], r["code_hash"]) for r in rows if r["code_unit"] != unit}
+        changed = True
+        while changed:  # a unit whose texts' holder is gone goes too
+            changed = False
+            for unit in list(counts):
+                lost = next((holder for holder, key in needs[unit] if key not in held.get(holder, ())), None)
+                if lost is not None:
+                    faults[unit] = (f"{self.unit_path(problem_id, unit)}: relies on unit {lost} of {problem_id!r} "
+                                    f"for a program's text, which it does not hold")
+                    del counts[unit], held[unit]
+                    changed = True
+        if faults and not self._writing:
+            raise StoreError(next(iter(faults.values())) + "; rerun the job that wrote it to write it again")
+        for unit, fault in sorted(faults.items()):
+            print(f"{fault}; removed, it will be written again", file=sys.stderr)
+            self.unit_path(problem_id, unit).unlink(missing_ok=True)
+        if faults:
+            self._holders.pop(problem_id, None)
+        return counts
 
     # writing --------------------------------------------------------------------------------------
 
@@ -138,6 +245,7 @@ class SampleStore:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise StoreError(f"{store.root}: another sampling job is writing this store") from None
+            store._writing = True
             try:
                 store._merge_manifest(dict(settings), problems, unit_size)
                 store._remove_partial_files()
@@ -177,8 +285,8 @@ class SampleStore:
         if problem_id not in self._holders:
             holders: dict[str, int] = {}
             for unit in self.finished_units(problem_id):
-                table = pq.read_table(self.unit_path(problem_id, unit), columns=["code_hash", "code_unit"])
-                holders.update(zip(table.column(0).to_pylist(), table.column(1).to_pylist()))
+                holders.update((r["code_hash"], unit) for r in self.read_unit(problem_id, unit)
+                               if _row_text(r) is not None)
             self._holders[problem_id] = holders
         return self._holders[problem_id]
 
@@ -188,7 +296,7 @@ class SampleStore:
         Where the unit is already stored (short, under a smaller plan), ``candidates`` continue it: the
         file is replaced by its rows, unchanged, followed by theirs. Indices must run on without a gap."""
         path = self.unit_path(problem_id, unit)
-        rows = pq.read_table(path).to_pylist() if path.exists() else []
+        rows = self.read_unit(problem_id, unit) if path.exists() else []
         indices = [c.index for c in candidates]
         if indices != list(range(len(rows), len(rows) + len(candidates))):
             raise ValueError(f"{problem_id!r} unit {unit}: holds {len(rows)} samples, so the next indices are "
@@ -200,14 +308,15 @@ class SampleStore:
             holder = holders.get(digest, added.get(digest))
             if holder is None:
                 added[digest] = unit
+            code, code_bytes = _stored_text(c.code) if holder is None else (None, None)
             rows.append({"problem_id": problem_id, "unit": unit, "index": c.index, "language": c.language,
-                         "code": c.code if holder is None else None, "code_hash": digest,
+                         "code": code, "code_bytes": code_bytes, "code_hash": digest,
                          "code_unit": unit if holder is None else holder, "logprob": c.logprob,
                          "num_tokens": c.num_tokens, "rating": c.rating, "tags": list(c.tags),
                          "temperature": c.temperature, "seed": c.seed})
         table = pa.Table.from_pylist(rows, schema=_schema())
         try:
-            atomic_write(path, lambda handle: pq.write_table(table, handle))
+            atomic_write(path, lambda handle: pq.write_table(table, handle, write_page_checksum=True))
         except OSError as err:
             raise StoreError(f"{path}: cannot write the unit ({err.strerror or err})") from None
         holders.update(added)
@@ -239,15 +348,19 @@ def import_candidates(root: str | os.PathLike[str], candidates: Mapping[str, Seq
     return written
 
 
-def _candidates_of(table: Any, texts: dict[str, str], read_texts: Any, rows: slice) -> Iterator[Candidate]:
-    """The candidates at positions ``rows`` of one unit's table, in index order."""
-    records = table.to_pylist()
+def _candidates_of(path: Path, records: list[dict[str, Any]], texts: dict[str, str],
+                   read_texts: Callable[[int], None], rows: slice) -> Iterator[Candidate]:
+    """The candidates at positions ``rows`` of one unit's verified rows (in index order)."""
     for row in records:
-        if row["code"] is not None:
-            texts[row["code_hash"]] = row["code"]
-    for row in sorted(records, key=lambda r: r["index"])[rows]:
+        text = _row_text(row)
+        if text is not None:
+            texts[row["code_hash"]] = text
+    for row in records[rows]:
         if row["code_hash"] not in texts:
             read_texts(row["code_unit"])
+        if row["code_hash"] not in texts:
+            raise StoreError(f"{path}: row {row['index']} relies on unit {row['code_unit']} for its text, which "
+                             f"does not hold it; rerun the job that wrote it to write it again")
         yield Candidate(problem_id=row["problem_id"], language=row["language"], code=texts[row["code_hash"]],
                         logprob=row["logprob"], num_tokens=row["num_tokens"], rating=row["rating"],
                         tags=tuple(row["tags"] or ()), temperature=row["temperature"], seed=row["seed"],
@@ -269,8 +382,9 @@ def iter_candidates(store: SampleStore | str | os.PathLike[str], problem_id: str
     unit = taken = 0  # the next candidate is row ``taken`` of unit ``unit``
 
     def read_texts(holder: int) -> None:
-        table = pq.read_table(store.unit_path(problem_id, holder), columns=["code_hash", "code"])
-        texts.update((h, c) for h, c in zip(table.column(0).to_pylist(), table.column(1).to_pylist()) if c is not None)
+        with suppress(FileNotFoundError):
+            texts.update((r["code_hash"], _row_text(r)) for r in store.read_unit(problem_id, holder)
+                         if _row_text(r) is not None)
 
     while True:
         finished = writer_done is not None and writer_done()  # before looking, so the last look sees all it wrote
@@ -291,11 +405,12 @@ def iter_candidates(store: SampleStore | str | os.PathLike[str], problem_id: str
             while unit < units:
                 path, count = store.unit_path(problem_id, unit), min(size, wanted - unit * size)
                 try:
-                    stored = min(count, pq.read_metadata(path).num_rows)
+                    records = store.read_unit(problem_id, unit)
                 except FileNotFoundError:
                     break
+                stored = min(count, len(records))
                 if stored > taken:
-                    yield from _candidates_of(pq.read_table(path), texts, read_texts, slice(taken, stored))
+                    yield from _candidates_of(path, records, texts, read_texts, slice(taken, stored))
                     taken = stored
                 if taken < count:
                     break

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from alphacode.execution.checker import (FUNCTION_RESULT_SENTINEL, canonical_token, function_behaviour,
-                                       function_outputs_match, normalize_output, outputs_match)
+from alphacode.execution.checker import (
+    FUNCTION_RESULT_SENTINEL,
+    canonical_token,
+    function_behaviour,
+    function_outputs_match,
+    normalize_output,
+    outputs_match,
+)
 
 
 @pytest.mark.parametrize(

@@ -39,12 +39,13 @@ def test_behaviour_uses_the_checkers_normalisation_and_keeps_crashes_apart():
 def test_function_style_behaviour_is_the_returned_value():
     from alphacode.execution.checker import FUNCTION_RESULT_SENTINEL as SENTINEL
 
-    def returned(result: str, noise: str = "") -> Outcome:
-        return ok(f"{noise}{SENTINEL}\n{result}\n")
+    def returned(result: str, noise: str = "") -> Outcome:  # the driver ran to its end, as the sandbox saw
+        return Outcome(Status.OK, f"{noise}{SENTINEL}\n{result}\n".encode(), completed=True)
 
     assert behaviour(returned("'Hello'"), function_style=True) != behaviour(returned("'hELLO'"), function_style=True)
     assert behaviour(returned("[1, 2]", "noise\n"), True) == behaviour(returned("[1,  2]"), True) == ("OK", "[1, 2]")
     assert behaviour(ok("'Hello'\n"), function_style=True) == ("NO_RESULT",)
+    assert behaviour(ok(f"{SENTINEL}\n'Hello'\n"), function_style=True) == ("NO_RESULT",)  # printed, then left early
 
 
 def test_clusters_count_samples_and_order_by_size():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from alphacode.execution import Limits, Sandbox, Status, make_job
@@ -33,6 +35,32 @@ def test_cpp_compiles_once_and_runs(sandbox: Sandbox) -> None:
     outcomes = sandbox.run(CPP_SUM, "cpp", ["2 3", "100000000000 1"])
     assert [o.stdout for o in outcomes] == [b"5\n", b"100000000001\n"]
     assert len(list(sandbox.cache_dir.iterdir())) >= 1
+
+
+def test_precompiled_header_is_used_where_it_suits_and_only_there(sandbox: Sandbox, tmp_path, monkeypatch) -> None:
+    from alphacode.execution import pch
+    from alphacode.execution.records import CXX_FLAGS
+
+    code = "#include <bits/stdc++.h>\nint main() { std::vector<int> v{4, 2}; std::cout << v[0] * 10 + v[1] << '\\n'; }\n"
+    assert sandbox.run(code, "cpp", [""])[0].stdout == b"42\n"
+    key, _ = pch.identity()
+    gch = sandbox.pch_dir / key / "bits" / "stdc++.h.gch"
+    assert gch.is_file() and not gch.stat().st_mode & 0o022  # built by the driver; no one else writes it
+    (tmp_path / "main.cpp").write_text(code)
+
+    def used(*flags: str) -> bool:  # g++ -H marks a precompiled header it takes with "!"
+        run = subprocess.run(["g++", *flags, "-I", str(gch.parent.parent), "-H", "-fsyntax-only", "main.cpp"],
+                             cwd=tmp_path, capture_output=True, text=True, check=True)
+        return f"! {gch}" in run.stderr
+
+    assert used(*CXX_FLAGS) and not used("-O0", "-std=c++17")
+    monkeypatch.setenv("ALPHACODE_CACHE", str(tmp_path / "cache"))  # one g++ cannot use: a plain compile
+    unusable = tmp_path / "cache" / "pch" / key / "bits" / "stdc++.h.gch"
+    unusable.parent.mkdir(parents=True)
+    unusable.write_bytes(b"not a precompiled header")
+    with Sandbox(workers=1, cache_dir=tmp_path / "binaries") as box:
+        assert box.pch_dir == tmp_path / "cache" / "pch"
+        assert box.run(code, "cpp", [""])[0].stdout == b"42\n"
 
 
 def test_compile_error_and_syntax_error(sandbox: Sandbox) -> None:

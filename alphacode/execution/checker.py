@@ -100,14 +100,14 @@ def first_difference(expected: str | bytes, actual: str | bytes) -> Difference |
 
 
 def function_result(stdout: str | bytes) -> str | None:
-    """The ``repr`` line the function driver printed after its sentinel; None when the call never returned."""
+    """The ``repr`` line the function driver printed after its sentinel; None when the call never returned.
+    The driver writes last, so the last sentinel is its own, whatever the program printed before."""
     if isinstance(stdout, bytes):
         stdout = stdout.decode("utf-8", errors="replace")
     lines = stdout.splitlines()
-    try:
-        at = lines.index(FUNCTION_RESULT_SENTINEL)
-    except ValueError:
+    if FUNCTION_RESULT_SENTINEL not in lines:
         return None
+    at = len(lines) - 1 - lines[::-1].index(FUNCTION_RESULT_SENTINEL)
     return lines[at + 1].strip() if at + 1 < len(lines) else None
 
 

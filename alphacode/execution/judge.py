@@ -96,10 +96,14 @@ def limits_for(problem: Problem) -> Limits:
 
 def test_verdict(outcome: Outcome, expected: str, function_style: bool = False) -> Verdict:
     """Turn a sandbox outcome into a verdict by checking its output against the expected one: the
-    contest checker's way, or for a function-style problem's driver output, as a returned value."""
+    contest checker's way, or for a function-style problem's driver output, as a returned value (only
+    from a run the sandbox saw complete, so no result can be printed before an early exit)."""
     if outcome.status is Status.OK:
-        match = function_outputs_match if function_style else outputs_match
-        return Verdict.ACCEPTED if match(expected, outcome.stdout) else Verdict.WRONG_ANSWER
+        if function_style:
+            accepted = outcome.completed and function_outputs_match(expected, outcome.stdout)
+        else:
+            accepted = outputs_match(expected, outcome.stdout)
+        return Verdict.ACCEPTED if accepted else Verdict.WRONG_ANSWER
     return Verdict(outcome.status.value)
 
 

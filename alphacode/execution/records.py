@@ -10,6 +10,7 @@ DEFAULT_OUTPUT_CAP = 64 * 1024
 MAX_TIME_S = 3600.0
 MAX_MEMORY_BYTES = 2**40
 STDERR_TAIL = 2048
+CXX_FLAGS = ("-O2", "-std=c++17")  # how C++ is compiled; a precompiled header must match them
 
 
 class Status(str, enum.Enum):
@@ -62,12 +63,13 @@ class Job:
 
     @property
     def code_hash(self) -> str:
-        return hashlib.sha256(f"{self.language.value}\0{self.code}".encode()).hexdigest()
+        return hashlib.sha256(f"{self.language.value}\0{self.code}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """The result of one execution on one input."""
+    """The result of one execution on one input. ``completed``: a Python program's module code returned
+    normally (no exception, no exit) and the interpreter's exit steps ran, as the sandbox saw it."""
 
     status: Status
     stdout: bytes = b""
@@ -78,3 +80,4 @@ class Outcome:
     exit_code: int | None = None
     signal: int | None = None
     output_truncated: bool = False
+    completed: bool = False

@@ -8,84 +8,188 @@ b'42\\n'
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
-import shutil
+import signal
+import socket
 import subprocess
 import sys
-import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from alphacode.errors import UserError
-from alphacode.execution.protocol import Isolation, receive, send
-from alphacode.execution.records import Job, Limits, Outcome, SandboxLanguage, Status
+from alphacode.errors import CommandFailed, UserError
+from alphacode.execution import pch
+from alphacode.execution.protocol import COMPILE_FAILED, RUNNING, Isolation, Report, receive, send
+from alphacode.execution.records import STDERR_TAIL, Job, Limits, Outcome, SandboxLanguage, Status
+
+STALE_STAGING_S = 3600.0  # a compile's staging file older than this was left by a crashed worker
 
 
 class SandboxUnavailable(UserError, RuntimeError):
     """The machine cannot give the isolation untrusted code needs (and unsafe mode was not asked for)."""
 
 
-class SandboxError(RuntimeError):
+class SandboxError(CommandFailed):
     """A sandbox worker failed in a way that is not the program's fault."""
+
+
+def _cache_base() -> Path:
+    return Path(os.environ.get("ALPHACODE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "alphacode"))
 
 
 def default_cache_dir() -> Path:
     """Where compiled C++ binaries are kept between runs, keyed by source hash."""
-    base = os.environ.get("ALPHACODE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "alphacode")
-    return Path(base) / "cpp"
+    return _cache_base() / "cpp"
+
+
+def default_pch_dir() -> Path:
+    """Where the machine's precompiled ``<bits/stdc++.h>`` is kept (see :mod:`alphacode.execution.pch`)."""
+    return _cache_base() / "pch"
 
 
 class _Worker:
-    """One zygote process and the pipe pair that talks to it."""
+    """One zygote process and the socket that talks to it."""
 
-    def __init__(self, cache_dir: Path, unsafe: bool) -> None:
-        self.root = tempfile.mkdtemp(prefix="alphacode-root-")
-        argv = [sys.executable, "-I", "-m", "alphacode.execution.zygote", self.root, str(cache_dir)]
-        if unsafe:
-            argv.append("--unsafe-no-isolation")
+    def __init__(self, cache_dir: Path, pch_dir: Path | None, unsafe: bool) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-                                        cwd="/", close_fds=True)
-        self.wfd, self.rfd = self.process.stdin.fileno(), self.process.stdout.fileno()
-        hello = receive(self.rfd)
+        try:
+            self.process = subprocess.Popen([sys.executable, "-I", "-m", "alphacode.execution.zygote"], stdin=theirs,
+                                            stdout=subprocess.DEVNULL, env=env, cwd="/", close_fds=True)
+        finally:
+            theirs.close()
+        self.sock = ours
+        try:
+            send(ours, {"cache_dir": str(cache_dir), "pch_dir": pch_dir and str(pch_dir), "unsafe": unsafe})
+            hello = receive(ours)
+        except OSError:
+            hello = None
         if hello is None:
             self.close()
             raise SandboxError("sandbox worker exited during start-up")
-        self.isolation = Isolation(**hello)
+        info = hello[0]
+        self.isolation = Isolation(**info["isolation"])
+        self.runtime_bytes: int = info["runtime_bytes"]
 
-    def request(self, message: tuple) -> object:
+    def request(self, message: tuple, fds: Sequence[int]) -> Report:
         try:
-            send(self.wfd, message)
-            reply = receive(self.rfd)
+            send(self.sock, message, fds)
+            reply = receive(self.sock)
         except OSError as err:  # a broken pipe: the zygote is gone
             raise SandboxError(f"sandbox worker unreachable ({err})") from err
         if reply is None:
             raise SandboxError(f"sandbox worker died (exit code {self.process.wait()})")
-        if isinstance(reply, Exception):
-            raise SandboxError(f"sandbox worker failed: {reply!r}") from reply
-        return reply
+        result, extra = reply
+        for fd in extra:
+            os.close(fd)
+        if isinstance(result, Exception):
+            raise SandboxError(f"sandbox worker failed: {result!r}") from result
+        return result
+
+    def execute(self, message: tuple, stdin: bytes, code: int | None, output_cap: int) -> tuple[Report, bytes, str]:
+        """One execution with fresh memfds for its stdin, stdout and stderr (and ``code``, the program's
+        memfd, for Python): the report, the stdout (at most ``output_cap`` bytes) and the stderr's tail."""
+        files = [_memfd("stdin", stdin), _memfd("stdout"), _memfd("stderr")]
+        try:
+            report = self.request(message, files if code is None else [*files, code])
+            stdout = os.pread(files[1], min(os.fstat(files[1]).st_size, output_cap), 0)
+            err_size = os.fstat(files[2]).st_size
+            stderr = os.pread(files[2], STDERR_TAIL, max(0, err_size - STDERR_TAIL)).decode("utf-8", "replace")
+        finally:
+            for fd in files:
+                os.close(fd)
+        return report, stdout, stderr
 
     def close(self) -> None:
-        for stream in (self.process.stdin, self.process.stdout):
-            stream.close()
+        self.sock.close()
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class _Spawner:
+    """Starts zygotes from one thread that lives as long as the sandbox: a zygote's parent-death signal
+    fires when the thread that started it ends, so a worker started from a short-lived thread (a batch's,
+    replacing a failed worker) would die with it."""
+
+    def __init__(self, cache_dir: Path, pch_dir: Path | None, unsafe: bool) -> None:
+        self._settings = (cache_dir, pch_dir, unsafe)
+        self._requests: queue.Queue[queue.Queue | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._serve, name="sandbox-spawner", daemon=True)
+        self._thread.start()
+
+    def spawn(self) -> _Worker:
+        reply: queue.Queue[_Worker | BaseException] = queue.Queue(maxsize=1)
+        self._requests.put(reply)
+        result = reply.get()
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _serve(self) -> None:
+        while (reply := self._requests.get()) is not None:
+            try:
+                reply.put(_Worker(*self._settings))
+            except BaseException as err:
+                reply.put(err)
+
+    def close(self) -> None:
+        self._requests.put(None)
+        self._thread.join()
+
+
+def _memfd(name: str, data: bytes = b"") -> int:
+    fd = os.memfd_create(name)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def classify(report: Report, stdout: bytes, stderr: str, limits: Limits, memory_allowance: int) -> Outcome:
+    """The status of one execution from what the sandbox itself observed: its own kills and the CPU
+    time (``TIMEOUT``), the child's report that the program did not compile, the kernel's signals for
+    a seccomp kill and the file-size limit, and the measured peak memory against ``memory_allowance``
+    (the limit plus the runtime's own share). Never from the program's exit code or stderr text."""
+    if report.killed or report.cpu_time_s > limits.time_s:
+        status = Status.TIMEOUT
+    elif report.phase == COMPILE_FAILED:
+        status = Status.COMPILE_ERROR
+    elif report.signal == signal.SIGSYS:
+        status = Status.SANDBOX_VIOLATION
+    elif report.signal == signal.SIGXFSZ:
+        status = Status.OUTPUT_LIMIT
+    elif report.peak_memory_bytes > memory_allowance:
+        status = Status.MEMORY_LIMIT
+    elif report.exit_code == 0 and report.phase == RUNNING:
+        status = Status.OK
+    else:
+        status = Status.RUNTIME_ERROR
+    return Outcome(status=status, stdout=stdout, stderr_tail=stderr, wall_time_s=report.wall_time_s,
+                   cpu_time_s=report.cpu_time_s, peak_memory_bytes=report.peak_memory_bytes,
+                   exit_code=report.exit_code, signal=report.signal, output_truncated=report.signal == signal.SIGXFSZ,
+                   completed=report.completed)
 
 
 class Sandbox:
     """Runs untrusted Python 3 and C++ programs in isolated, resource-limited processes.
 
     ``workers`` zygotes (default: one per core) each run one execution at a time. C++ programs are
-    compiled once per distinct source (inside the sandbox) and cached on disk in ``cache_dir``,
-    which is made world-readable so the sandbox's unprivileged uid can run the binaries.
+    compiled once per distinct source (inside the sandbox) and cached on disk in ``cache_dir``, which
+    the sandbox's unprivileged uid may traverse but not list, so it reaches a binary only by its name.
+    A worker that fails is replaced, and the job it was running runs once more on another.
     """
 
     def __init__(self, workers: int | None = None, cache_dir: str | os.PathLike[str] | None = None,
@@ -96,7 +200,16 @@ class Sandbox:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        self.cache_dir.chmod(0o755)  # the sandbox uid must reach the binaries; nothing else lives here
+        self.cache_dir.chmod(0o711)  # the sandbox uid must reach the binaries, and no other program's by listing
+        for leftover in self.cache_dir.glob(".*.tmp"):  # a crashed compile's staging file
+            with contextlib.suppress(OSError):
+                if time.time() - leftover.stat().st_mtime > STALE_STAGING_S:
+                    leftover.unlink()
+        self.pch_dir: Path | None = default_pch_dir()
+        try:
+            self.pch_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        except OSError:  # no precompiled header then: every compile reads the header
+            self.pch_dir = None
         self.unsafe = unsafe_no_isolation
         self._size = workers or os.cpu_count() or 1
         self._idle: queue.Queue[_Worker] = queue.Queue()
@@ -104,7 +217,10 @@ class Sandbox:
         self._compile_locks: dict[str, threading.Lock] = {}
         self._compile_errors: dict[str, Outcome] = {}
         self._lock = threading.Lock()
-        first = self._spawn()
+        self._pch_lock = threading.Lock()
+        self._pch: str | None | bool = False  # False: not looked for yet
+        self._spawner = _Spawner(self.cache_dir, self.pch_dir, self.unsafe)
+        first = self._add_worker()
         self.isolation = first.isolation
         if not self.isolation.complete and not self.unsafe:
             self.close()
@@ -112,14 +228,17 @@ class Sandbox:
                 "refusing to run untrusted code without isolation: " + "; ".join(self.isolation.problems or ["unknown"])
                 + " (pass --unsafe-no-isolation to run anyway)")
         for _ in range(self._size - 1):
-            self._spawn()
+            self._add_worker()
 
-    def _spawn(self, idle: bool = True) -> _Worker:
-        worker = _Worker(self.cache_dir, self.unsafe)
+    def _add_worker(self) -> _Worker:
+        try:
+            worker = self._spawner.spawn()
+        except BaseException:
+            self.close()
+            raise
         with self._lock:
             self._workers.append(worker)
-        if idle:
-            self._idle.put(worker)
+        self._idle.put(worker)
         return worker
 
     def __enter__(self) -> Sandbox:
@@ -134,6 +253,7 @@ class Sandbox:
             workers, self._workers = self._workers, []
         for worker in workers:
             worker.close()
+        self._spawner.close()
 
     @property
     def workers(self) -> int:
@@ -191,46 +311,86 @@ class Sandbox:
                 bar.close()
 
     def _drain(self, pending: queue.Queue, done: queue.Queue) -> None:
-        """Worker thread: run jobs on idle zygotes until the sentinel; every job gets a result posted."""
+        """Worker thread: run jobs on idle zygotes until the sentinel; every job gets a result posted.
+        A job whose zygote failed runs once more, on another (its replacement, if the pool had one)."""
         while (item := pending.get()) is not None:
             index, job = item
-            worker = self._idle.get()
             result: list[Outcome] | BaseException
             try:
-                result = self._run_job(worker, job)
-            except SandboxError as err:
-                result = err
-                worker = self._replace(worker)
+                try:
+                    result = self._attempt(job)
+                except SandboxError:
+                    result = self._attempt(job)
             except BaseException as err:  # surface anything unexpected to the caller
                 result = err
-            finally:
-                if worker is not None:
-                    self._idle.put(worker)
-                done.put((index, result))
+            done.put((index, result))
 
-    def _replace(self, worker: _Worker) -> _Worker | None:
-        """Swap a broken zygote for a fresh one (None if none can start: the pool shrinks)."""
+    def _attempt(self, job: Job) -> list[Outcome]:
+        """Run ``job`` on an idle zygote; one that fails is replaced before the error goes up."""
+        worker = self._take_worker()
+        try:
+            outcomes = self._run_job(worker, job)
+        except SandboxError:
+            self._replace(worker)
+            raise
+        except BaseException:
+            self._idle.put(worker)
+            raise
+        self._idle.put(worker)
+        return outcomes
+
+    def _take_worker(self) -> _Worker:
+        while True:
+            try:
+                return self._idle.get(timeout=1.0)
+            except queue.Empty:
+                with self._lock:
+                    if not self._workers:
+                        raise SandboxError("every sandbox worker failed and none could be started again") from None
+
+    def _replace(self, worker: _Worker) -> None:
+        """Swap a broken zygote for a fresh one (the pool shrinks if none can start)."""
+        worker.close()
+        try:
+            fresh = self._spawner.spawn()
+        except (SandboxError, OSError):
+            fresh = None
         with self._lock:
             if worker in self._workers:
                 self._workers.remove(worker)
-        worker.close()
-        try:
-            return self._spawn(idle=False)
-        except (SandboxError, OSError):
-            return None
+            if fresh is not None:
+                self._workers.append(fresh)
+        if fresh is not None:
+            self._idle.put(fresh)
 
     def _run_job(self, worker: _Worker, job: Job) -> list[Outcome]:
         if not job.inputs:
             return []
-        target = job.code
+        try:
+            source = job.code.encode("utf-8")
+        except UnicodeEncodeError as err:  # a lone surrogate: valid in JSON, not in a source file
+            bad = Outcome(Status.COMPILE_ERROR, stderr_tail=f"main: not valid Unicode text ({err.reason} at "
+                                                            f"character {err.start})")
+            return [bad] * len(job.inputs)
+        limits = job.limits
         if job.language is SandboxLanguage.CPP:
-            target = job.code_hash
-            failed = self._compile(worker, job.code, target)
+            failed = self._compile(worker, source, job.code_hash)
             if failed is not None:
                 return [failed] * len(job.inputs)
-        return worker.request(("run", job.language.value, target, list(job.inputs), job.limits))
+            allowance = max(limits.memory_bytes, worker.runtime_bytes)  # the launcher's pages count before exec
+            return [classify(*worker.execute(("run", job.language.value, job.code_hash, limits), data, None,
+                                             limits.output_bytes), limits, allowance)
+                    for data in job.inputs]
+        allowance = limits.memory_bytes + worker.runtime_bytes  # the interpreter's own pages come on top
+        code = _memfd("code", source)
+        try:
+            return [classify(*worker.execute(("run", job.language.value, None, limits), data, code,
+                                             limits.output_bytes), limits, allowance)
+                    for data in job.inputs]
+        finally:
+            os.close(code)
 
-    def _compile(self, worker: _Worker, code: str, key: str) -> Outcome | None:
+    def _compile(self, worker: _Worker, source: bytes, key: str) -> Outcome | None:
         """Compile once per distinct source; the compile error outcome if it does not compile."""
         if (self.cache_dir / key).exists():
             return None
@@ -241,11 +401,26 @@ class Sandbox:
                 return self._compile_errors[key]
             if (self.cache_dir / key).exists():
                 return None
-            outcome = worker.request(("compile", code, key))
-            if outcome.status is not Status.OK:
-                self._compile_errors[key] = outcome
-                return outcome
-            return None
+            header = self._precompiled_header() if pch.HEADER.encode() in source else None
+            code = _memfd("source", source)
+            try:
+                report, _, stderr = worker.execute(("compile", key, header), b"", code, 0)
+            finally:
+                os.close(code)
+            if report.binary:
+                return None
+            outcome = Outcome(Status.COMPILE_ERROR, stderr_tail=stderr, wall_time_s=report.wall_time_s,
+                              cpu_time_s=report.cpu_time_s, exit_code=report.exit_code, signal=report.signal)
+            self._compile_errors[key] = outcome
+            return outcome
+
+
+    def _precompiled_header(self) -> str | None:
+        """The directory (under ``pch_dir``) of the precompiled ``<bits/stdc++.h>``, built on first need."""
+        with self._pch_lock:
+            if self._pch is False:
+                self._pch = pch.ensure(self.pch_dir) if self.pch_dir is not None else None
+            return self._pch
 
 
 def make_job(code: str, language: str | SandboxLanguage, inputs: Sequence[bytes | str], limits: Limits | None = None) -> Job:

@@ -1,14 +1,18 @@
 """The sandbox worker: a warm interpreter that forks one isolated child per execution.
 
-Started by :class:`alphacode.execution.sandbox.Sandbox` as ``python -I -m alphacode.execution.zygote``.
-At start it enters new mount, network, PID, IPC and UTS namespaces (as root, or inside a user
-namespace otherwise), builds a minimal read-only root (``/usr``, the interpreter's standard
-library, a few device nodes, a size-capped ``/work`` tmpfs, the compiled-binary cache) and
-pivots into it. It then serves jobs from the driver over a pipe. For each input it forks a
-child that takes its own uid, rlimits and seccomp filter and then either executes the Python
-program inside the forked interpreter (no interpreter start per test) or execs a statically
-linked C++ binary. The zygote watches the child's CPU clock and the wall clock and kills it on
-either limit. It never imports JAX or TensorFlow.
+Started by :class:`alphacode.execution.sandbox.Sandbox` as ``python -I -m alphacode.execution.zygote``
+with a Unix socket as its standard input; the first message names the binary cache. At start it
+enters new mount, network, PID, IPC and UTS namespaces (as root, or inside a user namespace
+otherwise), builds a minimal read-only root (``/usr``, the interpreter's standard library, a few
+device nodes, a size-capped ``/work`` tmpfs, the compiled-binary cache) on a tmpfs mounted over
+the cache directory in its own namespace (so nothing is created on the host), and pivots into it.
+It then serves executions: each request comes with the memfds of one execution (stdin, stdout,
+stderr and, for Python, the code), which the zygote passes to a forked child without reading them,
+so no program's data ever enters the memory later children are forked from. The child takes its
+own uid, rlimits and seccomp filter and then either executes the Python program inside the forked
+interpreter (no interpreter start per test) or execs a statically linked C++ binary. The zygote
+watches the child's CPU clock and the wall clock, kills it on either limit, and reports what it
+saw; the driver reads the outputs and gives the verdict. It never imports JAX or TensorFlow.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import atexit
 import builtins
 import contextlib
+import fcntl
 import gc
 import io
 import math
@@ -23,32 +28,36 @@ import os
 import random
 import resource
 import select
-import shutil
 import signal
+import socket
+import stat
 import sys
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from alphacode.execution import _linux as linux
 from alphacode.execution import policy
-from alphacode.execution.protocol import Isolation, receive, send
-from alphacode.execution.records import STDERR_TAIL, Limits, Outcome, SandboxLanguage, Status
+from alphacode.execution.protocol import COMPILE_FAILED, RUNNING, Isolation, Report, receive, send
+from alphacode.execution.records import CXX_FLAGS, Limits, SandboxLanguage
 
 # Modules contest programs commonly import: loaded once here so children do not pay for them.
 PRELOADED = (
     "array", "bisect", "collections", "copy", "decimal", "fractions", "functools", "hashlib",
     "heapq", "itertools", "math", "operator", "random", "re", "statistics", "string", "typing",
 )
-EXIT_MEMORY = 107  # the program raised MemoryError
-EXIT_SYNTAX = 108  # the program did not compile
-EXIT_SETUP = 109  # the sandbox could not set the child up
+EXIT_SETUP = 109  # the sandbox could not set the child up (verdicts never read exit codes)
 RUNTIME_SLACK_BYTES = 16 * 1024 * 1024  # address space for the runtime itself (imports, stacks) on top of the limit
+ADDRESS_SPACE_FACTOR = 2  # RLIMIT_AS allows twice the limit: the verdict comes from the measured peak
 WORK_BYTES = 64 * 1024 * 1024
 WORK_INODES = 4096
+RETIRED_INODES = 64  # /work is remounted (every retired work directory dropped at once) past this many
+STATUS_FD = 3  # the child's phase pipe: "C" (did not compile) or "R" (running), then a Python program's token
+SOURCE_FD = 4  # the code (Python) or source (C++ compile) memfd, closed before any untrusted code runs
+TOKEN_BYTES = 16
 COMPILE_LIMITS = Limits(time_s=30.0, memory_bytes=2 * 1024**3, output_bytes=64 * 1024**2, wall_time_s=60.0, max_threads=64)
-GXX = ("/usr/bin/g++", "-O2", "-std=c++17", "-static", "-pipe", "-o", "prog", "main.cpp")
+GXX = ("/usr/bin/g++", *CXX_FLAGS, "-static", "-pipe", "-o", "prog", "main.cpp")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -72,7 +81,8 @@ def _enter_namespaces(isolation: Isolation) -> None:
     isolation.mode = "userns"
 
 
-def _bind(source: str, root: str, *, writable: bool = False, target: str | None = None, device: bool = False) -> None:
+def _bind(source: str, root: str, *, writable: bool = False, target: str | None = None, device: bool = False,
+          recursive: bool = True) -> None:
     """Bind-mount ``source`` at the same path under ``root`` (or at ``target``), read-only by default;
     only ``device`` binds may be opened as device nodes."""
     target = target or root + source
@@ -81,14 +91,22 @@ def _bind(source: str, root: str, *, writable: bool = False, target: str | None 
     else:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         open(target, "a").close()
-    linux.mount(source, target, None, linux.MS_BIND | linux.MS_REC)
+    linux.mount(source, target, None, linux.MS_BIND | (linux.MS_REC if recursive else 0))
     flags = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_NOSUID | (0 if device else linux.MS_NODEV)
     linux.mount(None, target, None, flags | (0 if writable else linux.MS_RDONLY))
 
 
-def _build_root(root: str, cache_dir: str) -> None:
-    """Mount a tmpfs at ``root`` holding only what programs and g++ need, then pivot into it."""
+def _build_root(cache_dir: str, pch_dir: str | None) -> None:
+    """Mount a tmpfs holding only what programs and g++ need, then pivot into it.
+
+    The tmpfs goes over the cache directory itself (this namespace's mounts are private, so the host
+    sees nothing), and the cache is bound back in through a descriptor opened before: no directory is
+    created on the host, so a crashed run leaves none behind. The precompiled headers are bound
+    read-only at ``/pch``."""
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+    cache = os.open(cache_dir, os.O_PATH | os.O_DIRECTORY)
+    pch = os.open(pch_dir, os.O_PATH | os.O_DIRECTORY) if pch_dir else None
+    root = cache_dir
     linux.mount("tmpfs", root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=1m,mode=0755")
     _bind("/usr", root)
     for name in ("lib", "lib32", "lib64", "libx32", "bin", "sbin"):
@@ -105,9 +123,11 @@ def _build_root(root: str, cache_dir: str) -> None:
     for dev in ("null", "zero", "full", "random", "urandom"):
         _bind(f"/dev/{dev}", root, writable=True, device=True)
     os.makedirs(f"{root}/work")
-    linux.mount("tmpfs", f"{root}/work", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV,
-                f"size={WORK_BYTES},nr_inodes={WORK_INODES},mode=0711")
-    _bind(cache_dir, root, writable=True, target=f"{root}/cache")
+    _bind(f"/proc/self/fd/{cache}", root, writable=True, target=f"{root}/cache", recursive=False)  # not the root over it
+    os.close(cache)
+    if pch is not None:
+        _bind(f"/proc/self/fd/{pch}", root, target=f"{root}/pch", recursive=False)
+        os.close(pch)
     os.makedirs(f"{root}/.old")
     linux.pivot_root(root, f"{root}/.old")
     os.chdir("/")
@@ -121,32 +141,42 @@ def _build_root(root: str, cache_dir: str) -> None:
 
 
 class Zygote:
-    """Serves jobs: ``("run", language, code_or_binary, inputs, limits)`` and ``("compile", code, key)``."""
+    """Serves ``("run", language, key, limits)`` and ``("compile", key, pch)`` requests, each arriving with
+    the memfds of one execution, and answers a :class:`Report` of what it observed."""
 
-    def __init__(self, uid: int, cache_dir: str, isolation: Isolation, filters: dict[str, linux.SeccompProgram],
-                 exec_path: linux.ExecPath, baseline_vm: int) -> None:
+    def __init__(self, uid: int, cache_dir: str, pch_dir: str | None, isolation: Isolation,
+                 filters: dict[str, linux.SeccompProgram], exec_path: linux.ExecPath, baseline_vm: int) -> None:
         self.uid = uid
         self.cache_dir = cache_dir
+        self.pch_dir = pch_dir
         self.isolation = isolation
         self.filters = filters
         self.exec_path = exec_path
         self.baseline_vm = baseline_vm
         self.work_root = "/work" if isolation.filesystem else cache_dir + "/work"
         os.makedirs(self.work_root, exist_ok=True)
+        if isolation.filesystem:
+            self._mount_work()
         self.counter = 0
 
     # -- per-execution set-up, in the child -------------------------------------------------
 
-    def _enter_child(self, limits: Limits, workdir: str, stdin: int, stdout: int, stderr: int,
-                     profile: str, memory_slack: int) -> None:
-        """Everything between fork and running untrusted code; any failure ends the child."""
-        os.dup2(stdin, 0)
-        os.dup2(stdout, 1)
-        os.dup2(stderr, 2)
-        os.closerange(3, 65536)
+    def _enter_child(self, limits: Limits, workdir: str, fds: list[int], status: int, profile: str,
+                     memory_slack: int) -> None:
+        """Everything between fork and running untrusted code; any failure ends the child.
+
+        ``fds`` (stdin, stdout, stderr, and the code or source where there is one) become descriptors
+        0-2 and ``SOURCE_FD``, the phase pipe ``STATUS_FD``; every other descriptor is closed."""
+        moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 64) for fd in (*fds, status)]
+        for target, fd in zip((0, 1, 2), moved):
+            os.dup2(fd, target)
+        os.dup2(moved[-1], STATUS_FD, inheritable=False)
+        if len(fds) > 3:
+            os.dup2(moved[3], SOURCE_FD, inheritable=False)
+        os.closerange(SOURCE_FD + 1, 65536)
         os.chdir(workdir)
         cpu = math.ceil(limits.time_s) + 1
-        memory = limits.memory_bytes + memory_slack
+        memory = ADDRESS_SPACE_FACTOR * limits.memory_bytes + memory_slack
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         stack = min(limits.memory_bytes, 1 << 30)
@@ -166,21 +196,28 @@ class Zygote:
         if profile in self.filters:
             self.filters[profile].install()
 
-    def _child_python(self, code: str) -> None:
-        status = 0
+    def _child_python(self, token: bytes) -> None:
+        """Compile and run the program from ``SOURCE_FD``. The phase pipe says "C" if it does not compile,
+        else "R" before it runs; ``token`` follows only once its module code has returned normally and the
+        interpreter's exit steps have run, which nothing the program prints or exits with can imitate."""
+        source = _read_all(SOURCE_FD)
+        os.close(SOURCE_FD)
         try:
-            compiled = compile(code, "main.py", "exec")
-        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            compiled = compile(source, "main.py", "exec")
+        except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError):
             traceback.print_exc(limit=0)
-            os._exit(EXIT_SYNTAX)
+            os.write(STATUS_FD, b"C")
+            os._exit(1)
+        del source
+        os.write(STATUS_FD, b"R")
+        status, completed = 0, False
         try:
             exec(compiled, {"__name__": "__main__", "__builtins__": builtins})
+            completed = True
         except SystemExit as exit_request:
             status = _exit_status(exit_request.code)
-        except MemoryError:
-            status = EXIT_MEMORY
-        except BaseException:
-            traceback.print_exc()
+        except BaseException as err:  # the traceback as ``python3 main.py`` prints it, without this frame
+            traceback.print_exception(type(err), err, err.__traceback__.tb_next if err.__traceback__ else None)
             status = 1
         try:  # what a normal interpreter exit does: join threads, run atexit handlers, flush
             if "threading" in sys.modules:
@@ -188,59 +225,100 @@ class Zygote:
             atexit._run_exitfuncs()
             for stream in (sys.stdout, sys.__stdout__, sys.stderr, sys.__stderr__):
                 stream.flush()
-        except MemoryError:
-            status = EXIT_MEMORY
         except SystemExit as exit_request:
-            status = _exit_status(exit_request.code)
+            status, completed = _exit_status(exit_request.code), False
         except BaseException:
-            status = status or 1
+            status, completed = status or 1, False
+        if completed and status == 0:
+            os.write(STATUS_FD, token)
         os._exit(status)
+
+    def _child_compile(self, argv: list[str]) -> None:
+        """Copy the source from ``SOURCE_FD`` into ``main.cpp`` (in the kernel) and exec g++ with ``argv``."""
+        with open("main.cpp", "wb") as out:
+            size = os.fstat(SOURCE_FD).st_size
+            copied = 0
+            while copied < size:
+                copied += os.sendfile(out.fileno(), SOURCE_FD, copied, size - copied) or size
+        os.close(SOURCE_FD)
+        os.write(STATUS_FD, b"R")
+        os.execve(argv[0], argv, {"PATH": "/usr/bin", "TMPDIR": os.getcwd(), "LANG": "C"})
 
     # -- supervision, in the zygote -----------------------------------------------------------
 
+    def _mount_work(self) -> None:
+        linux.mount("tmpfs", self.work_root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV,
+                    f"size={WORK_BYTES},nr_inodes={WORK_INODES},mode=0711")
+
     @contextlib.contextmanager
     def _workdir(self) -> Iterator[str]:
-        """A fresh, private working directory owned by the sandbox uid, removed afterwards."""
+        """A fresh, private working directory owned by the sandbox uid, given up afterwards.
+
+        The zygote never walks what a program left (its depth, names and permissions are the program's
+        to choose, and its names are its data): the directory is handed to root with no permissions,
+        and the whole ``/work`` tmpfs is dropped and mounted again once anything was written there
+        (or after ``RETIRED_INODES`` executions; after every one without a separate uid)."""
         self.counter += 1
         workdir = f"{self.work_root}/{self.counter}"
         os.mkdir(workdir, 0o700)
+        handle = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
             if self.isolation.uid:
-                os.chown(workdir, self.uid, self.uid)
+                os.fchown(handle, self.uid, self.uid)
             yield workdir
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            if self.isolation.uid:
+                os.fchown(handle, 0, 0)
+            os.fchmod(handle, 0)
+            os.close(handle)
+            self._give_up(workdir)
 
-    def _execute(self, limits: Limits, stdin_data: bytes, profile: str, target: str, memory_slack: int,
-                 workdir: str, argv: list[str] | None = None) -> Outcome:
-        """Fork, set up, run ``target`` (Python source or a path to exec) in ``workdir``, supervise and classify."""
-        fds = [os.memfd_create(name) for name in ("stdin", "stdout", "stderr")]
+    def _give_up(self, workdir: str) -> None:
+        if not self.isolation.filesystem:
+            _remove_tree(workdir)
+            return
+        usage = os.statvfs(self.work_root)
+        if (not self.isolation.uid or usage.f_bfree < usage.f_blocks
+                or usage.f_files - usage.f_ffree > RETIRED_INODES):
+            linux.umount(self.work_root, linux.MNT_DETACH)
+            self._mount_work()
+
+    def _execute(self, limits: Limits, fds: list[int], profile: str, target: str, memory_slack: int,
+                 workdir: str, argv: list[str] | None = None) -> Report:
+        """Fork, set up, run ``target`` (a path to exec; the code is in ``fds`` for Python; g++'s ``argv``
+        to compile) in ``workdir``, supervise, and report what was seen."""
+        status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        token = os.urandom(TOKEN_BYTES)
         try:
-            os.write(fds[0], stdin_data)
-            os.lseek(fds[0], 0, os.SEEK_SET)
             started = time.monotonic()
             pid = os.fork()
             if pid == 0:
                 try:
-                    self._enter_child(limits, workdir, *fds, profile=profile, memory_slack=memory_slack)
+                    self._enter_child(limits, workdir, fds, status_w, profile=profile, memory_slack=memory_slack)
                     if profile == "python":
-                        self._child_python(target)
+                        self._child_python(token)
                     elif profile == "cpp":
+                        os.write(STATUS_FD, b"R")
                         self.exec_path.execve(target, [target])
                     else:
-                        os.execve(target, argv or [target], {"PATH": "/usr/bin", "TMPDIR": workdir, "LANG": "C"})
+                        self._child_compile(argv or list(GXX))
                 except BaseException:
                     traceback.print_exc()
                 os._exit(EXIT_SETUP)
+            os.close(status_w)
+            status_w = -1
             killed, rusage, wait_status, wall = self._supervise(pid, limits, started)
-            size = os.fstat(fds[1]).st_size
-            stdout = os.pread(fds[1], min(size, limits.output_bytes), 0)
-            err_size = os.fstat(fds[2]).st_size
-            stderr = os.pread(fds[2], STDERR_TAIL, max(0, err_size - STDERR_TAIL)).decode("utf-8", "replace")
+            said = os.read(status_r, 1 + TOKEN_BYTES + 1)
         finally:
-            for fd in fds:
-                os.close(fd)
-        return _classify(killed, rusage, wait_status, wall, limits, stdout, stderr)
+            os.close(status_r)
+            if status_w >= 0:
+                os.close(status_w)
+        phase = {b"C": COMPILE_FAILED, b"R": RUNNING}.get(said[:1])
+        return Report(exit_code=os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else None,
+                      signal=os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None,
+                      cpu_time_s=rusage.ru_utime + rusage.ru_stime, wall_time_s=wall,
+                      peak_memory_bytes=rusage.ru_maxrss * 1024, killed=killed, phase=phase,
+                      completed=phase == RUNNING and said[1:] == token)
 
     def _supervise(self, pid: int, limits: Limits, started: float) -> tuple[str | None, resource.struct_rusage, int, float]:
         """Wait for the child; kill it once its CPU time or the wall clock passes the limit."""
@@ -268,40 +346,31 @@ class Zygote:
         finally:
             os.close(pidfd)
 
-    # -- jobs ---------------------------------------------------------------------------------
+    # -- requests -----------------------------------------------------------------------------
 
-    def run(self, language: str, target: str, inputs: list[bytes], limits: Limits) -> list[Outcome]:
+    def run(self, language: str, key: str | None, limits: Limits, fds: list[int]) -> Report:
+        """One execution: a Python program (its code in ``fds``) or the cached C++ binary ``key``."""
         if language == SandboxLanguage.PYTHON3.value:
-            profile, slack = "python", self.baseline_vm
+            profile, slack, target = "python", self.baseline_vm, ""
         else:
-            profile, slack = "cpp", RUNTIME_SLACK_BYTES
-            target = os.path.join(self.cache_dir, target)
-        outcomes = []
-        for data in inputs:
-            with self._workdir() as workdir:
-                outcomes.append(self._execute(limits, data, profile, target, slack, workdir))
-        return outcomes
+            profile, slack, target = "cpp", RUNTIME_SLACK_BYTES, os.path.join(self.cache_dir, os.path.basename(key))
+        with self._workdir() as workdir:
+            return self._execute(limits, fds, profile, target, slack, workdir)
 
-    def compile(self, code: str, key: str) -> Outcome:
-        """Compile C++ with g++ inside the sandbox; on success the binary lands in the cache as ``key``."""
-        try:
-            with self._workdir() as workdir:
-                return self._compile_in(code, key, workdir)
-        finally:
-            self._reap_strays()
-
-    def _compile_in(self, code: str, key: str, workdir: str) -> Outcome:
-        with open(f"{workdir}/main.cpp", "w") as f:
-            f.write(code)
-        outcome = self._execute(COMPILE_LIMITS, b"", "compile", GXX[0], 0, workdir, argv=list(GXX))
-        if outcome.status is Status.OK and os.path.isfile(f"{workdir}/prog"):
-            staging = f"{self.cache_dir}/.{key}.{os.urandom(8).hex()}.tmp"
-            shutil.copyfile(f"{workdir}/prog", staging)
-            os.chmod(staging, 0o755)
-            os.replace(staging, f"{self.cache_dir}/{key}")
-            return outcome
-        return Outcome(Status.COMPILE_ERROR, stderr_tail=outcome.stderr_tail, wall_time_s=outcome.wall_time_s,
-                       cpu_time_s=outcome.cpu_time_s, exit_code=outcome.exit_code, signal=outcome.signal)
+    def compile(self, key: str, pch: str | None, fds: list[int]) -> Report:
+        """Compile C++ with g++ inside the sandbox (offering the precompiled headers of directory ``pch``, which
+        g++ uses only if they suit it); on success the binary lands in the cache as ``key``."""
+        argv = list(GXX)
+        if pch and self.pch_dir:
+            argv += ["-I", os.path.join(self.pch_dir, os.path.basename(pch))]
+        with self._workdir() as workdir:
+            try:
+                report = self._execute(COMPILE_LIMITS, fds, "compile", GXX[0], 0, workdir, argv)
+            finally:
+                self._reap_strays()
+            if report.exit_code == 0 and report.killed is None and _cache_binary(workdir, self.cache_dir, key):
+                return replace(report, binary=True)
+            return report
 
     def _reap_strays(self) -> None:
         """Kill anything still running under the sandbox uid (g++'s helpers if g++ was killed) and reap it."""
@@ -316,24 +385,96 @@ class Zygote:
             os.waitpid(killer, 0)
         _reap_zombies()
 
-    def serve(self, rfd: int, wfd: int) -> None:
-        """Answer requests until the driver closes the pipe.
+    def calibrate(self) -> int:
+        """The peak memory of a child that runs nothing: the runtime's own share of every Python program's."""
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        return os.wait4(pid, 0)[2].ru_maxrss * 1024
 
-        ``("compile", code, key)`` answers an :class:`Outcome`; ``("run", language, target, inputs,
-        limits)`` answers one outcome per input. One program per request, and its results are
-        dropped once sent: a child is forked while the zygote holds nothing of another program.
-        """
-        while (request := receive(rfd)) is not None:
+    def serve(self, sock: socket.socket) -> None:
+        """Answer requests until the driver closes the socket; the descriptors of each are closed once answered."""
+        while (message := receive(sock)) is not None:
             _reap_zombies()  # as PID 1 of its namespace the zygote inherits every orphan
-            kind, *args = request
-            del request
+            (kind, *args), fds = message
             try:
-                result = self.compile(*args) if kind == "compile" else self.run(*args)
+                result: Report | Exception = self.compile(*args, fds) if kind == "compile" else self.run(*args, fds)
             except Exception as err:  # report, keep serving: one bad job must not take the worker down
                 result = err
-            del args
-            send(wfd, result)
-            del result
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            send(sock, result)
+
+
+def _read_all(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    chunks, offset = [], 0
+    while offset < size:
+        chunk = os.pread(fd, size - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
+def _cache_binary(workdir: str, cache_dir: str, key: str) -> bool:
+    """Copy ``prog`` from the work directory into the cache as ``key`` (in the kernel; a regular file only)."""
+    try:
+        source = os.open(f"{workdir}/prog", os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    staging = f"{cache_dir}/.{os.path.basename(key)}.{os.urandom(8).hex()}.tmp"
+    try:
+        size = os.fstat(source).st_size
+        if not stat.S_ISREG(os.fstat(source).st_mode):
+            return False
+        out = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o711)  # run, never read, by programs
+        try:
+            copied = 0
+            while copied < size:
+                sent = os.sendfile(out, source, copied, size - copied)
+                if not sent:
+                    break
+                copied += sent
+        finally:
+            os.close(out)
+        os.replace(staging, f"{cache_dir}/{os.path.basename(key)}")
+        return True
+    finally:
+        os.close(source)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staging)
+
+
+def _remove_tree(path: str) -> None:
+    """Remove a directory tree of any depth, names and permissions, without recursion: each directory's
+    subdirectories are moved up beside it before it is removed, so no path or descriptor stack grows.
+    Only used where there is no private ``/work`` tmpfs to drop (no filesystem isolation)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    top = os.open(path, flags)
+    try:
+        os.fchmod(top, 0o700)
+        while names := [(e.name, e.is_dir(follow_symlinks=False)) for e in os.scandir(top)]:
+            for name, is_dir in names:
+                if not is_dir:
+                    os.unlink(name, dir_fd=top)
+                    continue
+                inner = os.open(name, flags, dir_fd=top)
+                try:
+                    os.fchmod(inner, 0o700)
+                    for child in [(e.name, e.is_dir(follow_symlinks=False)) for e in os.scandir(inner)]:
+                        if child[1]:
+                            os.rename(child[0], f".moved-{os.urandom(8).hex()}", src_dir_fd=inner, dst_dir_fd=top)
+                        else:
+                            os.unlink(child[0], dir_fd=inner)
+                finally:
+                    os.close(inner)
+                os.rmdir(name, dir_fd=top)
+    finally:
+        os.close(top)
+    os.rmdir(path)
 
 
 def _reap_zombies() -> None:
@@ -354,30 +495,6 @@ def _exit_status(code: object) -> int:
     return 1
 
 
-def _classify(killed: str | None, rusage: resource.struct_rusage, wait_status: int, wall: float, limits: Limits,
-              stdout: bytes, stderr: str) -> Outcome:
-    cpu = rusage.ru_utime + rusage.ru_stime
-    exit_code = os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else None
-    sig = os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None
-    if killed or sig == signal.SIGXCPU or cpu > limits.time_s:
-        status = Status.TIMEOUT
-    elif sig == signal.SIGSYS:
-        status = Status.SANDBOX_VIOLATION
-    elif sig == signal.SIGXFSZ:
-        status = Status.OUTPUT_LIMIT
-    elif exit_code == EXIT_MEMORY or (exit_code != 0 and ("MemoryError" in stderr or "std::bad_alloc" in stderr)):
-        status = Status.MEMORY_LIMIT
-    elif exit_code == EXIT_SYNTAX:
-        status = Status.COMPILE_ERROR
-    elif exit_code == 0:
-        status = Status.OK
-    else:
-        status = Status.RUNTIME_ERROR
-    return Outcome(status=status, stdout=stdout, stderr_tail=stderr, wall_time_s=wall, cpu_time_s=cpu,
-                   peak_memory_bytes=rusage.ru_maxrss * 1024, exit_code=exit_code, signal=sig,
-                   output_truncated=sig == signal.SIGXFSZ)
-
-
 def _vm_size() -> int:
     with open("/proc/self/status") as f:
         for line in f:
@@ -391,7 +508,7 @@ def _prepare_interpreter_for_programs() -> None:
 
     The standard streams are new objects over fds 0-2 (each child points those fds at its own
     files before running the program); the environment is empty; the import path holds only the
-    standard library; signals a program may meet take their default action.
+    standard library, and ``sys`` names no host path; signals a program may meet take their default action.
     """
     sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
                                                  encoding="utf-8", errors="replace")
@@ -400,6 +517,9 @@ def _prepare_interpreter_for_programs() -> None:
     sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
                                                    errors="backslashreplace", write_through=True)
     sys.argv = ["main.py"]
+    sys.orig_argv = ["python3", "main.py"]
+    sys.executable = sys._base_executable  # the interpreter itself, not the host's virtualenv
+    sys.prefix, sys.exec_prefix = sys.base_prefix, sys.base_exec_prefix
     sys.path = [p for p in sys.path if p.startswith(os.path.dirname(os.__file__))]
     os.environ.clear()
     atexit._clear()  # exit handlers of the zygote's own imports are not the program's
@@ -412,32 +532,40 @@ def _build_filters(exec_address: int) -> dict[str, bytes | str]:
 
     Every mapping the zygote holds makes each fork slower; libseccomp and its imports doubled it.
     """
-    rfd, wfd = os.pipe()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     pid = os.fork()
     if pid == 0:
-        os.close(rfd)
+        ours.close()
         try:
             result = {p: policy.build_bpf(p, exec_address) for p in policy.PROFILES}
         except BaseException as err:  # a missing libseccomp surfaces as OSError, AttributeError or RuntimeError
             result = {"error": f"seccomp unavailable ({err!r})"}
-        send(wfd, result)
+        send(theirs, result)
         os._exit(0)
-    os.close(wfd)
-    result = receive(rfd)
-    os.close(rfd)
+    theirs.close()
+    message = receive(ours)
+    ours.close()
     os.waitpid(pid, 0)
+    result = message[0] if message is not None else None
     return result if isinstance(result, dict) else {"error": "seccomp filter builder died"}
 
 
 def main() -> None:
-    """Entry point: ``python -I -m alphacode.execution.zygote ROOT_DIR CACHE_DIR [--unsafe-no-isolation]``."""
-    root, cache_dir = sys.argv[1], sys.argv[2]
-    unsafe = "--unsafe-no-isolation" in sys.argv[3:]
-    rfd, wfd = os.dup(0), os.dup(1)
+    """Entry point: ``python -I -m alphacode.execution.zygote`` with a Unix socket as standard input,
+    on which the driver first sends ``{"cache_dir": ..., "pch_dir": ..., "unsafe": ...}`` (kept out of the
+    command line, which programs could otherwise read)."""
+    sock = socket.socket(fileno=os.dup(0))
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
+    os.close(devnull)
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    message = receive(sock)
+    if message is None:
+        return
+    config, _ = message
+    cache_dir, pch_dir, unsafe = config["cache_dir"], config["pch_dir"], config["unsafe"]
+    del message, config
     for name in PRELOADED:
         __import__(name)
     isolation = Isolation()
@@ -455,27 +583,29 @@ def main() -> None:
     if isolation.mode != "none":
         pid = os.fork()
         if pid:  # the outer process only waits, so the zygote can be PID 1 of its namespace
-            os.close(rfd)
-            os.close(wfd)
+            sock.close()
             _, status = os.waitpid(pid, 0)
             os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
         isolation.network = isolation.pid = True
         try:
-            _build_root(root, cache_dir)
+            _build_root(cache_dir, pch_dir)
             isolation.filesystem = True
-            cache_dir = "/cache"
+            cache_dir, pch_dir = "/cache", pch_dir and "/pch"
         except OSError as err:
             isolation.problems.append(f"filesystem isolation unavailable ({err})")
         isolation.uid = isolation.mode == "root"
     uid = random.randrange(1 << 20, 1 << 30) if isolation.uid else os.getuid()
-    send(wfd, asdict(isolation))
+    zygote, runtime_bytes = None, 0
     if isolation.complete or unsafe:
-        zygote = Zygote(uid, cache_dir, isolation, filters, exec_path, baseline_vm)
+        zygote = Zygote(uid, cache_dir, pch_dir, isolation, filters, exec_path, baseline_vm)
         _prepare_interpreter_for_programs()
         gc.collect()
         gc.freeze()  # children's collections then skip the zygote's objects instead of copying their pages
-        zygote.serve(rfd, wfd)
+        runtime_bytes = zygote.calibrate()
+    send(sock, {"isolation": asdict(isolation), "runtime_bytes": runtime_bytes})
+    if zygote is not None:
+        zygote.serve(sock)
 
 
 if __name__ == "__main__":
