@@ -62,10 +62,27 @@ def _inverse_cdf_sample(key: Array, logits: Array) -> Array:
     return jnp.minimum(jnp.sum(cumulative <= u, axis=-1), logits.shape[-1] - 1)
 
 
+def repeated_ngram_mask(tokens: Array, step: Array, n: int, vocab_size: int) -> Array:
+    """[B, vocab] True where a token would complete an ``n``-gram the row has already written: its last
+    ``n - 1`` tokens (up to ``step``) occurred before, and the token that followed them there is barred."""
+    batch, length = tokens.shape
+    starts = max(length - n + 1, 1)
+    index = jnp.arange(starts)[:, None] + jnp.arange(n - 1)[None, :]
+    windows = tokens[:, jnp.minimum(index, length - 1)]  # [B, starts, n - 1]
+    context = jax.lax.dynamic_slice_in_dim(tokens, jnp.maximum(step - (n - 1), 0), n - 1, axis=1)
+    following = jnp.arange(starts) + n - 1
+    match = jnp.all(windows == context[:, None, :], axis=-1) & (following < step)[None, :] & (step >= n - 1)
+    barred = tokens[:, jnp.minimum(following, length - 1)]
+    return jnp.zeros((batch, vocab_size), bool).at[jnp.arange(batch)[:, None], barred].max(match)
+
+
 def temperature_sample(tokens_to_logits: TokensToLogits, cache: Cache, rng: Array, *, batch_size: int,
                        max_length: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                       bos_id: int = BOS_ID, eos_id: int = EOS_ID, pad_id: int = PAD_ID) -> tuple[Array, Array, Array]:
+                       no_repeat_ngram: int = 0, bos_id: int = BOS_ID, eos_id: int = EOS_ID,
+                       pad_id: int = PAD_ID) -> tuple[Array, Array, Array]:
     """Sample ``batch_size`` sequences of at most ``max_length`` tokens; ``temperature=0`` is greedy.
+    ``no_repeat_ngram`` n > 1 never lets a row write the same n tokens twice (the guard against the loops
+    a small model falls into at low temperature); 0 turns it off.
 
     Returns ``(tokens [B, max_length], lengths [B], logprobs [B])``. Call it under ``jax.jit``.
     """
@@ -83,6 +100,9 @@ def temperature_sample(tokens_to_logits: TokensToLogits, cache: Cache, rng: Arra
         step, current, tokens, done, logprobs, lengths, cache, rng = state
         logits, cache = tokens_to_logits(current[:, None], cache)
         logits = logits.astype(jnp.float32)
+        if no_repeat_ngram > 1:
+            barred = repeated_ngram_mask(tokens, step, no_repeat_ngram, logits.shape[-1])
+            logits = jnp.where(barred, jnp.finfo(logits.dtype).min, logits)
         rng, key = jax.random.split(rng)
         if temperature == 0.0:
             chosen = jnp.argmax(logits, axis=-1)
@@ -129,9 +149,9 @@ class Decoder:
         self.model = EncoderDecoder(config)
         self.params = params
 
-    @functools.partial(jax.jit, static_argnums=(0, 3, 4, 5, 6, 7, 8))
+    @functools.partial(jax.jit, static_argnums=(0, 3, 4, 5, 6, 7, 8, 9))
     def _sample(self, params: Any, prompt: Array, batch_size: int, max_length: int, temperature: float,
-                top_k: int, top_p: float, eos_id: int, rng: Array) -> tuple[Array, Array, Array]:
+                top_k: int, top_p: float, no_repeat_ngram: int, eos_id: int, rng: Array) -> tuple[Array, Array, Array]:
         model = self.model
         variables = {"params": params}
         encoded = model.apply(variables, prompt[None], method=EncoderDecoder.encode)
@@ -145,10 +165,12 @@ class Decoder:
 
         cache = init_cache(model, batch_size, max_length)
         return temperature_sample(tokens_to_logits, cache, rng, batch_size=batch_size, max_length=max_length,
-                                  temperature=temperature, top_k=top_k, top_p=top_p, eos_id=eos_id)
+                                  temperature=temperature, top_k=top_k, top_p=top_p, no_repeat_ngram=no_repeat_ngram,
+                                  eos_id=eos_id)
 
     def sample(self, prompt: np.ndarray | list[int], num_samples: int, rng: Array, *, max_length: int | None = None,
-               temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, eos_id: int = EOS_ID) -> SampleBatch:
+               temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, no_repeat_ngram: int = 0,
+               eos_id: int = EOS_ID) -> SampleBatch:
         """Sample ``num_samples`` continuations of one prompt (token ids; padded to the encoder length).
 
         ``eos_id=-1`` never stops early (benchmarks use it to decode exactly ``max_length`` tokens)."""
@@ -158,7 +180,8 @@ class Decoder:
         padded = np.full((cfg.max_encoder_length,), PAD_ID, np.int32)
         padded[: len(prompt)] = prompt
         tokens, lengths, logprobs = self._sample(self.params, jnp.asarray(padded), num_samples, max_length,
-                                                 float(temperature), int(top_k), float(top_p), int(eos_id), rng)
+                                                 float(temperature), int(top_k), float(top_p), int(no_repeat_ngram),
+                                                 int(eos_id), rng)
         return SampleBatch(np.asarray(tokens), np.asarray(lengths), np.asarray(logprobs))
 
     def __hash__(self) -> int:  # static argument of the jitted method: one compilation per sampler

@@ -39,6 +39,7 @@ class SamplingConfig:
     temperatures: tuple[float, ...] = (0.25,)
     top_k: int = 0
     top_p: float = 1.0
+    no_repeat_ngram: int = 0
     python_fraction: float = 0.5
     max_tags: int = 3
 
@@ -49,6 +50,8 @@ class SamplingConfig:
             raise ConfigError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
         if not self.temperatures or any(t < 0 for t in self.temperatures):
             raise ConfigError(f"temperatures must be one or more values >= 0, got {self.temperatures}")
+        if self.no_repeat_ngram < 0 or self.no_repeat_ngram == 1:
+            raise ConfigError(f"no_repeat_ngram must be 0 (off) or at least 2, got {self.no_repeat_ngram}")
         if self.top_k < 0 or not 0.0 < self.top_p <= 1.0:
             raise ConfigError(f"need top_k >= 0 and 0 < top_p <= 1, got {self.top_k} and {self.top_p}")
         if not 0.0 <= self.python_fraction <= 1.0:
@@ -88,7 +91,8 @@ class ModelSampler:
         key = np.array([seed >> 32, seed & 0xFFFFFFFF], np.uint32)  # a raw threefry key: all 64 bits count
         cfg = self.config
         return self._decoder.sample(prompt, cfg.batch_size, key, max_length=self.max_new_tokens,
-                                    temperature=temperature, top_k=cfg.top_k, top_p=cfg.top_p)
+                                    temperature=temperature, top_k=cfg.top_k, top_p=cfg.top_p,
+                                    no_repeat_ngram=cfg.no_repeat_ngram)
 
     def sample_prompt(self, prompt: str, n: int, seed: int, temperature: float | None = None) -> list[Drawn]:
         """``n`` programs continuing ``prompt`` at ``temperature`` (default: the first configured one);

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alphacode.decoding import Decoder, cache_bytes_per_sample, init_cache
+from alphacode.decoding import Decoder, cache_bytes_per_sample, init_cache, repeated_ngram_mask
 from alphacode.model import PAD_ID, get_config
 from alphacode.model.config import PAPER_PARAMETERS, PRESETS
 from alphacode.model.sharding import abstract_params, bytes_per_device, check_divisible, count_parameters, rules_for
@@ -99,6 +99,27 @@ def test_greedy_is_deterministic_and_sampling_reproducible(model_and_params) -> 
     c = sampler.sample(prompt, 5, jax.random.PRNGKey(4), max_length=12)
     assert not np.array_equal(a.tokens, c.tokens)
     assert (a.logprobs < 0).all() and (a.lengths == 12).all()
+
+
+def test_the_repetition_guard_bars_exactly_the_tokens_that_would_repeat_an_ngram(model_and_params) -> None:
+    tokens = jnp.array([[5, 6, 7, 5, 6, 9, 5, 6], [1, 2, 3, 4, 5, 6, 7, 8]])
+    # row 0 ends in (5, 6), which was followed by 7 and by 9; row 1 repeats nothing
+    mask = np.asarray(repeated_ngram_mask(tokens, jnp.array(8), 3, 12))
+    assert np.flatnonzero(mask[0]).tolist() == [7, 9] and not mask[1].any()
+    early = np.asarray(repeated_ngram_mask(tokens, jnp.array(5), 3, 12))  # only 5 tokens written: (5, 6) -> 7
+    assert np.flatnonzero(early[0]).tolist() == [7]
+    _, params = model_and_params
+    sampler = Decoder(TINY, params)
+    plain = sampler.sample([5, 6, 7, 8], 4, jax.random.PRNGKey(0), max_length=48, temperature=0.0, eos_id=-1)
+    guarded = sampler.sample([5, 6, 7, 8], 4, jax.random.PRNGKey(0), max_length=48, temperature=0.0, eos_id=-1,
+                             no_repeat_ngram=4)
+
+    def repeats(row: np.ndarray) -> int:
+        grams = [tuple(row[i:i + 4]) for i in range(len(row) - 3)]
+        return len(grams) - len(set(grams))
+
+    assert repeats(plain.tokens[0]) > 0  # a random model loops at temperature 0
+    assert all(repeats(row) == 0 for row in guarded.tokens)
 
 
 def test_eos_stops_rows_and_logprob_is_the_models(model_and_params) -> None:
