@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alphacode.cluster import ray_session
 from alphacode.errors import ConfigError, UserError
 from alphacode.execution.sandbox import SandboxOptions
 from alphacode.fileio import atomic_write_text
@@ -37,7 +38,7 @@ from clustering.candidates import read_candidates
 from clustering.model_inputs import INPUT_SOURCES, input_generator
 from clustering.pipeline import DEFAULT_INPUTS, SelectionResult, SelectionRun, select_submissions
 from sampling.candidate import Candidate, Sampler
-from sampling.distributed import model_fingerprint, ray_session, run_sampling
+from sampling.distributed import model_fingerprint, run_sampling
 from sampling.model_sampler import ModelSampler, SamplingConfig
 from sampling.store import SampleStore, iter_candidates
 from sampling.units import derive_seed

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from alphacode.cluster import ray_session
 from alphacode.errors import ConfigError, UserError
 from alphacode.execution.judge import Verdict, runnable_code, test_verdict
 from alphacode.execution.sandbox import SandboxOptions
@@ -42,7 +43,7 @@ from clustering.pipeline import SelectionRun
 from clustering.strategies import STRATEGIES as _REGISTRY
 from evaluation.humaneval import judge_hidden
 from sampling.candidate import Candidate, program_key
-from sampling.distributed import ray_session, run_sampling
+from sampling.distributed import run_sampling
 from sampling.model_sampler import SamplingConfig
 from sampling.store import import_candidates, iter_candidates
 
