@@ -161,6 +161,28 @@ def test_contest_cli_judges_a_samples_file_without_a_model(tmp_path: Path, capsy
     assert "solve rate" in capsys.readouterr().out
 
 
+def test_contest_on_a_ray_executor_reports_what_the_local_executor_does(tmp_path: Path, ray_head: str,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    """Every problem's programs go to the one Ray pool in chunks (problems several at a time); each figure but the
+    timings is the local executor's."""
+    problems = load_problems(EXAMPLES)
+    write_samples_file(tmp_path / "samples.jsonl.gz", problems)
+    argv = ["contest", str(EXAMPLES), "--samples-file", str(tmp_path / "samples.jsonl.gz"), "--budgets", f"4,{POOL}",
+            "--subsets", "3"]
+    reports = []
+    for name, executor in [("local", ["--executor", "local"]), ("ray", ["--executor", "ray", "--address", ray_head])]:
+        assert cli_main([*argv, *executor, "--report", str(tmp_path / name)]) == 0
+        reports.append(json.loads((tmp_path / name / "report.json").read_text()))
+    capsys.readouterr()
+    local, remote = reports
+    assert (local["execution"]["executor"], remote["execution"]["executor"]) == ("local", "ray")
+    assert remote["execution"]["executions"] == remote["overall"]["clusters"]["executions"] > 0
+    for report in reports:
+        for row in report["problems"]:
+            del row["seconds"], row["stats"]["seconds"]
+    assert remote["problems"] == local["problems"]
+
+
 @pytest.mark.slow
 def test_contest_on_the_valid_split_with_the_tiny_model(tmp_path: Path, tiny_model_dir: Path) -> None:
     """End to end on Ray: sampling into the store, per-problem selection tasks, the three report files;

@@ -31,6 +31,8 @@ from alphacode.problems import Problem, Test
 from clustering.cache import ExecutionCache
 from clustering.pipeline import SelectionResult, select_submissions
 from sampling.candidate import Candidate
+from sampling.store import SampleStore
+from tests.conftest import EXAMPLES
 from tests.helpers.ray_cluster import Node, start_head, start_worker
 
 PROBLEM = {"name": "largest", "description": "n, then n integers. Print the largest.",
@@ -210,6 +212,47 @@ def test_an_actor_killed_mid_run_has_its_chunks_run_again_and_counted_once(ray_h
     candidates = pool(400)
     result, executor = run_and_interrupt(ray_head, candidates, kill_one_actor)
     assert_same_and_counted_once(result, reference(sandbox, candidates), executor)
+
+
+def solve_store(out: Path) -> None:
+    """Two units of four programs for ``staircase-rows`` in ``out/samples``, as a sampling run would leave them."""
+    codes = ["print(0)", "print(1)", "print(2)", "print(3)"]
+    with SampleStore.open_for_writing(out / "samples", {"model": "test"}, {"staircase-rows": 8}, 4) as store:
+        for unit in range(2):
+            store.write_unit("staircase-rows", unit, [Candidate("staircase-rows", "python3", f"{code}  # {unit}",
+                                                                unit=unit, index=i) for i, code in enumerate(codes)])
+
+
+def test_solve_filters_on_the_ray_executor_of_the_cluster_it_joins(ray_head: str, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``solve --address`` runs its programs on the cluster's executor by default (sampling is stubbed: the
+    store is already full), with the local executor's picks and stats."""
+    monkeypatch.setattr("clustering.solve.load_model", lambda checkpoint: object())
+    monkeypatch.setattr("clustering.solve.read_model_config", lambda checkpoint: None)
+    monkeypatch.setattr("clustering.solve.run_sampling", lambda *args, **kwargs: None)
+    results = {}
+    for name, flags in [("local", ["--executor", "local", "--sampling-workers", "0"]), ("ray", ["--address", ray_head])]:
+        solve_store(tmp_path / name)
+        assert main(["solve", str(EXAMPLES / "staircase-rows.json"), "--checkpoint", str(tmp_path), "--samples", "8",
+                     "--batch-size", "4", "--inputs", "2", "--out", str(tmp_path / name), "--json", *flags]) == 0
+        results[name] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert results["ray"]["execution"]["executor"] == "ray" and results["local"]["execution"]["executor"] == "local"
+    assert comparable(results["ray"]) == comparable(results["local"])
+    assert results["ray"]["stats"]["sampled"] == 8
+
+
+def test_solve_samples_and_filters_on_a_one_cpu_cluster(ray_head: str, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The sampling actor holds the cluster's only CPU: the executor's actor, started at the first batch to
+    filter, waits for it instead of taking the CPU first (which would leave sampling waiting forever)."""
+    done = subprocess.run([sys.executable, "-m", "alphacode.cli", "solve", str(EXAMPLES / "staircase-rows.json"),
+                           "--checkpoint", str(tiny_model_dir), "--samples", "8", "--batch-size", "4", "--max-tokens",
+                           "24", "--inputs", "2", "--address", ray_head, "--out", str(tmp_path), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["stats"]["sampled"] == 8 and result["execution"]["executor"] == "ray"
+    assert result["execution"]["executions"] == result["stats"]["executions"] > 0
 
 
 # --- Ray: two nodes (slow) ----------------------------------------------------------------------------------
