@@ -78,8 +78,9 @@ class ExecutionReport:
         """One line for people: what ran where."""
         if self.executor == "local":
             return f"executor: local sandbox, {self.workers} workers, {self.executions} executions"
-        return (f"executor: ray, {self.workers} actors on {len(self.nodes)} nodes, {self.chunks} chunks "
-                f"({self.chunks_retried} retried, {self.actors_replaced} actors replaced), {self.executions} executions")
+        return (f"executor: ray, {_count(self.workers, 'actor')} on {_count(len(self.nodes), 'node')}, "
+                f"{_count(self.chunks, 'chunk')} (retried {self.chunks_retried}, actors replaced "
+                f"{self.actors_replaced}), {self.executions} executions")
 
 
 def run_isolated(sandbox: Sandbox, jobs: Sequence[Job], progress: str | None = None) -> list[list[Outcome]]:
@@ -465,6 +466,10 @@ class RayExecutor:
             self._queue.clear()
         for call in calls:
             call.fail(error)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _first_line(error: BaseException | None) -> str:
