@@ -241,7 +241,8 @@ def filter_batch_size(cache: ExecutionCache) -> int:
 
 def select_submissions(problem: Problem, candidates: Iterable[Candidate], cache: ExecutionCache,
                        strategy: str | Strategy = "cluster", k: int = 10, generator: InputGenerator | None = None,
-                       num_inputs: int = DEFAULT_INPUTS, seed: int = 0, batch_size: int | None = None) -> SelectionResult:
+                       num_inputs: int = DEFAULT_INPUTS, seed: int = 0,
+                       batch_size: int | None = None) -> SelectionResult:
     """Filter ``candidates`` in batches (default: :func:`filter_batch_size`) as the iterable yields them, then
     cluster and pick ``k``."""
     run = SelectionRun(problem, cache, generator, num_inputs, seed)

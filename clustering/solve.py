@@ -206,8 +206,8 @@ def solve(problem: Problem, out_dir: str | os.PathLike[str], config: SolveConfig
         picks = run.select(config.strategy, seed=config.seed)
         execution = executor.report()
     stats = run.stats()
-    selection = SelectionResult(tuple(picks), dataclasses.replace(stats, seconds={"sample": sampling_s, **stats.seconds}),
-                                execution)
+    seconds = {"sample": sampling_s, **stats.seconds}
+    selection = SelectionResult(tuple(picks), dataclasses.replace(stats, seconds=seconds), execution)
     result = SolveResult(selection, store_dir, auto)
     atomic_write_text(out / "result.json", json.dumps(result.to_json(), indent=1) + "\n")
     return result

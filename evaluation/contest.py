@@ -3,11 +3,11 @@
 Samples once at the largest budget into a resumable store (:mod:`sampling`: a rerun with a larger
 budget draws only the missing samples, one with a smaller budget reads the first of each pool), then
 per problem (several at once, all sharing one executor: the local sandbox, or a pool of Ray actors
-that takes chunks of every problem's programs): filters the pool and clusters it once (:mod:`clustering`), judges
-the distinct programs that passed the filter on the hidden tests (private + generated, or a
-HumanEval task's ``check``), and estimates 10@k for every budget k and selection strategy by
-rerunning the selection on random size-k subsets of the pool (:func:`alphacode.metrics.n_at_k`),
-which the execution cache answers without running anything new. A sample counts as correct when it
+that takes chunks of every problem's programs): filters the pool and clusters it once
+(:mod:`clustering`), judges the distinct programs that passed the filter on the hidden tests
+(private + generated, or a HumanEval task's ``check``), and estimates 10@k for every budget k and
+selection strategy by rerunning the selection on random size-k subsets of the pool
+(:func:`alphacode.metrics.n_at_k`), which the execution cache answers without running anything new. A sample counts as correct when it
 passes the public tests and every hidden test. A problem with no hidden test is skipped (neither
 sampled nor counted in any figure) and listed under ``skipped`` in the report with the reason.
 Writes ``report.json``, ``report.md`` and ``solve_rate.png``.

@@ -232,7 +232,8 @@ def test_solve_filters_on_the_ray_executor_of_the_cluster_it_joins(ray_head: str
     monkeypatch.setattr("clustering.solve.read_model_config", lambda checkpoint: None)
     monkeypatch.setattr("clustering.solve.run_sampling", lambda *args, **kwargs: None)
     results = {}
-    for name, flags in [("local", ["--executor", "local", "--sampling-workers", "0"]), ("ray", ["--address", ray_head])]:
+    for name, flags in [("local", ["--executor", "local", "--sampling-workers", "0"]),
+                        ("ray", ["--address", ray_head])]:
         solve_store(tmp_path / name)
         assert main(["solve", str(EXAMPLES / "staircase-rows.json"), "--checkpoint", str(tmp_path), "--samples", "8",
                      "--batch-size", "4", "--inputs", "2", "--out", str(tmp_path / name), "--json", *flags]) == 0

@@ -268,7 +268,8 @@ class RayExecutor:
     that returned is used, so each result is counted once. Ray must be initialised.
     """
 
-    def __init__(self, actors: int | None = None, workers_per_actor: int = 1, unsafe_no_isolation: bool = False) -> None:
+    def __init__(self, actors: int | None = None, workers_per_actor: int = 1,
+                 unsafe_no_isolation: bool = False) -> None:
         if workers_per_actor < 1 or (actors is not None and actors < 1):
             raise ConfigError(f"need at least one actor and one worker per actor, got {actors} and {workers_per_actor}")
         cpus = int(ray.cluster_resources().get("CPU", 1))
