@@ -21,6 +21,7 @@ from typing import Any
 from alphacode import __version__
 from alphacode.config import Experiment, load_experiment
 from alphacode.errors import CommandFailed, UserError
+from alphacode.execution.executor import EXECUTORS, ExecutorOptions
 from alphacode.execution.judge import judge_file
 from alphacode.execution.sandbox import SandboxOptions
 from alphacode.hosts import Hosts, is_leader
@@ -77,12 +78,22 @@ def _floats(text: str) -> list[float]:
     return values
 
 
-def _add_sandbox_flags(parser: argparse.ArgumentParser, workers: bool = True) -> None:
-    """The sandbox's flags (``workers=False`` where ``--workers`` means something else for the command)."""
+def _add_sandbox_flags(parser: argparse.ArgumentParser,
+                       workers: str | None = "sandbox worker processes (default: one per core)") -> None:
+    """The sandbox's flags, ``--workers`` with the help ``workers`` (None where it means something else)."""
     if workers:
-        _add_workers_flag(parser, "sandbox worker processes (default: one per core)")
+        _add_workers_flag(parser, workers)
     parser.add_argument("--unsafe-no-isolation", action="store_true",
                         help="run untrusted code even where namespaces or seccomp are unavailable (dangerous)")
+
+
+def _add_executor_flags(parser: argparse.ArgumentParser, workers: bool = True) -> None:
+    """Where the command's programs run, and the sandbox's flags (``workers=False``: no ``--workers`` for them)."""
+    parser.add_argument("--executor", choices=EXECUTORS,
+                        help="run programs in this machine's sandbox, or on a pool of Ray actors with a sandbox each "
+                             "(default: ray when --address or RAY_ADDRESS names a cluster, else local)")
+    _add_sandbox_flags(parser, "sandbox worker processes (default: one per core); with the Ray executor, actors "
+                               "(default: one per Ray CPU)" if workers else None)
 
 
 def _add_workers_flag(parser: argparse.ArgumentParser, help_text: str) -> None:
@@ -97,6 +108,10 @@ SAMPLES_FORMATS = ("JSON Lines (.jsonl[.gz]) with task_id|problem_id and complet
                    "bigcode-evaluation-harness' list of lists (.json[.gz]), or evalplus' folder per task")
 
 
+def _executor_options(args: argparse.Namespace) -> ExecutorOptions:
+    return ExecutorOptions(args.executor, _sandbox_options(args))
+
+
 def _add_model_flags(parser: argparse.ArgumentParser, samples_file_help: str | None = None) -> None:
     """``--checkpoint``, or (where a command can judge samples drawn elsewhere) ``--samples-file`` instead,
     with ``--partial`` to score a file that covers only some problems."""
@@ -109,7 +124,8 @@ def _add_model_flags(parser: argparse.ArgumentParser, samples_file_help: str | N
 
 
 def _add_ray_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--address", help="join this Ray cluster ('auto': the local one); default: start a local Ray")
+    parser.add_argument("--address", help="join this Ray cluster ('auto': the local one); default: the one RAY_ADDRESS "
+                                          "names, else a new local Ray")
 
 
 def _add_decoding_flags(parser: argparse.ArgumentParser, temperature: float, max_tokens: int | None = None,
@@ -324,12 +340,14 @@ def _print_selection(result: SelectionResult, origin: str) -> None:
         print("rejected: " + ", ".join(f"{reason} {count}" for reason, count in stats.rejected.items()))
     print(f"inputs: {stats.inputs_generated} generated, {stats.inputs_kept} kept; {stats.executions} executions")
     print("seconds: " + ", ".join(f"{stage} {seconds:.2f}" for stage, seconds in stats.seconds.items()))
+    if result.execution is not None:
+        print(result.execution.summary())
 
 
 def cmd_select(args: argparse.Namespace) -> int:
     problem = load_problem(args.problem)
     result = solving.select(problem, args.candidates, strategy=args.strategy, num_inputs=args.inputs, seed=args.seed,
-                            sandbox=_sandbox_options(args))
+                            executor=_executor_options(args), address=args.address)
     if args.json:
         print(json.dumps(result.to_json()))
         return 0
@@ -342,7 +360,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     config = solving.SolveConfig(
         samples=args.samples, strategy=args.strategy, num_inputs=args.inputs, input_source=args.input_source,
         seed=args.seed, checkpoint=args.checkpoint, sampling_workers=args.sampling_workers, address=args.address,
-        sandbox=_sandbox_options(args), progress=not args.json,
+        executor=_executor_options(args), progress=not args.json,
         stop=solving.AutoStop(round_size=args.round_size, patience=args.patience, max_samples=args.max_samples),
         sampling=SamplingConfig(batch_size=args.batch_size, max_new_tokens=args.max_tokens,
                                 temperatures=_temperatures(args), python_fraction=args.python_fraction))
@@ -373,7 +391,8 @@ def cmd_contest(args: argparse.Namespace) -> int:
                               temperatures=_temperatures(args))
     report = contests.contest(args.problems, args.report, config, sampling, checkpoint=args.checkpoint,
                               samples_file=args.samples_file, split=args.split, address=args.address,
-                              workers=args.workers, standings_file=args.standings, partial=args.partial)
+                              workers=args.workers, standings_file=args.standings, partial=args.partial,
+                              executor=args.executor)
     overall, coverage = report["overall"], report["coverage"]
     if report["skipped"]:
         print(f"skipped {len(report['skipped'])} problems with no hidden tests (listed in report.json)")
@@ -511,7 +530,8 @@ def _add_select_parser(sub: argparse._SubParsersAction) -> None:
     _add_selection_flags(sel)
     _add_seed_flag(sel)
     _add_json_flag(sel)
-    _add_sandbox_flags(sel)
+    _add_ray_flag(sel)
+    _add_executor_flags(sel)
     sel.set_defaults(func=cmd_select)
 
 
@@ -539,7 +559,7 @@ def _add_solve_parser(sub: argparse._SubParsersAction) -> None:
     _add_model_flags(sol)
     _add_ray_flag(sol)
     _add_decoding_flags(sol, temperature=0.25)
-    _add_sandbox_flags(sol)
+    _add_executor_flags(sol)
     sol.set_defaults(func=cmd_solve)
 
 
@@ -548,7 +568,8 @@ def _add_contest_parser(sub: argparse._SubParsersAction) -> None:
                          description="Sample once at the largest budget (resumable; or read the samples from a file), "
                                      "then for each budget select "
                                      "submissions with each strategy, judge them on the hidden tests, and write "
-                                     "REPORT/report.json, report.md and solve_rate.png. Problems run in parallel on Ray.")
+                                     "REPORT/report.json, report.md and solve_rate.png. Several problems are "
+                                     "evaluated at once on one executor (the local sandbox or a pool of Ray actors).")
     con.add_argument("problems", metavar="PROBLEMS", help="problems: JSON, JSONL, Parquet, or a directory")
     _add_model_flags(con, "judge these samples instead of sampling (the first --samples of each problem; JSON "
                           "Lines rows need a language, as draw_samples.py writes them)")
@@ -568,7 +589,7 @@ def _add_contest_parser(sub: argparse._SubParsersAction) -> None:
     _add_seed_flag(con)
     con.add_argument("--standings", help="CSV of a contest's participants (solved,penalty columns): where the "
                                          "result would rank")
-    _add_sandbox_flags(con, workers=False)
+    _add_executor_flags(con, workers=False)
     con.set_defaults(func=cmd_contest)
 
 

@@ -84,7 +84,7 @@ def hidden_pass(cache: ExecutionCache, problem: Problem, run: SelectionRun,
     if problem.entry_point:
         from evaluation.humaneval import judge_hidden
 
-        return [r.passed for r in judge_hidden(cache.sandbox, problem, [code for code, _ in programs])]
+        return [r.passed for r in judge_hidden(cache.executor, problem, [code for code, _ in programs])]
     passing = list(range(len(programs)))
     for test in problem.private_tests:
         outcomes = cache.run([programs[i] for i in passing], [test.input], run.limits)

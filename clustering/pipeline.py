@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from alphacode.execution import Limits
+from alphacode.execution.executor import ExecutionReport
 from alphacode.execution.judge import limits_for, runnable_code, test_verdict
 from alphacode.problems import Problem
 from clustering.cache import ExecutionCache
@@ -31,6 +32,7 @@ OVERSAMPLE = 2
 VALIDATORS = 16
 GENERATED_TIME_S = 1.0
 SANDBOX_LANGUAGES = ("python3", "cpp")
+BATCH_PER_WORKER = 32  # candidates filtered per batch and execution worker: a cluster gets batches its size
 UNSUPPORTED = "UNSUPPORTED_LANGUAGE"
 
 
@@ -66,15 +68,19 @@ class Stats:
 
 @dataclass(frozen=True)
 class SelectionResult:
-    """The submissions in order and the stage summary."""
+    """The submissions in order, the stage summary, and where the programs ran (when the command knows)."""
 
     submissions: tuple[Pick, ...]
     stats: Stats
+    execution: ExecutionReport | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"submissions": [{"code": p.code, "language": p.language, "cluster_size": p.cluster_size}
+        data = {"submissions": [{"code": p.code, "language": p.language, "cluster_size": p.cluster_size}
                                 for p in self.submissions],
                 "stats": self.stats.to_json()}
+        if self.execution is not None:
+            data["execution"] = self.execution.to_json()
+        return data
 
 
 @dataclass
@@ -227,13 +233,21 @@ class SelectionRun:
             seconds={stage: self.seconds[stage] for stage in ("filter", "inputs", "cluster", "select")})
 
 
+def filter_batch_size(cache: ExecutionCache) -> int:
+    """How many candidates to filter at a time: at least 64, and :data:`BATCH_PER_WORKER` per execution worker
+    of the cache's executor. Batching changes when programs run, never what they return."""
+    return max(64, BATCH_PER_WORKER * cache.executor.workers)
+
+
 def select_submissions(problem: Problem, candidates: Iterable[Candidate], cache: ExecutionCache,
                        strategy: str | Strategy = "cluster", k: int = 10, generator: InputGenerator | None = None,
-                       num_inputs: int = DEFAULT_INPUTS, seed: int = 0, batch_size: int = 64) -> SelectionResult:
-    """Filter ``candidates`` in batches as the iterable yields them, then cluster and pick ``k``."""
+                       num_inputs: int = DEFAULT_INPUTS, seed: int = 0,
+                       batch_size: int | None = None) -> SelectionResult:
+    """Filter ``candidates`` in batches (default: :func:`filter_batch_size`) as the iterable yields them, then
+    cluster and pick ``k``."""
     run = SelectionRun(problem, cache, generator, num_inputs, seed)
     stream = iter(candidates)
-    while batch := list(itertools.islice(stream, batch_size)):
+    while batch := list(itertools.islice(stream, batch_size or filter_batch_size(cache))):
         run.add(batch)
     picks = run.select(strategy, k, seed=seed)
     return SelectionResult(tuple(picks), run.stats())

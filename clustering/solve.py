@@ -9,6 +9,8 @@
 * :func:`sample_until_stable` draws rounds from any :class:`~sampling.candidate.Sampler` and stops when
   the top-k clusters have stayed the same for ``patience`` rounds, or at the sample cap.
 
+Programs run on an executor (:mod:`alphacode.execution.executor`): this machine's sandbox, or a pool of
+Ray actors when the command joins a cluster, so filtering grows with the cluster as sampling does.
 The sandbox's zygotes and Ray's daemons start by fork, so :func:`solve` starts both before JAX loads
 with the model (forking after JAX costs ~8x more and JAX warns of deadlocks).
 """
@@ -27,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alphacode.cluster import ray_session
 from alphacode.errors import ConfigError, UserError
-from alphacode.execution.sandbox import SandboxOptions
+from alphacode.execution.executor import ExecutorOptions
 from alphacode.fileio import atomic_write_text
 from alphacode.model.export import DEFAULT_MODEL_DIR, load_model, read_model_config
 from alphacode.problems import Problem
@@ -37,9 +40,9 @@ from alphacode.samples import completion_prompt
 from clustering.cache import ExecutionCache
 from clustering.candidates import read_candidates
 from clustering.model_inputs import INPUT_SOURCES, input_generator
-from clustering.pipeline import DEFAULT_INPUTS, SelectionResult, SelectionRun, select_submissions
+from clustering.pipeline import DEFAULT_INPUTS, SelectionResult, SelectionRun, filter_batch_size, select_submissions
 from sampling.candidate import Candidate, Sampler
-from sampling.distributed import model_fingerprint, ray_session, run_sampling
+from sampling.distributed import model_fingerprint, run_sampling
 from sampling.model_sampler import ModelSampler, SamplingConfig
 from sampling.store import SampleStore, iter_candidates
 from sampling.units import derive_seed
@@ -126,21 +129,25 @@ def sample_until_stable(problem: Problem, sampler: Sampler, run: SelectionRun, s
 
 
 def select(problem: Problem, candidates: str | os.PathLike[str] | Iterable[Candidate], *, strategy: str = "cluster",
-           num_inputs: int = DEFAULT_INPUTS, seed: int = 0, sandbox: SandboxOptions = SandboxOptions()) -> SelectionResult:
+           num_inputs: int = DEFAULT_INPUTS, seed: int = 0, executor: ExecutorOptions = ExecutorOptions(),
+           address: str | None = None) -> SelectionResult:
     """Pick 10 submissions for ``problem`` from candidates (or a candidates file, see
-    :mod:`clustering.candidates`): filter, generate inputs, cluster, select; no model involved."""
+    :mod:`clustering.candidates`): filter, generate inputs, cluster, select; no model involved. The
+    programs run on ``executor`` (on the Ray cluster at ``address`` or ``RAY_ADDRESS`` when it is Ray's)."""
     if isinstance(candidates, (str, os.PathLike)):
         candidates = read_candidates(candidates, problem.name, completion_prompt(problem))
-    with sandbox.open() as box:
-        return select_submissions(problem, candidates, ExecutionCache(box), strategy=strategy, num_inputs=num_inputs,
-                                  seed=seed)
+    with executor.open(address) as box:
+        result = select_submissions(problem, candidates, ExecutionCache(box), strategy=strategy,
+                                    num_inputs=num_inputs, seed=seed)
+        return dataclasses.replace(result, execution=box.report())
 
 
 @dataclass(frozen=True)
 class SolveConfig:
     """Everything :func:`solve` needs besides the problem. ``samples`` is a count or ``"auto"`` (rounds of
     ``stop.round_size`` until the top clusters settle); ``sampling_workers`` counts model replicas on Ray
-    (None: one per GPU, else per CPU; 0: sample in this process without Ray)."""
+    (None: one per GPU, else per CPU; 0: sample in this process without Ray); ``executor`` says where the
+    programs run (by default on Ray exactly when ``address`` or ``RAY_ADDRESS`` names a cluster)."""
 
     samples: int | str = 256
     strategy: str = "cluster"
@@ -152,7 +159,7 @@ class SolveConfig:
     checkpoint: str | os.PathLike[str] | None = None
     sampling_workers: int | None = None
     address: str | None = None
-    sandbox: SandboxOptions = SandboxOptions()
+    executor: ExecutorOptions = ExecutorOptions()
     progress: bool = True
 
     def to_json(self) -> dict[str, Any]:
@@ -195,11 +202,11 @@ def solve(problem: Problem, out_dir: str | os.PathLike[str], config: SolveConfig
     uses_ray = config.samples != "auto" and config.sampling_workers != 0
     auto = None
     with contextlib.ExitStack() as stack:
-        sandbox = stack.enter_context(config.sandbox.open())
-        if uses_ray:
+        if uses_ray or config.executor.resolve(config.address) == "ray":
             stack.enter_context(ray_session(config.address, config.sampling_workers))
+        executor = stack.enter_context(config.executor.open(config.address))
         model = load_model(config.checkpoint)
-        run = SelectionRun(problem, ExecutionCache(sandbox), input_generator(config.input_source, model),
+        run = SelectionRun(problem, ExecutionCache(executor), input_generator(config.input_source, model),
                            num_inputs=config.num_inputs, seed=config.seed)
         if config.samples == "auto":
             auto = _solve_auto(problem, model, run, store_dir, config)
@@ -207,8 +214,10 @@ def solve(problem: Problem, out_dir: str | os.PathLike[str], config: SolveConfig
         else:
             sampling_s = _solve_fixed(problem, model, run, store_dir, config)
         picks = run.select(config.strategy, seed=config.seed)
+        execution = executor.report()
     stats = run.stats()
-    selection = SelectionResult(tuple(picks), dataclasses.replace(stats, seconds={"sample": sampling_s, **stats.seconds}))
+    seconds = {"sample": sampling_s, **stats.seconds}
+    selection = SelectionResult(tuple(picks), dataclasses.replace(stats, seconds=seconds), execution)
     result = SolveResult(selection, store_dir, auto)
     record = {**result.to_json(), "settings": {"problem": problem.name, **config.to_json()}, "provenance": provenance()}
     atomic_write_text(out / "result.json", json.dumps(record, indent=1) + "\n")
@@ -239,4 +248,4 @@ def _solve_fixed(problem: Problem, model: Any, run: SelectionRun, store_dir: Pat
     def follow(produced: Callable[[], bool]) -> Iterator[Candidate]:
         return iter_candidates(store_dir, problem.name, samples=samples, follow=True, poll_s=0.2, writer_done=produced)
 
-    return filter_while(produce, follow, run)
+    return filter_while(produce, follow, run, batch_size=filter_batch_size(run.cache))

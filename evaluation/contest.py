@@ -2,11 +2,12 @@
 
 Samples once at the largest budget into a resumable store (:mod:`sampling`: a rerun with a larger
 budget draws only the missing samples, one with a smaller budget reads the first of each pool), then
-per problem (in parallel on Ray): filters the pool and clusters it once (:mod:`clustering`), judges
-the distinct programs that passed the filter on the hidden tests (private + generated, or a
-HumanEval task's ``check``), and estimates 10@k for every budget k and selection strategy by
-rerunning the selection on random size-k subsets of the pool (:func:`alphacode.metrics.n_at_k`),
-which the execution cache answers without running anything new. A sample counts as correct when it
+per problem (several at once, all sharing one executor: the local sandbox, or a pool of Ray actors
+that takes chunks of every problem's programs): filters the pool and clusters it once
+(:mod:`clustering`), judges the distinct programs that passed the filter on the hidden tests
+(private + generated, or a HumanEval task's ``check``), and estimates 10@k for every budget k and
+selection strategy by rerunning the selection on random size-k subsets of the pool
+(:func:`alphacode.metrics.n_at_k`), which the execution cache answers without running anything new. A sample counts as correct when it
 passes the public tests and every hidden test. A problem with no hidden test is skipped (neither
 sampled nor counted in any figure) and listed under ``skipped`` in the report with the reason.
 Writes ``report.json``, ``report.md`` and ``solve_rate.png``.
@@ -20,6 +21,7 @@ import json
 import os
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from alphacode.cluster import ray_session
 from alphacode.errors import ConfigError, UserError
+from alphacode.execution.executor import Executor, ExecutorOptions
 from alphacode.execution.judge import Verdict, runnable_code, test_verdict
 from alphacode.execution.sandbox import SandboxOptions
 from alphacode.fileio import atomic_write, atomic_write_text
@@ -43,15 +47,15 @@ from clustering.pipeline import SelectionRun
 from clustering.strategies import STRATEGIES as _REGISTRY
 from evaluation.humaneval import judge_hidden
 from sampling.candidate import Candidate, program_key
-from sampling.distributed import ray_session, run_sampling
+from sampling.distributed import run_sampling
 from sampling.model_sampler import SamplingConfig
 from sampling.store import import_candidates, iter_candidates
 
-ray = lazy_import("ray")  # ~1 s: only when problems are evaluated on Ray
 matplotlib = lazy_import("matplotlib")  # only to draw solve_rate.png
 plt = lazy_import("matplotlib.pyplot")
 
 STRATEGIES = tuple(_REGISTRY)
+PROBLEMS_IN_FLIGHT = 4  # problems evaluated at once: while one is busy on the driver, the others feed the pool
 
 
 @dataclass(frozen=True)
@@ -96,10 +100,10 @@ def judged_problems(problems: Sequence[Problem]) -> list[Problem]:
     return judged
 
 
-def _hidden_solvers(problem: Problem, programs: Sequence[Any], run: Any, sandbox: Any) -> tuple[set[str], int]:
+def _hidden_solvers(problem: Problem, programs: Sequence[Any], run: Any, executor: Executor) -> tuple[set[str], int]:
     """Keys of the filtered programs that pass every hidden test, and how many hidden tests there are."""
     if "humaneval_test" in problem.extra:
-        results = judge_hidden(sandbox, problem, [p.code for p in programs])
+        results = judge_hidden(executor, problem, [p.code for p in programs])
         return {p.key for p, r in zip(programs, results) if r.passed}, 1
     tests = problem.private_tests + problem.generated_tests
     runnable = [(runnable_code(problem, p.code, p.language), p.language) for p in programs]
@@ -110,8 +114,8 @@ def _hidden_solvers(problem: Problem, programs: Sequence[Any], run: Any, sandbox
     return solvers, len(tests)
 
 
-def evaluate_problem(problem: Problem, store_dir: str, config: ContestConfig) -> dict[str, Any]:
-    """One problem's part of the report, from its samples in the store (runs in a Ray task or in-process)."""
+def evaluate_problem(problem: Problem, store_dir: str, config: ContestConfig, executor: Executor) -> dict[str, Any]:
+    """One problem's part of the report, from its samples in the store, its programs run on ``executor``."""
     reason = skip_reason(problem)
     if reason is not None:
         raise ConfigError(f"{problem.name}: {reason}")
@@ -119,35 +123,34 @@ def evaluate_problem(problem: Problem, store_dir: str, config: ContestConfig) ->
     candidates = list(iter_candidates(store_dir, problem.name, samples=config.samples))
     if len(candidates) < config.samples:
         raise ConfigError(f"{problem.name}: the store holds {len(candidates)} samples, not {config.samples}")
-    with SandboxOptions(workers=1, unsafe_no_isolation=config.unsafe_no_isolation).open() as sandbox:
-        run = SelectionRun(problem, ExecutionCache(sandbox), num_inputs=config.num_inputs, seed=config.seed)
-        run.add(candidates)
-        programs = run.programs()
-        judging = time.perf_counter()
-        solvers, hidden_tests = _hidden_solvers(problem, programs, run, sandbox)
-        judging = time.perf_counter() - judging
-        solves = [program_key(c.code, c.language) in solvers for c in candidates]
-        correct = sum(solves)
-        estimating = time.perf_counter()
-        solve_rate: dict[str, dict[str, float]] = {}
-        prefix: dict[str, dict[str, dict[str, Any]]] = {}
-        for strategy in config.strategies:
-            def select(subset: Any, strategy: str = strategy) -> list[int]:
-                return [pick.position for pick in run.select(strategy, config.submissions, samples=subset.tolist(),
-                                                             seed=config.seed)]
+    run = SelectionRun(problem, ExecutionCache(executor), num_inputs=config.num_inputs, seed=config.seed)
+    run.add(candidates)
+    programs = run.programs()
+    judging = time.perf_counter()
+    solvers, hidden_tests = _hidden_solvers(problem, programs, run, executor)
+    judging = time.perf_counter() - judging
+    solves = [program_key(c.code, c.language) in solvers for c in candidates]
+    correct = sum(solves)
+    estimating = time.perf_counter()
+    solve_rate: dict[str, dict[str, float]] = {}
+    prefix: dict[str, dict[str, dict[str, Any]]] = {}
+    for strategy in config.strategies:
+        def select(subset: Any, strategy: str = strategy) -> list[int]:
+            return [pick.position for pick in run.select(strategy, config.submissions, samples=subset.tolist(),
+                                                         seed=config.seed)]
 
-            solve_rate[strategy] = {n_at_k_key(config.submissions, k): n_at_k(solves, select, k, config.submissions,
-                                                                               config.subsets, config.seed)
-                                    for k in config.budgets}
-            prefix[strategy] = {}
-            for k in config.budgets:
-                chosen = select(np.arange(k))
-                first = next((rank for rank, i in enumerate(chosen) if solves[i]), None)
-                prefix[strategy][str(k)] = {"submissions": len(chosen), "solved": first is not None,
-                                            "rejected_before_solved": first}
-        estimating = time.perf_counter() - estimating
-        run.clusters()  # the statistics describe the whole pool, not the last subset selected from
-        stats = run.stats()
+        solve_rate[strategy] = {n_at_k_key(config.submissions, k): n_at_k(solves, select, k, config.submissions,
+                                                                           config.subsets, config.seed)
+                                for k in config.budgets}
+        prefix[strategy] = {}
+        for k in config.budgets:
+            chosen = select(np.arange(k))
+            first = next((rank for rank, i in enumerate(chosen) if solves[i]), None)
+            prefix[strategy][str(k)] = {"submissions": len(chosen), "solved": first is not None,
+                                        "rejected_before_solved": first}
+    estimating = time.perf_counter() - estimating
+    run.clusters()  # the statistics describe the whole pool, not the last subset selected from
+    stats = run.stats()
     return {
         "name": problem.name,
         "samples": len(candidates),
@@ -163,20 +166,15 @@ def evaluate_problem(problem: Problem, store_dir: str, config: ContestConfig) ->
 
 
 def evaluate_problems(problems: Sequence[Problem], store_dir: str | os.PathLike[str], config: ContestConfig,
-                      use_ray: bool = True, progress: bool = True) -> list[dict[str, Any]]:
-    """Every problem's part of the report, in order: one Ray task per problem (Ray must be initialised),
-    or one after another in this process."""
-    if not use_ray:
-        return [evaluate_problem(p, str(store_dir), config) for p in tqdm(problems, desc="selecting", disable=not progress)]
-    task = ray.remote(num_cpus=1, max_retries=1)(evaluate_problem)
-    pending = {task.remote(p, str(store_dir), config): i for i, p in enumerate(problems)}
-    results: list[dict[str, Any] | None] = [None] * len(problems)
-    with tqdm(total=len(problems), desc="selecting", unit="problem", disable=not progress) as bar:
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            results[pending.pop(done[0])] = ray.get(done[0])
-            bar.update()
-    return [r for r in results if r is not None]
+                      executor: Executor, progress: bool = True) -> list[dict[str, Any]]:
+    """Every problem's part of the report, in order; :data:`PROBLEMS_IN_FLIGHT` problems at a time share
+    ``executor``, so a Ray pool gets chunks of several problems' programs at once."""
+    with ThreadPoolExecutor(max_workers=min(PROBLEMS_IN_FLIGHT, len(problems)), thread_name_prefix="problem") as pool, \
+            tqdm(total=len(problems), desc="selecting", unit="problem", disable=not progress) as bar:
+        futures = [pool.submit(evaluate_problem, p, str(store_dir), config, executor) for p in problems]
+        for future in futures:
+            future.add_done_callback(lambda _: bar.update())
+        return [future.result() for future in futures]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -306,14 +304,14 @@ def write_report(report: Mapping[str, Any], report_dir: str | os.PathLike[str]) 
 
 
 def build_report(problems: Sequence[Problem], store_dir: str | os.PathLike[str], config: ContestConfig,
-                 settings: Mapping[str, Any], seconds: Mapping[str, float], use_ray: bool = True,
+                 settings: Mapping[str, Any], seconds: Mapping[str, float], executor: Executor,
                  progress: bool = True) -> dict[str, Any]:
     """Evaluate every problem with hidden tests from the store and assemble the whole report; the others
     are listed under ``skipped`` (name and reason) and counted in ``overall.skipped_problems``."""
     judged = judged_problems(problems)
     skipped = [{"name": p.name, "reason": reason} for p in problems if (reason := skip_reason(p)) is not None]
     started = time.perf_counter()
-    per_problem = evaluate_problems(judged, store_dir, config, use_ray=use_ray, progress=progress)
+    per_problem = evaluate_problems(judged, store_dir, config, executor, progress=progress)
     seconds = {**seconds, "selection_and_judging": time.perf_counter() - started}
     overall = {**summarize(per_problem, config, seconds), "skipped_problems": len(skipped)}
     return {"settings": {**settings, **_config_json(config)}, "overall": overall, "problems": per_problem,
@@ -414,16 +412,19 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
                 report_dir: str | os.PathLike[str], config: ContestConfig, sampling: SamplingConfig,
                 settings: Mapping[str, Any], address: str | None = None, workers: int | None = None,
                 standings: Sequence[tuple[int, int]] | None = None,
-                samples_file: str | os.PathLike[str] | None = None, partial: bool = False) -> dict[str, Any]:
+                samples_file: str | os.PathLike[str] | None = None, partial: bool = False,
+                executor: str | None = None) -> dict[str, Any]:
     """Sample (reusing whatever the store already holds, so only missing samples are drawn), or take the
     samples from ``samples_file`` (see :func:`read_samples_file`; no model is loaded; with ``partial``, only the
-    problems it has samples of are scored), evaluate every problem with hidden tests on Ray, write the report
-    (with the placement among ``standings``' participants when given). The batch size stays as given whatever
-    the budget: it fixes the samples, so changing it refuses the store."""
+    problems it has samples of are scored), evaluate every problem with hidden tests on the ``executor``
+    ("local", "ray", or None: Ray when ``address`` or ``RAY_ADDRESS`` names a cluster), write the report (with
+    the placement among ``standings``' participants when given). The batch size stays as given whatever the
+    budget: it fixes the samples, so changing it refuses the store."""
     check_unique_names(problems, str(settings.get("problems", "problems")))
     judged = judged_problems(problems)
     total = len(judged)
     store_dir = Path(report_dir) / "samples"
+    options = ExecutorOptions(executor, SandboxOptions(unsafe_no_isolation=config.unsafe_no_isolation))
     if samples_file is not None:
         started = time.perf_counter()
         drawn = read_samples_file(samples_file, judged, config.samples, partial)
@@ -431,18 +432,22 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
         written = import_candidates(store_dir, drawn, {"samples_file_sha256": _file_digest(samples_file)})
         sampled = {"samples_file": str(samples_file), "partial": partial, "store": str(store_dir),
                    "samples_imported": written}
-        with ray_session(address, workers):
+        with options.open(address) as pool:
             report = build_report(problems, store_dir, config, {**settings, **sampled},
-                                  {"import": time.perf_counter() - started})
+                                  {"import": time.perf_counter() - started}, pool)
+            report["execution"] = pool.report().to_json()
     else:
         read_model_config(model_dir)  # a wrong checkpoint fails here, before Ray starts
-        with ray_session(address, workers):  # before JAX loads with the model: Ray's daemons start by fork
+        # Ray's daemons and the sandbox's zygotes start by fork: both before JAX loads with the model
+        with ray_session(address, workers), options.open(address) as pool:
             model = load_model(model_dir)
             summary = run_sampling(judged, model, store_dir, config.samples, config=sampling, seed=config.seed,
                                    workers=workers)
             sampled = {"sampling": sampling.to_json(), "store": str(store_dir), "units_written": summary.units_written,
                        "units_reused": summary.units_skipped, "samples_drawn": summary.samples_written}
-            report = build_report(problems, store_dir, config, {**settings, **sampled}, {"sampling": summary.seconds})
+            report = build_report(problems, store_dir, config, {**settings, **sampled}, {"sampling": summary.seconds},
+                                  pool)
+            report["execution"] = pool.report().to_json()
     report["coverage"] = {"scored": report["overall"]["problems"], "total": total}
     report["provenance"] = provenance()
     if standings is not None:
@@ -457,7 +462,7 @@ def contest(problems: str | os.PathLike[str], report_dir: str | os.PathLike[str]
             sampling: SamplingConfig, *, checkpoint: str | os.PathLike[str] | None = None,
             samples_file: str | os.PathLike[str] | None = None, split: str | None = None, address: str | None = None,
             workers: int | None = None, standings_file: str | os.PathLike[str] | None = None,
-            partial: bool = False) -> dict[str, Any]:
+            partial: bool = False, executor: str | None = None) -> dict[str, Any]:
     """What ``alphacode contest`` does: load the problems at ``problems`` (only those of ``split`` when given: the
     files named by it in the public CodeContests layout, else by :func:`~alphacode.splits.split_of`),
     check that some have hidden tests, and :func:`run_contest` them with the model or the samples file."""
@@ -472,4 +477,4 @@ def contest(problems: str | os.PathLike[str], report_dir: str | os.PathLike[str]
     settings = {"problems": str(problems), "split": split,
                 "checkpoint": None if samples_file else str(checkpoint or DEFAULT_MODEL_DIR)}
     return run_contest(loaded, checkpoint, report_dir, config, sampling, settings, address=address, workers=workers,
-                       standings=standings, samples_file=samples_file, partial=partial)
+                       standings=standings, samples_file=samples_file, partial=partial, executor=executor)

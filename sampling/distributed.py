@@ -18,16 +18,14 @@ unit the smaller run cut short is topped up (:mod:`sampling.units`); with fewer,
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
-import logging
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from alphacode.cluster import ray_session
 from alphacode.errors import CommandFailed, UserError
 from alphacode.lazy import lazy_import
 from alphacode.model.export import load_model
@@ -157,39 +156,14 @@ def model_fingerprint(model: Any) -> str:
     return digest.hexdigest()[:32]
 
 
-def connect_ray(address: str | None, workers: int | None) -> None:
-    """Join the Ray cluster at ``address``, or start a local Ray with ``workers`` CPUs (default: all cores but one)."""
-    if address:
-        try:
-            ray.init(address=address, logging_level=logging.WARNING)
-        except ConnectionError as err:
-            raise UserError(f"--address {address}: cannot join the Ray cluster ({str(err).splitlines()[0]})") from None
-    else:  # leave a core to the driver (writing, hashing) and the Ray daemons
-        ray.init(address="local", num_cpus=workers or max(1, (os.cpu_count() or 1) - 1), include_dashboard=False,
-                 logging_level=logging.WARNING)
-
-
-@contextlib.contextmanager
-def ray_session(address: str | None, workers: int | None) -> Iterator[None]:
-    """Ray for the duration of the block: the one already initialised in this process, or one joined
-    or started here (see :func:`connect_ray`) and shut down at the end."""
-    started = not ray.is_initialized()
-    if started:
-        connect_ray(address, workers)
-    try:
-        yield
-    finally:
-        if started:
-            ray.shutdown()
-
-
 def run_sampling(problems: Sequence[Problem], model: Any, store_dir: str | os.PathLike[str], samples: int, *,
                  config: SamplingConfig = SamplingConfig(), unit_size: int | None = None, seed: int = 0,
                  workers: int | None = None, address: str | None = None, max_restarts: int = 3,
                  fault: FaultInjection | None = None, progress: bool = True) -> RunSummary:
     """Draw ``samples`` candidates for each problem with ``model`` (a ``load_model`` result) into a store.
 
-    Uses the Ray already initialised in this process, else joins ``address``, else starts a local Ray.
+    Uses the Ray already initialised in this process, else joins ``address`` or ``RAY_ADDRESS``, else starts a
+    local Ray (:func:`alphacode.cluster.connect_ray`).
     ``workers`` defaults to one per GPU (more workers than GPUs share them), or one per Ray CPU without
     GPUs; 0 samples in this process without Ray. ``unit_size`` (default: 4 batches) must be a multiple of
     the batch size. Rerunning with the same arguments resumes; with another ``samples``, it reuses the

@@ -1,24 +1,43 @@
-"""Shared fixtures: one sandbox for the session (starting zygotes costs ~0.2 s each), a tiny model export,
-problems in the public CodeContests Parquet layout."""
+"""Shared fixtures: one sandbox for the session (starting zygotes costs ~0.2 s each), one real Ray cluster for
+the session (a ``ray start --head --num-cpus 1`` node), a tiny model export, problems in the public CodeContests
+Parquet layout."""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from alphacode.execution import Sandbox
+from tests.helpers.ray_cluster import start_head
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+
+# Ray's token authentication, off for every Ray the tests start or join, in this process and its children.
+# Left unset, a head node and a local ``ray.init`` turn it on by themselves (and set it in this process's
+# environment) once ``~/.ray/auth_token`` exists, but a joining node does not: it is then refused, and a
+# driver in token mode refuses the calls of a cluster started without it.
+os.environ["RAY_AUTH_MODE"] = "disabled"
 
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     with Sandbox(workers=2, cache_dir=tmp_path_factory.mktemp("cpp-cache")) as box:
         yield box
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The address of a one-node, one-CPU Ray cluster on this machine, stopped at the end of the session."""
+    node, address = start_head(tmp_path_factory.mktemp("ray") / "head.log")
+    try:
+        yield address
+    finally:
+        node.stop()
 
 
 @pytest.fixture(scope="session")

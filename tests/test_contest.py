@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from alphacode.cli import main as cli_main
+from alphacode.execution import Sandbox
 from alphacode.metrics import pass_at_k
 from alphacode.problems import Problem, load_problems
 from alphacode.splits import in_split
@@ -35,12 +36,12 @@ def write_store(problems: list[Problem], store_dir: Path) -> None:
             store.write_unit(problem.name, 0, pool_of(problem, seed))
 
 
-def test_report_from_a_store_of_known_programs(tmp_path: Path) -> None:
+def test_report_from_a_store_of_known_programs(tmp_path: Path, sandbox: Sandbox) -> None:
     problems = load_problems(EXAMPLES)
     write_store(problems, tmp_path / "samples")
     config = ContestConfig(budgets=(1, 4, POOL), samples=POOL, submissions=2, subsets=POOL)  # exact at k = 1, POOL
     report = build_report(problems, tmp_path / "samples", config, {"problems": "examples", "checkpoint": "none"},
-                          {"sampling": 0.0}, use_ray=False, progress=False)
+                          {"sampling": 0.0}, sandbox, progress=False)
     write_report(report, tmp_path)
     for seed, (problem, row) in enumerate(zip(problems, report["problems"])):
         correct = {s.solution for s in problem.solutions}
@@ -96,7 +97,7 @@ def write_samples_file(path: Path, problems: list[Problem]) -> None:
         handle.writelines(json.dumps(row) + "\n" for row in rows)
 
 
-def test_a_samples_file_is_judged_like_the_same_samples_drawn_into_the_store(tmp_path: Path) -> None:
+def test_a_samples_file_is_judged_like_the_same_samples_drawn_into_the_store(tmp_path: Path, sandbox: Sandbox) -> None:
     from evaluation.contest import read_samples_file
     from sampling.store import import_candidates
 
@@ -113,7 +114,7 @@ def test_a_samples_file_is_judged_like_the_same_samples_drawn_into_the_store(tmp
         assert [(c.code, c.language, c.logprob) for c in pool_of(problem, seed)] == [s[:3] for s in stored]
         assert [s[3:] for s in stored] == [(i // 5, i % 5) for i in range(POOL)]
     config = ContestConfig(budgets=(1, 4, POOL), samples=POOL, submissions=2, subsets=POOL)
-    reports = [build_report(problems, tmp_path / store, config, {}, {}, use_ray=False, progress=False)["problems"]
+    reports = [build_report(problems, tmp_path / store, config, {}, {}, sandbox, progress=False)["problems"]
                for store in ("file", "store")]
     for report in reports:  # every figure but the timings
         for row in report:
@@ -157,6 +158,28 @@ def test_contest_cli_judges_a_samples_file_without_a_model(tmp_path: Path, capsy
     assert [p["correct_samples"] for p in report["problems"]] == [
         sum(c.code in {s.solution for s in p.solutions} for c in pool_of(p, seed)) for seed, p in enumerate(problems)]
     assert "solve rate" in capsys.readouterr().out
+
+
+def test_contest_on_a_ray_executor_reports_what_the_local_executor_does(tmp_path: Path, ray_head: str,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    """Every problem's programs go to the one Ray pool in chunks (problems several at a time); each figure but the
+    timings is the local executor's."""
+    problems = load_problems(EXAMPLES)
+    write_samples_file(tmp_path / "samples.jsonl.gz", problems)
+    argv = ["contest", str(EXAMPLES), "--samples-file", str(tmp_path / "samples.jsonl.gz"), "--budgets", f"4,{POOL}",
+            "--subsets", "3"]
+    reports = []
+    for name, executor in [("local", ["--executor", "local"]), ("ray", ["--executor", "ray", "--address", ray_head])]:
+        assert cli_main([*argv, *executor, "--report", str(tmp_path / name)]) == 0
+        reports.append(json.loads((tmp_path / name / "report.json").read_text()))
+    capsys.readouterr()
+    local, remote = reports
+    assert (local["execution"]["executor"], remote["execution"]["executor"]) == ("local", "ray")
+    assert remote["execution"]["executions"] == remote["overall"]["clusters"]["executions"] > 0
+    for report in reports:
+        for row in report["problems"]:
+            del row["seconds"], row["stats"]["seconds"]
+    assert remote["problems"] == local["problems"]
 
 
 @pytest.mark.slow
@@ -211,19 +234,19 @@ def test_placement_among_standings(tmp_path: Path) -> None:
     assert contest_result(report) == (1, 20)
 
 
-def test_markdown_shows_the_placement(tmp_path: Path) -> None:
+def test_markdown_shows_the_placement(tmp_path: Path, sandbox: Sandbox) -> None:
     from evaluation.contest import render_markdown
 
     problems = load_problems(EXAMPLES)[:2]
     write_store(problems, tmp_path / "samples")
     config = ContestConfig(budgets=(POOL,), samples=POOL, strategies=("cluster",), subsets=1)
     report = build_report(problems, tmp_path / "samples", config, {"problems": "examples", "checkpoint": "none"},
-                          {}, use_ray=False, progress=False)
+                          {}, sandbox, progress=False)
     report["placement"] = {"solved": 2, "penalty": 10, "rank": 4, "participants": 8, "top_percent": 50.0}
     assert "would rank 4 of 8 (top 50.0%)" in render_markdown(report)
 
 
-def test_problems_without_hidden_tests_are_skipped_not_solved(tmp_path: Path) -> None:
+def test_problems_without_hidden_tests_are_skipped_not_solved(tmp_path: Path, sandbox: Sandbox) -> None:
     """With no hidden test every filtered program would be 'correct': such a problem is left out of every figure."""
     from dataclasses import replace
 
@@ -234,16 +257,16 @@ def test_problems_without_hidden_tests_are_skipped_not_solved(tmp_path: Path) ->
     write_store([judged, open_ended], tmp_path / "samples")
     config = ContestConfig(budgets=(POOL,), samples=POOL, strategies=("cluster",), subsets=1)
     report = build_report([judged, open_ended], tmp_path / "samples", config, {"problems": "x", "checkpoint": "none"},
-                          {}, use_ray=False, progress=False)
+                          {}, sandbox, progress=False)
     assert [p["name"] for p in report["problems"]] == [judged.name]
     assert report["overall"]["problems"] == 1 and report["overall"]["skipped_problems"] == 1
     assert report["skipped"] == [{"name": "no-hidden-tests", "reason": report["skipped"][0]["reason"]}]
     assert "no hidden tests" in report["skipped"][0]["reason"]
     assert "Skipped (not in any figure): no-hidden-tests" in render_markdown(report)
     with pytest.raises(ValueError, match="no hidden tests"):
-        evaluate_problem(open_ended, str(tmp_path / "samples"), config)
+        evaluate_problem(open_ended, str(tmp_path / "samples"), config, sandbox)
     with pytest.raises(ValueError, match="hidden tests"):
-        build_report([open_ended], tmp_path / "samples", config, {}, {}, use_ray=False, progress=False)
+        build_report([open_ended], tmp_path / "samples", config, {}, {}, sandbox, progress=False)
 
 
 def test_contest_starts_ray_as_sampling_does_leaving_a_core_to_the_driver(tmp_path: Path, monkeypatch) -> None:

@@ -101,10 +101,11 @@ def test_select_reads_an_evalplus_folder(tmp_path: Path, capsys: pytest.CaptureF
 
 
 @pytest.fixture(scope="module")
-def ray_running() -> Iterator[None]:
+def ray_running(ray_head: str) -> Iterator[None]:
+    """This process joined to the session's Ray cluster, which the contest commands then use."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    ray.init(address=ray_head, logging_level=logging.WARNING)
     yield
     ray.shutdown()
 

@@ -1,24 +1,20 @@
 """Sampling: work units, the sample store and its reader, the model sampler, and Ray runs with faults.
 
-The Ray tests share one real cluster (``ray start --head --num-cpus 1``) and one undisturbed
-reference run through the ``alphacode sample`` command; the fault runs must reproduce it exactly.
+The Ray tests share the session's real cluster (``ray start --head --num-cpus 1``: the ``ray_head``
+fixture) and one undisturbed reference run through the ``alphacode sample`` command; the fault runs
+must reproduce it exactly.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -281,37 +277,6 @@ def test_a_checkpoint_without_model_settings_is_one_line_for_every_command(
 
 
 @pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """``ray start --head --num-cpus 1`` for this module. It runs with ``--block`` and is stopped by SIGTERM,
-    which stops exactly this cluster (``ray stop`` would stop every Ray on the machine)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = tmp_path_factory.mktemp("ray") / "head.log"
-    with open(log, "wb") as sink:
-        head = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--port", str(port),
-                                 "--num-cpus", "1", "--block", "--include-dashboard=false", "--disable-usage-stats"],
-                                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while b"will now block forever" not in log.read_bytes():
-            assert head.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
-            time.sleep(0.2)
-        yield
-    finally:
-        head.send_signal(signal.SIGTERM)
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
-        # as ``ray stop`` does: forget this cluster's address, or a later ``--address auto`` waits on it
-        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
-        if current.exists() and current.read_text().strip().endswith(f":{port}"):
-            current.unlink()
-
-
-@pytest.fixture(scope="module")
 def three_problems(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("problems")
     for path in sorted((ROOT / "examples").glob("*.json"))[:3]:
@@ -319,18 +284,18 @@ def three_problems(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _sample_command(problems: Path, model: Path, out: Path) -> list[str]:
+def _sample_command(problems: Path, model: Path, out: Path, address: str) -> list[str]:
     return [sys.executable, "-m", "alphacode.cli", "sample", "--problems", str(problems), "--checkpoint", str(model),
             "--samples", str(SAMPLES), "--batch-size", str(BATCH), "--unit-size", str(UNIT), "--max-tokens", str(TOKENS),
-            "--seed", "3", "--address", "auto", "--out", str(out)]
+            "--seed", "3", "--address", address, "--out", str(out)]
 
 
 @pytest.fixture(scope="module")
-def reference_store(ray_cluster: None, three_problems: Path, tiny_model_dir: Path,
+def reference_store(ray_head: str, three_problems: Path, tiny_model_dir: Path,
                     tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("reference") / "store"
-    done = subprocess.run(_sample_command(three_problems, tiny_model_dir, out), capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(_sample_command(three_problems, tiny_model_dir, out, ray_head), capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "sampled 24 programs in 6 units with 1 worker(s)" in done.stdout
     return out
@@ -350,9 +315,9 @@ def test_sample_command_on_a_running_cluster(reference_store: Path, three_proble
 
 
 def test_rerun_after_the_driver_is_killed_gives_the_undisturbed_result(
-        reference_store: Path, three_problems: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+        reference_store: Path, three_problems: Path, tiny_model_dir: Path, tmp_path: Path, ray_head: str) -> None:
     out = tmp_path / "store"
-    command = _sample_command(three_problems, tiny_model_dir, out)
+    command = _sample_command(three_problems, tiny_model_dir, out, ray_head)
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not list(out.glob("units/*/*.parquet")) and driver.poll() is None and time.monotonic() < deadline:
@@ -368,7 +333,7 @@ def test_rerun_after_the_driver_is_killed_gives_the_undisturbed_result(
 
 
 def test_an_actor_killed_mid_unit_is_restarted_and_the_unit_redone(
-        reference_store: Path, three_problems: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+        reference_store: Path, three_problems: Path, tiny_model_dir: Path, tmp_path: Path, ray_head: str) -> None:
     from alphacode.model.export import load_model
     from sampling.distributed import FaultInjection, run_sampling
     from sampling.model_sampler import SamplingConfig
@@ -377,7 +342,7 @@ def test_an_actor_killed_mid_unit_is_restarted_and_the_unit_redone(
     fault = FaultInjection(problem_id=problems[1].name, unit=1, marker=str(tmp_path / "died"), after_s=0.03)
     summary = run_sampling(problems, load_model(tiny_model_dir), tmp_path / "store", SAMPLES,
                            config=SamplingConfig(batch_size=BATCH, max_new_tokens=TOKENS), unit_size=UNIT, seed=3,
-                           address="auto", fault=fault, progress=False)
+                           address=ray_head, fault=fault, progress=False)
     assert (tmp_path / "died").exists(), "the worker was to die in the middle of the unit"
     assert (summary.units_written, summary.samples_written, summary.workers) == (6, 24, 1)
     got = _read(tmp_path / "store")
@@ -388,14 +353,14 @@ def test_an_actor_killed_mid_unit_is_restarted_and_the_unit_redone(
 
 @pytest.mark.slow
 def test_when_every_worker_is_gone_the_run_stops_and_a_rerun_completes_it(
-        reference_store: Path, three_problems: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+        reference_store: Path, three_problems: Path, tiny_model_dir: Path, tmp_path: Path, ray_head: str) -> None:
     from alphacode.model.export import load_model
     from sampling.distributed import FaultInjection, WorkersLost, run_sampling
     from sampling.model_sampler import SamplingConfig
 
     problems = load_problems(three_problems)
     kwargs = dict(config=SamplingConfig(batch_size=BATCH, max_new_tokens=TOKENS), unit_size=UNIT, seed=3,
-                  address="auto", progress=False)
+                  address=ray_head, progress=False)
     fault = FaultInjection(problem_id=problems[1].name, unit=0, marker=str(tmp_path / "died"), after_s=0.03)
     with pytest.raises(WorkersLost, match="all 1 sampling workers died"):
         run_sampling(problems, load_model(tiny_model_dir), tmp_path / "store", SAMPLES, max_restarts=0, fault=fault,

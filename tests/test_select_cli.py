@@ -46,7 +46,8 @@ def test_select_json_for_every_strategy(files, capsys, strategy, first):
     assert main(["select", str(problem), "--candidates", str(candidates), "--inputs", "6", "--strategy", strategy,
                  "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"submissions", "stats"} and len(data["submissions"]) == 3
+    assert set(data) == {"submissions", "stats", "execution"} and len(data["submissions"]) == 3
+    assert data["execution"]["executor"] == "local" and data["execution"]["executions"] == data["stats"]["executions"]
     assert set(data["submissions"][0]) == {"code", "language", "cluster_size"}
     if first is not None:
         assert data["submissions"][0]["code"] == ROWS[first]["code"]

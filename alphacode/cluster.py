@@ -1,0 +1,60 @@
+"""Which Ray a command uses, and one Ray session per command.
+
+The rule, for sampling and execution alike: ``--address`` when given; else ``RAY_ADDRESS`` when set
+(``ray job submit`` sets it for the jobs it starts, and a job must run on the cluster it was sent to,
+not start a second Ray beside it); else a new local instance. The command says on stderr which one
+it used. ``ray.init(address="local")`` ignores ``RAY_ADDRESS``, so the rule is applied here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+
+from alphacode.errors import UserError
+from alphacode.lazy import lazy_import
+
+ray = lazy_import("ray")  # ~1 s: only when a command uses Ray
+
+ADDRESS_VARIABLE = "RAY_ADDRESS"
+
+
+def cluster_address(address: str | None) -> str | None:
+    """The cluster a command joins: ``address``, else ``RAY_ADDRESS``; None when it starts its own Ray."""
+    return address or os.environ.get(ADDRESS_VARIABLE) or None
+
+
+def connect_ray(address: str | None, workers: int | None) -> str:
+    """Join the cluster :func:`cluster_address` names, or start a local Ray with ``workers`` CPUs (default:
+    all cores but one, left to the driver and Ray's daemons); says which on stderr and returns that line."""
+    target = cluster_address(address)
+    if target:
+        source = "--address" if address else ADDRESS_VARIABLE
+        try:
+            ray.init(address=target, logging_level=logging.WARNING)
+        except ConnectionError as err:
+            raise UserError(f"{source} {target}: cannot join the Ray cluster ({str(err).splitlines()[0]})") from None
+        note = f"Ray: joined the cluster at {target} (from {source})"
+    else:
+        cpus = workers or max(1, (os.cpu_count() or 1) - 1)
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
+        note = f"Ray: started a local instance with {cpus} CPUs (no --address, {ADDRESS_VARIABLE} not set)"
+    print(note, file=sys.stderr)
+    return note
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None, workers: int | None) -> Iterator[None]:
+    """Ray for the duration of the block: the one already initialised in this process, or one joined
+    or started here (see :func:`connect_ray`) and shut down at the end."""
+    started = not ray.is_initialized()
+    if started:
+        connect_ray(address, workers)
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
