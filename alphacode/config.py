@@ -41,23 +41,28 @@ class TrainConfig:
     (:meth:`resolved`): warmup over a tenth of the run (at most ``max_warmup_steps``), four checkpoints
     and evaluations, about twenty log lines."""
 
+    # how long, on how much data
     steps: int = 200
     seconds: float | None = None
     batch_size: int = 16
+    grad_accum: int = 1
+    # the learning rate's schedule: linear warmup, cosine decay
     learning_rate: float = 2e-3
     warmup_steps: int | None = None
     max_warmup_steps: int = 200
     final_lr_fraction: float = 0.1
+    # AdamW and clipping
     weight_decay: float = 0.1
     adam_b1: float = 0.9
     adam_b2: float = 0.95
     grad_clip: float = 1.0
-    grad_accum: int = 1
+    # checkpoints, evaluation, logs
     checkpoint_every: int | None = None
     keep_checkpoints: int = 2
     eval_every: int | None = None
     eval_batches: int = 2
     log_every: int | None = None
+    # where it runs
     seed: int = 0
     mesh: str = ""  # e.g. "data=4,fsdp=2"; empty: every device of every process on the data axis
     prefetch: int = 2  # batches built ahead on a background thread
