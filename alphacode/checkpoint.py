@@ -14,6 +14,7 @@ from typing import Any
 
 import orbax.checkpoint as ocp
 
+from alphacode.errors import UserError
 from alphacode.model.config import ModelConfig
 
 CHECKPOINTS = "checkpoints"
@@ -25,13 +26,21 @@ def open_manager(workdir: str | os.PathLike[str], max_to_keep: int | None = None
     return ocp.CheckpointManager(Path(workdir).resolve() / CHECKPOINTS, options=options)
 
 
+def _reader(workdir: str | os.PathLike[str]) -> ocp.CheckpointManager:
+    """A manager that only reads ``workdir``'s checkpoints: it neither creates nor cleans up anything there."""
+    if not (Path(workdir) / CHECKPOINTS).is_dir():
+        raise UserError(f"{workdir}: no {CHECKPOINTS}/; not a training directory")
+    options = ocp.CheckpointManagerOptions(create=False, read_only=True)
+    return ocp.CheckpointManager(Path(workdir).resolve() / CHECKPOINTS, options=options)
+
+
 def restore_latest(workdir: str | os.PathLike[str], target: Any) -> Any:
     """The latest state saved in ``workdir``, laid out as ``target`` says (a tree of ``jax.ShapeDtypeStruct``
     with shardings): on many hosts every process calls this and reads only its shards."""
-    with ocp.CheckpointManager(Path(workdir).resolve() / CHECKPOINTS) as manager:
+    with _reader(workdir) as manager:
         step = manager.latest_step()
         if step is None:
-            raise FileNotFoundError(f"{workdir}: no checkpoint saved yet")
+            raise UserError(f"{workdir}: no checkpoint saved yet")
         return manager.restore(step, args=ocp.args.StandardRestore(target))
 
 
@@ -46,11 +55,11 @@ def load_checkpoint(workdir: str | os.PathLike[str], step: int | None = None) ->
     try:
         payload = json.loads((workdir / "config.json").read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"{workdir}: no config.json; not a training directory") from None
+        raise UserError(f"{workdir}: no config.json; not a training directory") from None
     config = ModelConfig(**payload["model"])
-    with ocp.CheckpointManager(workdir.resolve() / CHECKPOINTS) as manager:
+    with _reader(workdir) as manager:
         step = step if step is not None else manager.latest_step()
         if step is None:
-            raise FileNotFoundError(f"{workdir}: no checkpoint saved yet")
+            raise UserError(f"{workdir}: no checkpoint saved yet")
         restored = manager.restore(step, args=ocp.args.StandardRestore())
     return config, restored["params"]

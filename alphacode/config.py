@@ -16,6 +16,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import sys
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,8 @@ from alphacode.provenance import provenance
 
 # Settings a rerun may raise: training on from the last checkpoint is what a rerun is for.
 GROWABLE = ("train.steps", "train.seconds")
+# Settings of the machine a run happens to be on, not of the experiment: a rerun may change them.
+RUNTIME = ("data.threads", "train.prefetch", "train.mesh")
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,11 @@ class TrainConfig:
                               f"at least 1: {self}")
         if self.seconds is not None and self.seconds <= 0:
             raise ConfigError(f"train.seconds must be positive, got {self.seconds}")
-        if self.prefetch < 0:
-            raise ConfigError(f"train.prefetch must be at least 0, got {self.prefetch}")
+        if self.prefetch < 0 or self.keep_checkpoints < 1:
+            raise ConfigError(f"train.prefetch must be at least 0 and keep_checkpoints at least 1: {self}")
+        for name in ("warmup_steps", "checkpoint_every", "eval_every", "log_every"):
+            if getattr(self, name) is not None and getattr(self, name) < (0 if name == "warmup_steps" else 1):
+                raise ConfigError(f"train.{name} must be positive (or none: follow the run's length)")
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
@@ -126,8 +132,12 @@ def experiment_file(name_or_file: str | os.PathLike[str]) -> Path:
 def load_experiment(name_or_file: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Experiment:
     """The experiment's ``get_config()``, with ``overrides`` (``key=value`` strings) applied."""
     path = experiment_file(name_or_file)
-    spec = importlib.util.spec_from_file_location(f"_experiment_{path.stem}", path)
+    name = f"_experiment_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"{path}: not a Python file")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses' annotations resolve through it
     spec.loader.exec_module(module)
     experiment = getattr(module, "get_config", None)
     if experiment is None:
@@ -145,22 +155,25 @@ def apply_overrides(config: Any, overrides: Sequence[str]) -> Any:
     return config
 
 
-def _set(node: Any, path: list[str], text: str, key: str) -> Any:
+def _set(node: Any, path: list[str], text: str, key: str, kind: Any = None) -> Any:
+    """``node`` (a dataclass, or a mapping annotated ``kind``) with the setting at ``path`` parsed from ``text``;
+    a dataclass checks the result itself (its ``__post_init__``), so a mapping's unknown keys fail there."""
     head, rest = path[0], path[1:]
     if dataclasses.is_dataclass(node):
         names = {f.name for f in dataclasses.fields(node)}
         if head not in names:
             raise ConfigError(f"--set {key}: no field {head!r} here; expected one of {', '.join(sorted(names))}")
-        current = getattr(node, head)
+        current, hint = getattr(node, head), typing.get_type_hints(type(node))[head]
         if rest:
-            return dataclasses.replace(node, **{head: _set(current, rest, text, key)})
-        kind = typing.get_type_hints(type(node))[head]
-        return dataclasses.replace(node, **{head: _parse(text, kind, key)})
+            return dataclasses.replace(node, **{head: _set(current, rest, text, key, hint)})
+        if dataclasses.is_dataclass(current) or isinstance(current, Mapping):
+            raise ConfigError(f"--set {key}: a group of settings; set one of its fields (e.g. {key}.NAME=VALUE)")
+        return dataclasses.replace(node, **{head: _parse(text, hint, key)})
     if isinstance(node, Mapping):
         if rest:
-            raise ConfigError(f"--set {key}: {head!r} holds a number, not more fields")
-        value_type = type(next(iter(node.values()))) if node else str
-        return {**node, head: _parse(text, value_type, key)}
+            raise ConfigError(f"--set {key}: {head!r} holds a value, not more fields")
+        arguments = typing.get_args(kind)
+        return {**node, head: _parse(text, arguments[1] if len(arguments) == 2 else str, key)}
     raise ConfigError(f"--set {key}: {path[0]!r} is not a field of a setting that has fields")
 
 
@@ -229,11 +242,13 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 def check_rerun(saved: Mapping[str, Any], resolved: Mapping[str, Any], where: str) -> None:
     """Refuse to continue a run whose saved experiment differs from ``resolved`` in anything but a larger
-    step count or time budget; the one-line error names every differing key."""
+    step count or time budget, or the machine's own settings (:data:`RUNTIME`); a setting the saved run does
+    not have came with a newer version of the code and counts as unchanged. The one-line error names every
+    differing key."""
     old, new = flatten(saved), flatten(resolved)
     differing = []
-    for key in sorted(old.keys() | new.keys()):
-        if old.get(key) == new.get(key):
+    for key in sorted(old.keys()):
+        if old[key] == new.get(key) or key in RUNTIME:
             continue
         grown = key in GROWABLE and (old.get(key) is None or (new.get(key) is not None and new[key] >= old[key]))
         if not grown:
@@ -243,39 +258,41 @@ def check_rerun(saved: Mapping[str, Any], resolved: Mapping[str, Any], where: st
                           f"use a new --workdir, or set these back")
 
 
-def read_saved(workdir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The experiment a run in ``workdir`` was started with, or None where no run was started."""
+def read_run(workdir: str | os.PathLike[str]) -> dict[str, Any]:
+    """What a run in ``workdir`` recorded about itself (``config.json``); empty where no run started there."""
     path = Path(workdir) / "config.json"
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return None
-    except (OSError, json.JSONDecodeError) as err:
+        return {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ConfigError(f"{path}: unreadable ({err})") from None
-    return payload.get("experiment")
+    if not isinstance(payload, dict):
+        raise ConfigError(f"{path}: not a run's config.json")
+    return payload
+
+
+def record_run(workdir: str | os.PathLike[str], **entries: Any) -> None:
+    """Add ``entries`` to what the run in ``workdir`` records about itself (atomically; call on process 0 only)."""
+    path = Path(workdir) / "config.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({**read_run(workdir), **entries}, indent=1))
 
 
 def start_run(experiment: Experiment, workdir: str | os.PathLike[str], leader: bool = True) -> dict[str, Any]:
     """Refuse a work directory that holds a run of another experiment; on the leader process, record this
     experiment there before any work starts (``config.json``). Returns what the run records about itself."""
     resolved = to_json(experiment)
-    saved = read_saved(workdir)
+    saved = read_run(workdir).get("experiment")
     if saved is not None:
         check_rerun(saved, resolved, str(workdir))
     info = {"experiment": resolved, "provenance": provenance()}
-    path = Path(workdir) / "config.json"
     if leader:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        atomic_write_text(path, json.dumps({**previous, **info}, indent=1))
+        record_run(workdir, **info)
     return info
 
 
 def saved_steps(workdir: str | os.PathLike[str]) -> tuple[int | None, float | None]:
     """The step count a run in ``workdir`` planned (or was given) and its time budget, if it got that far."""
-    path = Path(workdir) / "config.json"
-    if not path.exists():
-        return None, None
-    payload = json.loads(path.read_text(encoding="utf-8"))
-    train = payload.get("train") or {}
+    train = read_run(workdir).get("train") or {}
     return train.get("steps"), train.get("seconds")

@@ -4,9 +4,10 @@ A stage tokenizes its records once (corpus files, or prompt/target pairs) into a
 directory*: ``shard-NNNNN.npz`` files of token streams plus ``manifest.json`` (counts, the tokenizer's
 digest, what made them). It can be made on one machine and carried to another, so an accelerator run
 never tokenizes a corpus. Rows of a training batch are built from records with numpy alone
-(:func:`encoder_decoder_features`); row ``r`` of a global batch of ``B`` rows draws from shard
-``r * N // B`` of ``N``, so a process that builds only its own block of rows reads only its share of
-the shards, and a one-process run builds exactly the same rows.
+(:func:`encoder_decoder_features`); when the global batch of ``B`` rows is a multiple of the ``N`` shards,
+row ``r`` draws from shard ``r * N // B``, so a process that builds only its own block of rows reads only its
+share of the shards (otherwise the rows take the shards in turn, so none is drawn less often than another),
+and a one-process run builds exactly the same rows.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from alphacode.errors import UserError
 from alphacode.fileio import atomic_write, atomic_write_text
 from alphacode.model.config import BOS_ID, EOS_ID, MASK_ID, PAD_ID
 
@@ -54,14 +56,31 @@ def stack(rows: Iterable[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
 
 
+class RowSource:
+    """Training batches built row by row: a subclass defines ``row(step, row)`` as a pure function of its seed, the
+    step and the row, so any process builds any block of rows of any step, the same on every rerun."""
+
+    batch_size: int
+
+    def row(self, step: int, row: int) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def rows(self, step: int, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Rows ``start:stop`` of step ``step``'s global batch, stacked."""
+        return stack(self.row(step, r) for r in range(start, stop))
+
+
 def row_rng(seed: int, step: int, row: int) -> np.random.Generator:
     """The random stream of one row of one step's global batch: the same on every process and every rerun."""
     return np.random.default_rng((seed, step, row))
 
 
-def shard_of_row(row: int, batch_size: int, shards: int) -> int:
-    """The shard row ``row`` of a global batch draws from: contiguous blocks of rows share a shard."""
-    return row * shards // batch_size
+def shard_of_row(step: int, row: int, batch_size: int, shards: int) -> int:
+    """The shard row ``row`` of step ``step``'s global batch draws from: contiguous blocks of rows share a shard
+    when the batch divides evenly among the shards; otherwise rows and steps go round the shards in turn."""
+    if batch_size % shards == 0:
+        return row * shards // batch_size
+    return (step * batch_size + row) % shards
 
 
 @dataclass(frozen=True)
@@ -143,9 +162,9 @@ class RecordShards:
         self.root = Path(shard_dir)
         manifest = read_manifest(self.root)
         if manifest is None:
-            raise FileNotFoundError(f"{shard_dir}: no {MANIFEST}; not a complete record shard directory")
+            raise UserError(f"{shard_dir}: no {MANIFEST}; not a complete record shard directory")
         if not manifest["records"]:
-            raise ValueError(f"{shard_dir}: holds no records")
+            raise UserError(f"{shard_dir}: holds no records")
         self.manifest = manifest
         self._loaded: dict[int, Records] = {}
 
@@ -165,6 +184,6 @@ class RecordShards:
             self._loaded[index] = Records(streams, flags)
         return self._loaded[index]
 
-    def for_row(self, row: int, batch_size: int) -> Records:
-        """The shard that row ``row`` of a global batch of ``batch_size`` rows draws from."""
-        return self.shard(shard_of_row(row, batch_size, len(self)))
+    def for_row(self, step: int, row: int, batch_size: int) -> Records:
+        """The shard that row ``row`` of step ``step``'s global batch of ``batch_size`` rows draws from."""
+        return self.shard(shard_of_row(step, row, batch_size, len(self)))

@@ -7,9 +7,11 @@ On CPUs the processes' collectives go over gloo (what tests use on one machine, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from alphacode.errors import ConfigError
+from alphacode.errors import ConfigError, UserError
 from alphacode.lazy import lazy_import
 
 jax = lazy_import("jax")  # the command line names the hosts before anything loads JAX
@@ -67,3 +69,24 @@ def agree(value: int) -> int:
     if jax.process_count() == 1:
         return value
     return int(multihost_utils.broadcast_one_to_all(value))
+
+
+def gather(tree: Any) -> Any:
+    """A tree of global (possibly sharded) arrays as whole NumPy arrays on every process: a collective, so every
+    process calls it, even those that then discard the result."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def leader_first(make: Callable[[], object], what: str) -> None:
+    """Run ``make()`` on process 0 while the others wait; if it fails there, every process stops (process 0 with
+    its error, the others with a pointer to it) instead of waiting forever at the next collective."""
+    ok = 0
+    try:
+        if is_leader():
+            make()
+        ok = 1
+    finally:
+        if not agree(ok) and not is_leader():
+            raise UserError(f"process 0 failed to prepare {what}; its log says why")

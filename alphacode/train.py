@@ -15,6 +15,7 @@ It never imports seqio or TensorFlow: accelerator machines have JAX but no Tenso
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -25,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import flax.linen as nn
 import flax.struct
@@ -39,7 +40,7 @@ from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
 from alphacode.checkpoint import open_manager, restore_latest
-from alphacode.config import TrainConfig, saved_steps
+from alphacode.config import TrainConfig, record_run, saved_steps
 from alphacode.errors import ConfigError
 from alphacode.fileio import atomic_write_text
 from alphacode.hosts import agree, is_leader
@@ -57,31 +58,6 @@ class BatchSource(Protocol):
     run sees exactly the batches of an uninterrupted one, and each process builds only its own rows."""
 
     def rows(self, step: int, start: int, stop: int) -> Batch: ...
-
-
-class ArrayBatches:
-    """Batches of ``batch_size`` rows from in-memory arrays: each epoch is a seeded permutation of the examples."""
-
-    def __init__(self, arrays: Mapping[str, np.ndarray], batch_size: int, seed: int = 0) -> None:
-        sizes = {len(a) for a in arrays.values()}
-        if len(sizes) != 1 or not sizes.pop():
-            raise ValueError("arrays must be non-empty and share their first dimension")
-        self.arrays, self.batch_size, self.seed = dict(arrays), batch_size, seed
-        self.size = len(next(iter(self.arrays.values())))
-        self._perm_cache: dict[int, np.ndarray] = {}
-
-    def _permutation(self, epoch: int) -> np.ndarray:
-        if epoch not in self._perm_cache:
-            self._perm_cache = {epoch: np.random.default_rng((self.seed, epoch)).permutation(self.size)}
-        return self._perm_cache[epoch]
-
-    def rows(self, step: int, start: int, stop: int) -> Batch:
-        first = step * self.batch_size
-        index = np.array([self._permutation(i // self.size)[i % self.size] for i in range(first + start, first + stop)])
-        return {k: v[index] for k, v in self.arrays.items()}
-
-    def batch(self, step: int) -> Batch:
-        return self.rows(step, 0, self.batch_size)
 
 
 @flax.struct.dataclass
@@ -107,6 +83,7 @@ class TrainSummary:
     mfu: float
     startup_seconds: float = math.nan
     host_ms_per_step: float = math.nan
+    step_seconds: float = math.nan
     resumed_from: int = 0
 
     def metric(self, when: str, name: str) -> float:
@@ -132,8 +109,9 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     )
 
 
-def _tokens(batch: Batch) -> int:
-    return int(sum(np.sum(batch[k] != 0) for k in ("encoder_input_tokens", "decoder_target_tokens") if k in batch))
+def _tokens(batch: Batch) -> jax.Array:
+    """Non-padding tokens the model reads and writes in a batch (inside the jitted step)."""
+    return sum(jnp.sum(batch[k] != 0) for k in ("encoder_input_tokens", "decoder_target_tokens") if k in batch)
 
 
 class Trainer:
@@ -213,14 +191,13 @@ class Trainer:
                               f"not one block; order the mesh so each process's devices are adjacent on data x fsdp")
         return start, stop
 
-    def device_batch(self, source: BatchSource, step: int) -> tuple[Any, int]:
-        """This process's rows of the global batch of ``step`` as one global array per feature, and their tokens."""
+    def device_batch(self, source: BatchSource, step: int) -> dict[str, jax.Array]:
+        """This process's rows of the global batch of ``step`` as one global array per feature."""
         start, stop = self.local_rows
         local = source.rows(step, start, stop)
         size = self.config.batch_size
-        arrays = {k: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(v), (size, *v.shape[1:]))
-                  for k, v in local.items()}
-        return arrays, _tokens(local)
+        return {k: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(v), (size, *v.shape[1:]))
+                for k, v in local.items()}
 
     def _step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
         accum = self.config.grad_accum
@@ -244,6 +221,7 @@ class Trainer:
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         metrics["grad_norm"] = optax.tree.norm(grads)
+        metrics["tokens"] = _tokens(batch)  # of the global batch, whatever process reads it
         metrics["learning_rate"] = learning_rate_schedule(self.config)(state.step)
         return TrainState(state.step + 1, params, opt_state, rng), metrics
 
@@ -255,12 +233,9 @@ class Trainer:
     # -- checkpoints ------------------------------------------------------------------------------
 
     def _write_configs(self) -> None:
-        if not is_leader():
-            return
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        payload = {"model": dataclasses.asdict(self.model_config), "train": dataclasses.asdict(self.config),
-                   **self.run_info}
-        atomic_write_text(self.workdir / "config.json", json.dumps(payload, indent=1))
+        if is_leader():
+            record_run(self.workdir, model=dataclasses.asdict(self.model_config), train=dataclasses.asdict(self.config),
+                       **self.run_info)
 
     def restore_or_init(self, manager: Any) -> TrainState:
         """The latest checkpoint in ``workdir`` if there is one, else fresh parameters, or those of
@@ -274,9 +249,8 @@ class Trainer:
             params = restore_latest(self._init_checkpoint, self.abstract_state).params
             return state.replace(params=params, opt_state=jax.jit(
                 self.optimizer.init, out_shardings=self.state_shardings.opt_state)(params))
-        if self._init_params is not None:  # e.g. fine-tuning from a model export
-            params = jax.device_put(_overlay(jax.device_get(state.params), nn.unbox(self._init_params)),
-                                    self.state_shardings.params)
+        if self._init_params is not None:  # e.g. fine-tuning from a model export: host arrays, put leaf by leaf
+            params = jax.device_put(_overlay(state.params, nn.unbox(self._init_params)), self.state_shardings.params)
             state = state.replace(params=params, opt_state=jax.jit(
                 self.optimizer.init, out_shardings=self.state_shardings.opt_state)(params))
         return state
@@ -286,9 +260,9 @@ class Trainer:
         the batches already on the device: the speed of the step itself, as benchmarks report it."""
         state = self.init_state(jax.random.PRNGKey(self.config.seed))
         for step in range(warmup):
-            state, metrics = self.train_step(state, self.device_batch(source, step)[0])
+            state, metrics = self.train_step(state, self.device_batch(source, step))
         jax.block_until_ready(metrics)
-        batches = [self.device_batch(source, warmup + step)[0] for step in range(steps)]
+        batches = [self.device_batch(source, warmup + step) for step in range(steps)]
         started = time.perf_counter()
         for batch in batches:
             state, metrics = self.train_step(state, batch)
@@ -302,80 +276,84 @@ class Trainer:
         cfg = self.config
         self._write_configs()
         leader = is_leader()
-        writer = _MetricWriter(self.workdir) if leader else None
-        manager = open_manager(self.workdir, cfg.keep_checkpoints)
-        state = self.restore_or_init(manager)
-        start = int(state.step)
-        if start and leader:
-            print(f"resumed from step {start}", flush=True)
-        first: dict[str, float] | None = None
-        last: dict[str, float] = {}
-        evaluated: dict[str, float] = {}
-        window_tokens, window_start, window_steps = 0, time.perf_counter(), 0
-        tokens_per_second = mfu = startup = host_ms = math.nan
-        bar = tqdm(total=cfg.steps, initial=start, desc="train", unit="step", disable=not (progress and leader),
-                   dynamic_ncols=True)
-        batches = _Prefetcher(lambda step: self.device_batch(source, step), range(start, cfg.steps), cfg.prefetch)
-        try:
-            for step, (batch, tokens) in zip(range(start, cfg.steps), batches):
-                state, metrics = self.train_step(state, batch)
-                window_tokens += tokens
-                window_steps += 1
-                done = step + 1
-                if done % cfg.log_every == 0 or done == cfg.steps or first is None:
-                    last = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                    elapsed = time.perf_counter() - window_start
-                    waited, built = batches.take_times()
-                    if first is None:  # the first step includes compilation: no speed yet
-                        startup = time.perf_counter() - self.started
-                        first = dict(last, step=done, startup_seconds=startup)
-                    else:
-                        tokens_per_second = window_tokens / elapsed
-                        mfu = self.flops_per_step * window_steps / elapsed / self.peak_flops
-                        host_ms = 1e3 * waited / window_steps
-                        last.update(tokens_per_second=tokens_per_second, mfu=mfu, host_ms_per_step=host_ms,
-                                    batch_ms=1e3 * built / window_steps)
-                    if writer is not None:
-                        writer.write(done, "train", first if done == first["step"] else last)
-                    bar.set_postfix(loss=f"{last['loss']:.3f}", tok_s=f"{tokens_per_second:,.0f}", mfu=f"{mfu:.1%}")
-                    window_tokens, window_start, window_steps = 0, time.perf_counter(), 0
-                if eval_source is not None and (done % cfg.eval_every == 0 or done == cfg.steps):
-                    evaluated = self.evaluate(state.params, eval_source)
-                    if writer is not None:
-                        writer.write(done, "eval", evaluated)
-                if done % cfg.checkpoint_every == 0:
-                    manager.save(done, args=ocp.args.StandardSave(state))
-                bar.update()
-        finally:
-            batches.close()
-            bar.close()
-            if int(state.step) != (manager.latest_step() or 0):
-                manager.save(int(state.step), args=ocp.args.StandardSave(state), force=True)
-            manager.wait_until_finished()
-            manager.close()
-            if writer is not None:
-                writer.close()
+        with contextlib.ExitStack() as stack:
+            manager = stack.enter_context(open_manager(self.workdir, cfg.keep_checkpoints))
+            state = self.restore_or_init(manager)
+            start = int(state.step)
+            writer = stack.enter_context(_MetricWriter(self.workdir, after_step=start)) if leader else None
+            if start and leader:
+                print(f"resumed from step {start}", flush=True)
+            first: dict[str, float] | None = None
+            last: dict[str, float] = {}
+            evaluated: dict[str, float] = {}
+            window_tokens, window_start, window_steps = 0, time.perf_counter(), 0
+            tokens_per_second = mfu = startup = host_ms = step_seconds = math.nan
+            bar = stack.enter_context(tqdm(total=cfg.steps, initial=start, desc="train", unit="step",
+                                           disable=not (progress and leader), dynamic_ncols=True))
+            batches = stack.enter_context(_Prefetcher(lambda step: self.device_batch(source, step),
+                                                      range(start, cfg.steps), cfg.prefetch))
+            finished = False
+            try:
+                for step, batch in zip(range(start, cfg.steps), batches):
+                    state, metrics = self.train_step(state, batch)
+                    window_tokens = window_tokens + metrics.pop("tokens")  # summed on the device, read when logged
+                    window_steps += 1
+                    done = step + 1
+                    if done % cfg.log_every == 0 or done == cfg.steps or first is None:
+                        last = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                        elapsed = time.perf_counter() - window_start
+                        waited, built = batches.take_times()
+                        if first is None:  # the first step includes compilation: no speed yet
+                            startup = time.perf_counter() - self.started
+                            first = dict(last, step=done, startup_seconds=startup)
+                        else:
+                            step_seconds = elapsed / window_steps
+                            tokens_per_second = float(window_tokens) / elapsed
+                            mfu = self.flops_per_step / step_seconds / self.peak_flops
+                            host_ms = 1e3 * waited / window_steps
+                            last.update(tokens_per_second=tokens_per_second, mfu=mfu, host_ms_per_step=host_ms,
+                                        batch_ms=1e3 * built / window_steps, step_seconds=step_seconds)
+                        if writer is not None:
+                            writer.write(done, "train", first if done == first["step"] else last)
+                        bar.set_postfix(loss=f"{last['loss']:.3f}", tok_s=f"{tokens_per_second:,.0f}", mfu=f"{mfu:.1%}")
+                        window_tokens, window_start, window_steps = 0, time.perf_counter(), 0
+                    if eval_source is not None and (done % cfg.eval_every == 0 or done == cfg.steps):
+                        evaluated = self.evaluate(state.params, eval_source)
+                        if writer is not None:
+                            writer.write(done, "eval", evaluated)
+                    if done % cfg.checkpoint_every == 0:
+                        manager.save(done, args=ocp.args.StandardSave(state))
+                    bar.update()
+                finished = True
+            except KeyboardInterrupt:
+                finished = True  # every process stops here alike: keep what was trained
+                raise
+            finally:
+                # after any other failure the state may be gone (donated) and the processes out of step: no save
+                if finished and int(state.step) != (manager.latest_step() or 0):
+                    manager.save(int(state.step), args=ocp.args.StandardSave(state), force=True)
+                manager.wait_until_finished()
         self.state = state
         return TrainSummary(first_step=int((first or {}).get("step", start)), last_step=int(state.step),
                             first_metrics=first or {}, last_metrics=last, eval_metrics=evaluated,
                             tokens_per_second=tokens_per_second, mfu=mfu, startup_seconds=startup,
-                            host_ms_per_step=host_ms, resumed_from=start)
+                            host_ms_per_step=host_ms, step_seconds=step_seconds, resumed_from=start)
 
     def evaluate(self, params: Any, source: BatchSource) -> dict[str, float]:
         """Mean metrics over ``config.eval_batches`` batches of ``source``."""
         totals: dict[str, float] = {}
         for i in range(self.config.eval_batches):
-            metrics = jax.device_get(self._eval_step(params, self.device_batch(source, i)[0]))
+            metrics = jax.device_get(self._eval_step(params, self.device_batch(source, i)))
             for k, v in metrics.items():
                 totals[k] = totals.get(k, 0.0) + float(v) / self.config.eval_batches
         return totals
 
 
 class _Prefetcher:
-    """Builds ``make(step)`` for each step on a background thread, up to ``depth`` ahead, so the device never
-    waits for the host (``depth`` 0: built in the loop). Iterating yields the results in order; errors are
-    raised in the loop. ``take_times()`` gives, since its last call, the seconds the loop waited for batches
-    and the seconds spent building them."""
+    """Builds ``make(step)`` for each step on a background thread, so the device never waits for the host:
+    ``depth`` batches wait in the queue while the thread builds the next (``depth`` 0: built in the loop).
+    Iterating yields the results in order; errors are raised in the loop. ``take_times()`` gives, since its
+    last call, the seconds the loop waited for batches and the seconds spent building them."""
 
     def __init__(self, make: Callable[[int], Any], steps: range, depth: int) -> None:
         self._make, self._steps, self._depth = make, iter(steps), depth
@@ -390,7 +368,7 @@ class _Prefetcher:
     def _fill(self) -> None:
         try:
             for step in self._steps:
-                item = (True, self._timed_make(step))
+                item = (True, self._timed_make(step))  # (ok, (value, seconds to build))
                 while not self._stop.is_set():
                     try:
                         self._queue.put(item, timeout=0.1)
@@ -415,17 +393,24 @@ class _Prefetcher:
         ok, value = item
         if not ok:
             raise value
-        return value
+        made, built = value
+        self._built += built  # counted here, on the loop's side, so take_times never races the thread
+        return made
 
-    def _timed_make(self, step: int) -> Any:
+    def _timed_make(self, step: int) -> tuple[Any, float]:
         started = time.perf_counter()
         made = self._make(step)
-        self._built += time.perf_counter() - started
-        return made
+        return made, time.perf_counter() - started
 
     def take_times(self) -> tuple[float, float]:
         times, self._waited, self._built = (self._waited, self._built), 0.0, 0.0
         return times
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self._stop.set()
@@ -439,12 +424,13 @@ class _Prefetcher:
 
 
 def _overlay(fresh: Any, loaded: Any) -> Any:
-    """``fresh`` parameters with every entry ``loaded`` also has replaced by the loaded one, so a
-    checkpoint without a newer module (such as the value head) still initialises the rest."""
+    """``fresh`` parameters (device arrays, never gathered) with every entry ``loaded`` also has replaced by the
+    loaded one, so a checkpoint without a newer module (such as the value head) still initialises the rest."""
     if isinstance(fresh, Mapping):
         return {k: _overlay(v, loaded[k]) if isinstance(loaded, Mapping) and k in loaded else v for k, v in fresh.items()}
     if getattr(loaded, "shape", None) != getattr(fresh, "shape", None):
-        raise ValueError(f"checkpoint parameter of shape {getattr(loaded, 'shape', None)} does not fit {fresh.shape}")
+        raise ConfigError(f"a parameter of shape {getattr(loaded, 'shape', None)} to start from does not fit the "
+                          f"model's {fresh.shape}")
     return loaded
 
 
@@ -469,12 +455,23 @@ def _match_param_shardings(opt_state: Any, params: Any, param_shardings: Any, de
 
 
 class _MetricWriter:
-    """Metrics as JSON lines and TensorBoard event files."""
+    """Metrics as JSON lines and TensorBoard event files. A resumed run first drops the lines of steps after its
+    checkpoint (written by the run that was cut short), so every step stays logged once."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, after_step: int = 0) -> None:
         self.path = workdir / "metrics.jsonl"
+        if after_step and self.path.exists():
+            kept = [line for line in self.path.read_text().splitlines(keepends=True)
+                    if line.strip() and json.loads(line)["step"] <= after_step]
+            atomic_write_text(self.path, "".join(kept))
         self.file = self.path.open("a")
         self.tensorboard = SummaryWriter(str(workdir / "tensorboard"))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def write(self, step: int, split: str, metrics: Mapping[str, float]) -> None:
         self.file.write(json.dumps({"step": step, "split": split, **metrics}) + "\n")
@@ -495,9 +492,9 @@ def plan_steps(config: TrainConfig, workdir: str | os.PathLike[str], probe: Call
     the budget grew). Every process gets process 0's answer."""
     if config.seconds is None:
         return config.steps
-    steps, seconds = saved_steps(workdir)
-    if steps is not None and seconds:
-        return agree(int(steps * config.seconds / seconds))
+    steps, seconds = saved_steps(workdir) if is_leader() else (None, None)
+    if agree(int(steps is not None and bool(seconds))):  # every process takes the same branch
+        return agree(int(steps * config.seconds / seconds) if is_leader() else 0)
     trainer = probe()
     step_seconds = trainer.time_steps(source, steps=10)
     started = time.perf_counter()
@@ -516,11 +513,13 @@ def run_training(model_config: ModelConfig, config: TrainConfig, loss_fn: LossFn
                  source: BatchSource, eval_source: BatchSource | None, *, lengths: tuple[int, int],
                  run_info: Mapping[str, Any], init_params: Any | None = None,
                  init_checkpoint: str | os.PathLike[str] | None = None, started: float | None = None,
-                 say: Callable[[str], None] = print, progress: bool = True) -> TrainSummary:
-    """Plan the steps (see :func:`plan_steps`) and train: what every training command does once its data is ready."""
+                 say: Callable[[str], None] = print, progress: bool = True) -> tuple[TrainSummary, Trainer]:
+    """Plan the steps (see :func:`plan_steps`) and train: what every training command does once its data is ready.
+    Returns the summary and the trainer (its ``state`` holds the trained parameters)."""
     def trainer(steps: int) -> Trainer:
         return Trainer(model_config, config.replace(steps=steps), loss_fn, workdir, init_params=init_params,
                        init_checkpoint=init_checkpoint, example_lengths=lengths, run_info=run_info, started=started)
 
     steps = plan_steps(config, workdir, lambda: trainer(10**6), source, say)
-    return trainer(steps).train(source, eval_source, progress=progress)
+    final = trainer(steps)
+    return final.train(source, eval_source, progress=progress), final

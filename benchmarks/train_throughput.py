@@ -52,9 +52,9 @@ def measure(name: str, steps: int, batch_size: int | None) -> dict[str, float]:
         write_record_shards({"tokens": files}, Path(scratch) / "tokens", shards=8)
         rows = PretrainRows(RecordShards(Path(scratch) / "tokens"), train.batch_size, lengths)
         config = train.replace(steps=steps, seconds=None, log_every=steps // 2, checkpoint_every=10**6, eval_every=10**6)
-        summary = run_training(experiment.model, config, pretrain_loss, Path(scratch) / "run", rows, None,
-                               lengths=lengths, run_info={}, started=started, progress=False)
-    step_ms = 1e3 * train.batch_size * sum(lengths) / summary.tokens_per_second
+        summary, _ = run_training(experiment.model, config, pretrain_loss, Path(scratch) / "run", rows, None,
+                                  lengths=lengths, run_info={}, started=started, progress=False)
+    step_ms = 1e3 * summary.step_seconds
     return {"startup": summary.startup_seconds, "step_ms": step_ms, "host_ms": summary.host_ms_per_step,
             "batch_ms": summary.last_metrics["batch_ms"], "tokens_per_second": summary.tokens_per_second,
             "mfu": summary.mfu, "batch": train.batch_size, "lengths": lengths, "dtype": experiment.model.dtype,

@@ -26,13 +26,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from alphacode.data import RecordShards, encoder_decoder_features, row_rng, stack, write_record_shards
+from alphacode.data import RecordShards, RowSource, encoder_decoder_features, row_rng, write_record_shards
 from alphacode.problems import Language, Problem
 from alphacode.prompt import PromptHeader, build_prompt, input_generation_prompt
 from finetune.functions import docstring_functions, split_functions
 from pretrain.corpus import iter_corpus
 
 TASKS = ("contest", "functions", "exercises", "test_inputs")
+MIXTURE_RATES = {"contest": 1.0, "functions": 1.0, "exercises": 1.0, "test_inputs": 0.25}  # the default mixture
 _LANGUAGES = {Language.PYTHON3: "python3", Language.CPP: "cpp"}
 T = TypeVar("T")
 R = TypeVar("R")
@@ -103,7 +104,7 @@ def write_task_shards(rows: Mapping[str, Sequence[TextRow]], encode_batch: Calla
     return manifests
 
 
-class MixtureRows:
+class MixtureRows(RowSource):
     """Rows of fine-tuning batches of ``batch_size`` drawn from several tasks' record shards at ``rates``:
     row ``r`` of ``step`` picks a task by rate, then a record of its shard, as a pure function of
     ``(seed, step, r)``; each row carries ``correct`` ([1]) for the value-conditioning losses."""
@@ -120,15 +121,12 @@ class MixtureRows:
     def row(self, step: int, row: int) -> dict[str, np.ndarray]:
         rng = row_rng(self.seed, step, row)
         task = self.tasks[self.names[int(rng.choice(len(self.names), p=self.probabilities))]]
-        records = task.for_row(row, self.batch_size)
+        records = task.for_row(step, row, self.batch_size)
         i = int(rng.integers(len(records)))
         features = encoder_decoder_features(records.streams["inputs"][i], records.streams["targets"][i],
                                             *self.lengths, rng, self.mlm_rate)
         features["correct"] = np.array([records.flags["correct"][i]], np.int32)
         return features
-
-    def rows(self, step: int, start: int, stop: int) -> dict[str, np.ndarray]:
-        return stack(self.row(step, r) for r in range(start, stop))
 
 
 def load_task_shards(directory: str | os.PathLike[str]) -> dict[str, RecordShards]:

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from alphacode.execution import Limits, Sandbox, Status, make_job
-from alphacode.splits import SPLITS, split_of
-from finetune.functions import FunctionExample, docstring_functions
+from alphacode.splits import SPLITS
+from finetune.functions import FunctionExample, docstring_functions, split_functions
 from pretrain.corpus import iter_corpus
 
 LIMITS = Limits(time_s=2.0, memory_bytes=256 * 1024 * 1024)
@@ -72,25 +72,24 @@ def candidates(source: str) -> Iterator[tuple[FunctionExample, int, str]]:
 
 
 def mine_exercises(corpus_dir: str | os.PathLike[str], sandbox: Sandbox) -> dict[str, list[Exercise]]:
-    """Every qualifying function of the corpus whose examples pass in ``sandbox``, per split (by a hash of
-    path and name, as the docstring functions are split); each distinct prompt once."""
-    found: list[tuple[str, FunctionExample, int, str]] = []
-    seen: set[str] = set()
+    """Every qualifying function of the corpus whose examples pass in ``sandbox``, per split and each distinct
+    prompt once, as :func:`finetune.functions.split_functions` splits the docstring functions."""
+    mined: list[tuple[str, list[FunctionExample]]] = []
+    details: dict[str, tuple[int, str]] = {}  # prompt -> (examples, imports) where it first occurs
     for source in iter_corpus(corpus_dir):
-        if source.language != "Python":
-            continue
-        for function, count, imports in candidates(source.content):
-            if function.prompt not in seen:
-                seen.add(function.prompt)
-                found.append((source.path, function, count, imports + "\n" + function.prompt + function.body))
+        if source.language == "Python":
+            found = list(candidates(source.content))
+            mined.append((source.path, [function for function, _, _ in found]))
+            for function, count, imports in found:
+                details.setdefault(function.prompt, (count, imports))
+    checked = [(split, function) for split, functions in split_functions(mined).items() for function in functions]
     marker = f"passed-{secrets.token_hex(8)}"  # a function that prints it cannot know it
-    jobs = [make_job(program + _HARNESS.format(name=function.name, marker=marker), "python3", [""], LIMITS)
-            for _, function, _, program in found]
+    jobs = [make_job(details[f.prompt][1] + "\n" + f.prompt + f.body + _HARNESS.format(name=f.name, marker=marker),
+                     "python3", [""], LIMITS) for _, f in checked]
     outcomes = sandbox.run_batch(jobs, progress="checking exercises") if jobs else []
-    splits: dict[str, list[Exercise]] = {split: [] for split in SPLITS}
-    for (path, function, count, _), (outcome,) in zip(found, outcomes):
+    exercises: dict[str, list[Exercise]] = {split: [] for split in SPLITS}
+    for (split, function), (outcome,) in zip(checked, outcomes):
         lines = outcome.stdout.decode("utf-8", "replace").strip().splitlines() if outcome.status is Status.OK else []
         if lines and lines[-1] == marker:
-            splits[split_of(f"{path}:{function.name}")].append(
-                Exercise(function.name, function.prompt, function.body, count))
-    return splits
+            exercises[split].append(Exercise(function.name, function.prompt, function.body, details[function.prompt][0]))
+    return exercises

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
-import jax.numpy as jnp
+from alphacode.lazy import lazy_import
+
+jax = lazy_import("jax")  # the loss settings are read by experiment files, which must load without JAX
+jnp = lazy_import("jax.numpy")
 
 GOLD_ALPHA = 0.5
 GOLD_BETA = 0.05

@@ -25,11 +25,20 @@ from alphacode.execution.sandbox import SandboxOptions
 from alphacode.fileio import atomic_write_text
 from alphacode.lazy import lazy_import
 from alphacode.model.config import ModelConfig
-from alphacode.model.export import ModelFormatError, load_model, read_model_config, tokenizer_file
+from alphacode.model.export import WEIGHT_FORMATS, ModelFormatError, load_model, read_model_config, tokenizer_file
 from alphacode.problems import load_problems, split_files
 from alphacode.splits import EVALUATION_SPLITS, file_split
 from alphacode.tokenizer import Tokenizer
-from finetune.examples import MixtureRows, TextRow, function_rows, load_task_shards, task_rows, write_task_shards
+from finetune.examples import (
+    MIXTURE_RATES,
+    TASKS,
+    MixtureRows,
+    TextRow,
+    function_rows,
+    load_task_shards,
+    task_rows,
+    write_task_shards,
+)
 from finetune.exercises import mine_exercises
 from pretrain.corpus import build_corpus, default_corpus_sources
 
@@ -40,7 +49,6 @@ objective = lazy_import("finetune.objective")
 checkpoint = lazy_import("alphacode.checkpoint")
 export = lazy_import("alphacode.model.export")
 
-MIXTURE_RATES = {"contest": 1.0, "functions": 1.0, "exercises": 1.0, "test_inputs": 0.25}
 MINED_TASKS = ("functions", "exercises")  # mined from a corpus
 DONE = "examples.json"  # written last: the task shards of both splits are complete
 
@@ -52,7 +60,8 @@ class FinetuneData:
     and corpus/; an export's tokenizer); without a corpus there, one is built in the work directory from
     ``corpus_sources`` (empty: this Python's own code, at most ``max_files`` files) for the docstring
     functions and exercises; ``rates``: the mixture's weights
-    per task; ``export``: where the final model goes (empty: none), as ``export_weights``. In the public
+    per task; ``export``: where the final model goes (empty: none), as ``export_weights``; ``threads``: worker
+    threads and processes for tokenizing and mining (0: one per core). In the public
     CodeContests layout the splits are the files' own (``train-*.parquet``, ...); a ``problems`` of only
     valid or test files is refused unless ``allow_eval_splits`` (then every file splits by the hash rule)."""
 
@@ -67,10 +76,22 @@ class FinetuneData:
     corpus_sources: tuple[str, ...] = ()
     max_files: int = 6000
     shards: int = 8
-    threads: int = max(1, (os.cpu_count() or 1) - 1)
+    threads: int = 0
     export: str | None = None
     export_weights: str = "int8"
     allow_eval_splits: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.rates) - set(TASKS))
+        if unknown:
+            raise ConfigError(f"data.rates names no such task {', '.join(unknown)}; the tasks are {', '.join(TASKS)}")
+        if any(rate < 0 for rate in self.rates.values()) or not any(rate > 0 for rate in self.rates.values()):
+            raise ConfigError(f"data.rates must be non-negative with at least one positive, got {dict(self.rates)}")
+        if self.export_weights not in WEIGHT_FORMATS:
+            raise ConfigError(f"data.export_weights must be one of {', '.join(WEIGHT_FORMATS)}, "
+                              f"got {self.export_weights!r}")
+        if not 0 <= self.mlm_rate < 1:
+            raise ConfigError(f"data.mlm_rate must be in [0, 1), got {self.mlm_rate}")
 
 
 def _sources(data: FinetuneData) -> tuple[Path, Path | None]:
@@ -93,14 +114,19 @@ def _sources(data: FinetuneData) -> tuple[Path, Path | None]:
     return tokenizer, corpus
 
 
-def prepare(data: FinetuneData, workdir: str | os.PathLike[str], say: Callable[[str], None] = print) -> Path:
-    """Each task's record shards per split under ``workdir/tasks`` (skipped when complete). Needs no JAX."""
+def prepare(data: FinetuneData, workdir: str | os.PathLike[str], say: Callable[[str], None] = print, *,
+            build: bool = True) -> Path:
+    """Each task's record shards per split under ``workdir/tasks`` (skipped when complete). Needs no JAX.
+    ``build=False`` only finds them: what the other processes of a multi-host run do once process 0 made them."""
     if not Path(data.problems).exists():
         raise UserError(f"{data.problems}: no such file or directory (data.problems)")
     tokenizer_file, corpus = _sources(data)
     out = Path(workdir) / "tasks"
     if (out / DONE).exists():
         return out
+    if not build:
+        raise UserError(f"{workdir}: process 0 prepared the data but this process does not see it; every process "
+                        f"of a multi-host run needs the same work directory (a shared file system)")
     started = time.perf_counter()
     tokenizer = Tokenizer.load(tokenizer_file)
     encode = functools.partial(tokenizer.encode_batch, num_threads=data.threads)
@@ -132,7 +158,7 @@ def mine(corpus: Path, data: FinetuneData, say: Callable[[str], None]) -> dict[s
     """The corpus' docstring functions and checked exercises, per split, for the tasks the mixture uses."""
     mined = {}
     if data.rates.get("functions", 0) > 0:
-        mined["functions"] = function_rows(corpus, data.threads, data.max_functions)
+        mined["functions"] = function_rows(corpus, data.threads or os.cpu_count() or 1, data.max_functions)
     if data.rates.get("exercises", 0) > 0:
         with SandboxOptions().open() as sandbox:
             exercises = mine_exercises(corpus, sandbox)
@@ -165,19 +191,18 @@ def finetune(experiment: Experiment, workdir: str | os.PathLike[str], *, started
                           f"run it with `alphacode {experiment.stage}`")
     data, train = experiment.data, experiment.train
     init_run, params, init_config = init_source(data)
-    leader = hosts.is_leader()
-    run_info = start_run(experiment, workdir, leader)
-    if leader:
-        prepare(data, workdir, say)
-    hosts.sync("finetune-data")
-    tasks_dir = prepare(data, workdir, lambda _: None)  # made by now: found
-    model = experiment.model
-    if init_config is not None and init_config.replace(dtype=model.dtype, name=model.name) != model:
-        raise ConfigError(f"{data.init}: holds a model of another shape than model.* ({init_config.name}); "
-                          f"make the experiment's model match it")
+    model = experiment.model  # checked against the init and the tokenizer before any work is done
+    if init_config is not None and init_config.shape() != model.shape():
+        differ = ", ".join(f"model.{k}={v} (the init's {init_config.shape()[k]})" for k, v in model.shape().items()
+                           if init_config.shape()[k] != v)
+        raise ConfigError(f"{data.init}: holds a model of another shape: {differ}; make the experiment's model match")
     tokenizer = Tokenizer.load(_sources(data)[0])
     if model.vocab_size != tokenizer.vocab_size:
         raise ConfigError(f"model.vocab_size is {model.vocab_size} but the tokenizer has {tokenizer.vocab_size} pieces")
+    leader = hosts.is_leader()
+    run_info = start_run(experiment, workdir, leader)
+    hosts.leader_first(lambda: prepare(data, workdir, say), "the data")
+    tasks_dir = prepare(data, workdir, lambda _: None, build=False)  # made by now: found
     split_tasks = {split: load_task_shards(tasks_dir / split) for split in ("train", "valid")}
     if not any(data.rates.get(task, 0) > 0 for task in split_tasks["train"]):
         raise UserError(f"{data.problems}: no training examples for the mixture's tasks ({', '.join(data.rates)}) "
@@ -191,20 +216,17 @@ def finetune(experiment: Experiment, workdir: str | os.PathLike[str], *, started
     elif leader:
         say(f"{data.problems}: no contest problem in its valid split: no held-out evaluation")
     loss = functools.partial(objective.finetune_loss, config=experiment.loss)
-    summary = training.run_training(model, train, loss, workdir, source, valid, lengths=data.lengths,
-                                    run_info=run_info, init_params=params, init_checkpoint=init_run, started=started,
-                                    say=say, progress=progress)
-    if data.export and leader:
-        exported = write_export(workdir, data, _sources(data)[0], {"experiment": run_info["experiment"]})
-        say(f"export: {exported} ({sum(f.stat().st_size for f in exported.iterdir()) / 2**20:.1f} MiB, "
-            f"weights {data.export_weights})")
+    summary, trainer = training.run_training(model, train, loss, workdir, source, valid, lengths=data.lengths,
+                                             run_info=run_info, init_params=params, init_checkpoint=init_run,
+                                             started=started, say=say, progress=progress)
+    if data.export:
+        trained = hosts.gather(trainer.state.params)  # every process takes part; process 0 writes
+        if leader:
+            exported = export.export_model(model.replace(dtype="float32"), trained, _sources(data)[0], data.export,
+                                           weights=data.export_weights,
+                                           metadata={"experiment": run_info["experiment"]})
+            say(f"export: {exported} ({sum(f.stat().st_size for f in exported.iterdir()) / 2**20:.1f} MiB, "
+                f"weights {data.export_weights})")
+        hosts.sync("finetune-export")
     return summary
-
-
-def write_export(workdir: str | os.PathLike[str], data: FinetuneData, tokenizer: Path,
-                 metadata: Mapping[str, Any]) -> Path:
-    """The run's latest checkpoint as a self-contained model directory at ``data.export`` (float32 activations)."""
-    config, params = checkpoint.load_checkpoint(workdir)
-    return export.export_model(config.replace(dtype="float32"), params, tokenizer, data.export,
-                               weights=data.export_weights, metadata=dict(metadata))
 

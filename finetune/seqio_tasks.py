@@ -1,6 +1,6 @@
 """seqio tasks and the mixture of the fine-tuning examples, for users of seqio (the trainer never imports this).
 
-One task per kind of example (``contest``, ``functions``, ``test_inputs``), each yielding the rows
+One task per kind of example (``contest``, ``functions``, ``exercises``, ``test_inputs``), each yielding the rows
 :class:`finetune.examples.MixtureRows` builds from that task alone, and a seqio mixture of them at the
 experiment's rates. Every example is defined in :mod:`finetune.examples`; nothing is redefined here.
 """
@@ -13,8 +13,7 @@ from pathlib import Path
 
 import seqio
 
-from finetune.examples import MixtureRows, load_task_shards
-from finetune.pipeline import MIXTURE_RATES
+from finetune.examples import MIXTURE_RATES, MixtureRows, load_task_shards
 from pretrain.seqio_tasks import register_rows_task
 
 

@@ -13,13 +13,13 @@ build their rows here, so they hold the same examples for the same records and s
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from alphacode.data import RecordShards, encoder_decoder_features, row_rng, stack, write_record_shards
+from alphacode.data import RecordShards, RowSource, encoder_decoder_features, row_rng, write_record_shards
 from pretrain.corpus import HELDOUT_FRACTION, is_heldout, iter_corpus
 
 
@@ -31,7 +31,7 @@ def random_split(tokens: np.ndarray, rng: np.random.Generator, encoder_length: i
     return tokens[:split][-encoder_length:], tokens[split:]
 
 
-class PretrainRows:
+class PretrainRows(RowSource):
     """Rows of pretraining batches of ``batch_size`` from record shards (one ``tokens`` stream): row ``r`` of
     ``step`` is a pure function of ``(seed, step, r)``."""
 
@@ -42,13 +42,10 @@ class PretrainRows:
 
     def row(self, step: int, row: int) -> dict[str, np.ndarray]:
         rng = row_rng(self.seed, step, row)
-        records = self.shards.for_row(row, self.batch_size).streams["tokens"]
+        records = self.shards.for_row(step, row, self.batch_size).streams["tokens"]
         tokens = records[int(rng.integers(len(records)))]
         inputs, targets = random_split(tokens, rng, self.lengths[0], self.prefix_fraction)
         return encoder_decoder_features(inputs, targets, *self.lengths, rng, self.mlm_rate)
-
-    def rows(self, step: int, start: int, stop: int) -> dict[str, np.ndarray]:
-        return stack(self.row(step, r) for r in range(start, stop))
 
 
 def tokenize_corpus(corpus_dir: str | os.PathLike[str], encode_batch: Callable[[list[str]], list[list[int]]],
@@ -63,9 +60,3 @@ def tokenize_corpus(corpus_dir: str | os.PathLike[str], encode_batch: Callable[[
                                        metadata={"split": split, **(metadata or {})})
             for split, files in texts.items() if files}
 
-
-def example_stream(rows: PretrainRows, steps: Iterable[int]) -> Iterable[dict[str, np.ndarray]]:
-    """The rows of ``steps``, one example at a time, in batch order (what the seqio task yields)."""
-    for step in steps:
-        for row in range(rows.batch_size):
-            yield rows.row(step, row)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import tempfile
 import time
 from collections import defaultdict
@@ -44,8 +45,9 @@ objective = lazy_import("pretrain.objective")
 class PretrainData:
     """The pretraining data. ``corpus``: source trees or dumps (empty: this Python's own code), at most
     ``max_files`` files (0: all); ``tokenizer``/``tokens``: an existing tokenizer model / record shard
-    directory (with ``train/`` and ``valid/``) instead of making them; ``shards``: record shards per split;
-    ``prefix_fraction``: the share of a file the random split point falls in (:mod:`pretrain.examples`)."""
+    directory (with ``train/``, and ``valid/`` if any) instead of making them; ``shards``: record shards per
+    split; ``threads``: tokenizer threads (0: one per core); ``prefix_fraction``: the share of a file the random
+    split point falls in (:mod:`pretrain.examples`)."""
 
     corpus: tuple[str, ...] = ()
     max_files: int = 4000
@@ -56,7 +58,7 @@ class PretrainData:
     mlm_rate: float = 0.15
     prefix_fraction: float = 1.0
     shards: int = 8
-    threads: int = max(1, (os.cpu_count() or 1) - 1)
+    threads: int = 0
 
 
 @dataclass(frozen=True)
@@ -75,18 +77,22 @@ class Prepared:
     vocab_size: int
 
 
-def prepare(data: PretrainData, workdir: str | os.PathLike[str], say: Callable[[str], None] = print) -> Prepared:
+def prepare(data: PretrainData, workdir: str | os.PathLike[str], say: Callable[[str], None] = print, *,
+            build: bool = True) -> Prepared:
     """Corpus, tokenizer and record shards under ``workdir`` (each skipped when complete, or taken from
-    ``data.tokenizer``/``data.tokens``). Needs no JAX."""
+    ``data.tokenizer``/``data.tokens``). Needs no JAX. ``build=False`` only finds and checks them: what the
+    other processes of a multi-host run do once process 0 made them."""
     root = Path(workdir)
     tokenizer_file = Path(data.tokenizer) if data.tokenizer else root / "tokenizer.model"
-    tokens = Path(data.tokens) if data.tokens else root / "tokens"
+    tokens = Path(data.tokens) if data.tokens else root / "tokens"  # made whole, then renamed into place
     for given, what in ((data.tokenizer, "data.tokenizer"), (data.tokens, "data.tokens")):
         if given and not Path(given).exists():
             raise UserError(f"{given}: no such file or directory ({what})")
-    needs_corpus = not tokenizer_file.exists() or read_manifest(tokens / "train") is None
+    if not build and not (tokenizer_file.exists() and tokens.is_dir()):
+        raise UserError(f"{root}: process 0 prepared the data but this process does not see it; every process "
+                        f"of a multi-host run needs the same work directory (a shared file system)")
     corpus = root / "corpus"
-    if needs_corpus and not (corpus / "manifest.json").exists():
+    if not (tokenizer_file.exists() and tokens.is_dir()) and not (corpus / "manifest.json").exists():
         for source in data.corpus:
             if not Path(source).exists():
                 raise UserError(f"{source}: no such file or directory (data.corpus)")
@@ -97,11 +103,14 @@ def prepare(data: PretrainData, workdir: str | os.PathLike[str], say: Callable[[
         trained = train_tokenizer(tokenizer_texts(corpus), root / "tokenizer", vocab_size=data.vocab_size)
         say(f"tokenizer: vocabulary {trained.vocab_size} in {tokenizer_file}")
     tokenizer = Tokenizer.load(tokenizer_file)
-    if read_manifest(tokens / "train") is None:
+    if not tokens.is_dir():
         started = time.perf_counter()
+        partial = root / "tokens.partial"
+        shutil.rmtree(partial, ignore_errors=True)
         encode = functools.partial(tokenizer.encode_batch, num_threads=data.threads)
-        manifests = tokenize_corpus(corpus, encode, tokens, shards=data.shards,
+        manifests = tokenize_corpus(corpus, encode, partial, shards=data.shards,
                                     metadata={"tokenizer": tokenizer.digest, "vocab_size": tokenizer.vocab_size})
+        partial.rename(tokens)
         say(f"tokens: {manifests['train']['records']} training and {manifests.get('valid', {}).get('records', 0)} "
             f"held-out files in {tokens} ({time.perf_counter() - started:.0f} s)")
     check_tokens(tokens, tokenizer)
@@ -109,11 +118,15 @@ def prepare(data: PretrainData, workdir: str | os.PathLike[str], say: Callable[[
 
 
 def check_tokens(tokens: Path, tokenizer: Tokenizer) -> None:
-    """Record shards made with another tokenizer would train on wrong ids: refuse them."""
+    """Record shards made with another tokenizer would train on wrong ids: refuse them. ``train/`` must be
+    there; ``valid/`` is optional (a corpus too small to hold a file out has none)."""
     for split in ("train", "valid"):
         manifest = read_manifest(tokens / split)
         if manifest is None:
-            raise UserError(f"{tokens / split}: no record shards (make them with `alphacode pretrain --prepare-only`)")
+            if split == "train":
+                raise UserError(f"{tokens / split}: no record shards (make them with `alphacode pretrain "
+                                f"--prepare-only`)")
+            continue
         if manifest.get("tokenizer") != tokenizer.digest:
             raise UserError(f"{tokens / split}: made with another tokenizer than {tokenizer.digest[:12]}; "
                             f"use the tokenizer.model they were made with")
@@ -128,10 +141,8 @@ def pretrain(experiment: Experiment, workdir: str | os.PathLike[str], *, started
                           f"run it with `alphacode {experiment.stage}`")
     leader = hosts.is_leader()
     run_info = start_run(experiment, workdir, leader)
-    if leader:
-        prepare(experiment.data, workdir, say)
-    hosts.sync("pretrain-data")
-    prepared = prepare(experiment.data, workdir, lambda _: None)  # made by now: found and checked
+    hosts.leader_first(lambda: prepare(experiment.data, workdir, say), "the data")
+    prepared = prepare(experiment.data, workdir, lambda _: None, build=False)  # made by now: found and checked
     model = experiment.model
     if model.vocab_size != prepared.vocab_size:
         raise ConfigError(f"model.vocab_size is {model.vocab_size} but the tokenizer has {prepared.vocab_size} "
@@ -140,10 +151,14 @@ def pretrain(experiment: Experiment, workdir: str | os.PathLike[str], *, started
     train_rows, valid_rows = (
         PretrainRows(RecordShards(prepared.tokens / split), train.batch_size, data.lengths, seed=train.seed + offset,
                      mlm_rate=data.mlm_rate, prefix_fraction=data.prefix_fraction)
+        if read_manifest(prepared.tokens / split) is not None else None
         for split, offset in (("train", 0), ("valid", 1)))
+    if valid_rows is None and leader:
+        say(f"{prepared.tokens}: no valid split: no held-out evaluation")
     loss = functools.partial(objective.pretrain_loss, mlm_weight=experiment.loss.mlm_weight)
-    return training.run_training(model, train, loss, workdir, train_rows, valid_rows, lengths=data.lengths,
-                                 run_info=run_info, started=started, say=say, progress=progress)
+    summary, _ = training.run_training(model, train, loss, workdir, train_rows, valid_rows, lengths=data.lengths,
+                                       run_info=run_info, started=started, say=say, progress=progress)
+    return summary
 
 
 @dataclass(frozen=True)

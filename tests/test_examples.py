@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alphacode.data import RecordShards, TokenStream, encoder_decoder_features, write_record_shards
+from alphacode.data import RecordShards, TokenStream, encoder_decoder_features, shard_of_row, write_record_shards
 from alphacode.model.config import BOS_ID, EOS_ID, MASK_ID
 from finetune.examples import MixtureRows, parallel_map
 from finetune.functions import docstring_functions, split_functions
@@ -44,6 +44,15 @@ def test_rows_are_a_pure_function_of_the_step(tmp_path: Path) -> None:
     row = first["encoder_target_tokens"][0]
     last = row[row != 0][-1]
     assert first["decoder_target_tokens"][0][0] in (last + 1, EOS_ID)
+
+
+def test_every_shard_is_drawn_alike_whatever_the_batch() -> None:
+    # a batch that divides among the shards: contiguous blocks of rows, so each process reads only its share
+    assert [shard_of_row(3, r, 16, 8) for r in range(16)] == [r // 2 for r in range(16)]
+    for batch, shards in [(4, 8), (12, 8), (5, 3)]:  # otherwise rows and steps go round the shards in turn
+        drawn = np.bincount([shard_of_row(step, r, batch, shards) for step in range(shards) for r in range(batch)],
+                            minlength=shards)
+        assert drawn.min() == drawn.max() == batch, (batch, shards, drawn)
 
 
 def test_mixture_follows_its_rates(tmp_path: Path) -> None:

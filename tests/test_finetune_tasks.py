@@ -17,6 +17,7 @@ import pytest
 
 from alphacode.config import Experiment, TrainConfig
 from alphacode.data import RecordShards
+from alphacode.errors import ConfigError
 from alphacode.problems import Language, load_problems, problem_to_dict
 from alphacode.splits import SPLITS, in_split, split_of
 from alphacode.tokenizer import Tokenizer
@@ -144,6 +145,14 @@ def test_finetune_runs_with_each_switch(tmp_path: Path, pretrained: Path) -> Non
     assert first["all"]["solution_loss"] != pytest.approx(first["plain"]["solution_loss"], rel=1e-3)
     assert dataclasses.asdict(FinetuneLossConfig()) == json.loads((tmp_path / "all" / "config.json").read_text())[
         "experiment"]["loss"]
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"rates": {"contset": 1.0}}, "no such task contset"), ({"rates": {"contest": 0.0}}, "at least one positive"),
+    ({"export_weights": "int4"}, "export_weights must be one of"), ({"mlm_rate": 1.5}, "mlm_rate must be in")])
+def test_bad_data_settings_are_refused_by_name(changes: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        FinetuneData(**changes)
 
 
 def test_mixture_holds_every_task_with_its_rate(tmp_path: Path, pretrained: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from alphacode.config import TrainConfig, load_experiment
 from alphacode.data import RecordShards, read_manifest
+from alphacode.errors import UserError
 from alphacode.model import BOS_ID, EOS_ID, PAD_ID, get_config
 from alphacode.model.config import MASK_ID
 from alphacode.tokenizer import Tokenizer
@@ -103,6 +104,23 @@ def test_shards_are_reused_not_rewritten_and_carry_their_tokenizer(prepared: Pat
     prepare(PretrainData(corpus=(str(source),), vocab_size=500, lengths=LENGTHS), other, say=lambda _: None)
     with pytest.raises(Exception, match="made with another tokenizer"):
         prepare(PretrainData(tokens=str(prepared / "tokens"), tokenizer=str(other / "tokenizer.model")), tmp_path)
+
+
+def test_prepare_finds_complete_work_and_needs_no_valid_split(prepared: Path, source: Path, tmp_path: Path) -> None:
+    def never(message: str) -> None:
+        raise AssertionError(f"made again: {message}")
+
+    data = PretrainData(corpus=(str(source),), vocab_size=600, lengths=LENGTHS, shards=3)
+    work = tmp_path / "work"
+    shutil.copytree(prepared, work)
+    shutil.rmtree(work / "tokens" / "valid")  # a corpus too small to hold a file out has no valid split
+    assert prepare(data, work, never, build=False).tokens == work / "tokens"
+    shutil.rmtree(work / "tokens")  # tokenizing cut short leaves only tokens.partial, never taken for complete
+    (work / "tokens.partial" / "train").mkdir(parents=True)
+    with pytest.raises(UserError, match="needs the same work directory"):
+        prepare(data, work, never, build=False)
+    prepare(data, work, lambda _: None)
+    assert read_manifest(work / "tokens" / "valid") is not None and not (work / "tokens.partial").exists()
 
 
 def test_the_training_path_imports_no_tensorflow() -> None:

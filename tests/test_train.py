@@ -34,6 +34,9 @@ def test_killed_run_resumes_to_the_same_result(tmp_path: Path) -> None:
     assert "resumed from" not in first.stdout
     assert re.search(r"^resumed from step (10|20)$", rerun.stdout, re.MULTILINE), rerun.stdout[-2000:]
     assert abs(resumed["loss"] - straight["loss"]) < 1e-6
+    logged = [json.loads(line)["step"] for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
+              if json.loads(line)["split"] == "train"]
+    assert logged == list(range(1, 31))  # the steps the killed run logged after its checkpoint were dropped, once
     assert abs(resumed["checksum"] - straight["checksum"]) < 1e-4 * straight["checksum"]
     assert straight["loss"] < 0.6 * straight["first_loss"]
 

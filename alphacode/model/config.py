@@ -53,6 +53,14 @@ class ModelConfig:
     def replace(self, **changes: Any) -> ModelConfig:
         return dataclasses.replace(self, **changes)
 
+    def shape(self) -> dict[str, Any]:
+        """The fields that fix the parameters' shapes: a model can start from the weights of another of equal shape."""
+        return {name: getattr(self, name) for name in SHAPE_FIELDS}
+
+
+SHAPE_FIELDS = ("vocab_size", "d_model", "num_heads", "num_kv_heads", "head_dim", "d_ff", "encoder_layers",
+                "decoder_layers", "tie_embeddings")
+
 
 def _alphacode(name: str, d_model: int, heads: int, kv_heads: int, enc: int, dec: int) -> ModelConfig:
     return ModelConfig(name=name, d_model=d_model, num_heads=heads, num_kv_heads=kv_heads, head_dim=128,

@@ -232,7 +232,7 @@ def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
     else:
         try:
             config, params = checkpoint.load_checkpoint(path)
-        except (OSError, ValueError, KeyError) as err:
+        except (UserError, OSError, ValueError, KeyError) as err:
             raise ModelFormatError(f"{path}: not a readable training directory ({_first_line(err)})") from None
         params = _unflatten(_flatten(params))
     tokenizer_path = tokenizer_file(path)

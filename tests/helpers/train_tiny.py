@@ -10,6 +10,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
+
+import numpy as np
+
+
+class ArrayBatches:
+    """Batches of ``batch_size`` rows from in-memory arrays: each epoch is a seeded permutation of the examples."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], batch_size: int, seed: int = 0) -> None:
+        self.arrays, self.batch_size, self.seed = dict(arrays), batch_size, seed
+        self.size = len(next(iter(self.arrays.values())))
+
+    def rows(self, step: int, start: int, stop: int) -> dict[str, np.ndarray]:
+        first = step * self.batch_size
+        index = np.array([np.random.default_rng((self.seed, i // self.size)).permutation(self.size)[i % self.size]
+                          for i in range(first + start, first + stop)])
+        return {k: v[index] for k, v in self.arrays.items()}
 
 
 def main() -> None:
@@ -26,11 +43,10 @@ def main() -> None:
     import signal
 
     import jax
-    import numpy as np
 
     from alphacode.config import TrainConfig
     from alphacode.model import get_config
-    from alphacode.train import ArrayBatches, Trainer
+    from alphacode.train import Trainer
     from pretrain.objective import pretrain_loss
 
     config = get_config("tiny", vocab_size=128, d_model=32, num_heads=4, num_kv_heads=2, head_dim=8, d_ff=64,
