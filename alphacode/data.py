@@ -26,6 +26,9 @@ from alphacode.fileio import atomic_write, atomic_write_text
 from alphacode.model.config import BOS_ID, EOS_ID, MASK_ID, PAD_ID
 
 MANIFEST = "manifest.json"
+ENCODER_FEATURES = ("encoder_input_tokens", "encoder_target_tokens", "encoder_loss_weights")
+DECODER_FEATURES = ("decoder_input_tokens", "decoder_target_tokens", "decoder_loss_weights")
+FEATURES = ENCODER_FEATURES + DECODER_FEATURES  # what every training row holds (a task may add more)
 
 
 def encoder_decoder_features(inputs: Sequence[int], targets: Sequence[int], encoder_length: int, decoder_length: int,
@@ -36,12 +39,11 @@ def encoder_decoder_features(inputs: Sequence[int], targets: Sequence[int], enco
     prompt = np.asarray(inputs, np.int32)[:encoder_length]
     target = np.append(np.asarray(targets, np.int32)[: decoder_length - 1], EOS_ID).astype(np.int32)
     masked = rng.random(len(prompt)) < mlm_rate
-    features = {name: np.zeros(encoder_length, np.int32) for name in
-                ("encoder_input_tokens", "encoder_target_tokens", "encoder_loss_weights")}
+    features = {name: np.zeros(encoder_length, np.int32) for name in ENCODER_FEATURES}
     features["encoder_input_tokens"][: len(prompt)] = np.where(masked, MASK_ID, prompt)
     features["encoder_target_tokens"][: len(prompt)] = prompt
     features["encoder_loss_weights"][: len(prompt)] = masked & (prompt != PAD_ID)
-    for name in ("decoder_input_tokens", "decoder_target_tokens", "decoder_loss_weights"):
+    for name in DECODER_FEATURES:
         features[name] = np.zeros(decoder_length, np.int32)
     features["decoder_target_tokens"][: len(target)] = target
     features["decoder_input_tokens"][0] = BOS_ID

@@ -19,11 +19,8 @@ import numpy as np  # noqa: E402
 import seqio  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from alphacode.data import RecordShards  # noqa: E402
+from alphacode.data import FEATURES, RecordShards  # noqa: E402
 from pretrain.examples import PretrainRows  # noqa: E402
-
-ROWS_PER_STEP_FEATURES = ("encoder_input_tokens", "encoder_target_tokens", "encoder_loss_weights",
-                          "decoder_input_tokens", "decoder_target_tokens", "decoder_loss_weights")
 
 
 def register_rows_task(name: str, rows_of_split: Callable[[str], Any], tokenizer_model: str | os.PathLike[str],
@@ -31,7 +28,7 @@ def register_rows_task(name: str, rows_of_split: Callable[[str], Any], tokenizer
     """Register (or replace) the task ``name`` whose split ``s`` yields the rows of ``rows_of_split(s)`` (an
     object with ``row(step, r)`` and ``batch_size``), step after step, each as model features."""
     vocabulary = seqio.SentencePieceVocabulary(str(tokenizer_model))
-    names = (*ROWS_PER_STEP_FEATURES, *extra_features)
+    names = (*FEATURES, *extra_features)
 
     def dataset_fn(split: str, shuffle_files: bool, seed: int | None = None) -> tf.data.Dataset:
         rows = rows_of_split(split)
