@@ -1,6 +1,7 @@
 """What a model writes under each ``LANGUAGE IS`` header: which language, whether it parses or compiles, whether it stops.
 
     .venv/bin/python benchmarks/conditioning.py [--model DIR] [--split test] [--samples 32] [--temperature 0.2]
+        [--no-repeat-ngram N]
 
 For each problem of the split (the six test-split problems by default), draws ``--samples`` programs under
 the header ``LANGUAGE IS python3`` and as many under ``LANGUAGE IS cpp`` (a correct solution asked for, random
@@ -61,12 +62,14 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.2)
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--max-tokens", type=int, default=512)
+    parser.add_argument("--no-repeat-ngram", type=int, default=0, help="the decoding guard against loops (0: off)")
     parser.add_argument("--out", help="write every sample as JSON Lines here")
     args = parser.parse_args()
     model = load_model(args.model)
     problems = in_split(load_problems(CONTEST), args.split)
     sampler = ModelSampler(model, SamplingConfig(batch_size=args.samples, max_new_tokens=args.max_tokens,
-                                                 temperatures=(args.temperature,), top_p=args.top_p))
+                                                 temperatures=(args.temperature,), top_p=args.top_p,
+                                                 no_repeat_ngram=args.no_repeat_ngram))
     rows = []
     started = time.perf_counter()
     for header_language in ("python3", "cpp"):
