@@ -124,7 +124,8 @@ def write_record_shards(records: Mapping[str, Sequence[Sequence[int]]], out_dir:
                         flags: Mapping[str, Sequence[int]] | None = None, shards: int = 8,
                         metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Write records (``name -> token sequences``, all of one length, with optional per-record ``flags``) as
-    up to ``shards`` shards of consecutive records (fewer when there are fewer records), each atomically,
+    up to ``shards`` compressed shards of consecutive records (fewer when there are fewer records; deflate
+    takes token streams to about 40%, so pre-tokenized data travels to an accelerator), each atomically,
     then the manifest, which marks the directory complete."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -141,7 +142,7 @@ def write_record_shards(records: Mapping[str, Sequence[Sequence[int]]], out_dir:
             arrays[f"{name}.tokens"], arrays[f"{name}.offsets"] = stream.tokens, stream.offsets
         arrays.update({f"flag.{name}": values[start:stop] for name, values in flags.items()})
         file = f"shard-{index:05d}.npz"
-        atomic_write(out / file, lambda handle, arrays=arrays: np.savez(handle, **arrays))
+        atomic_write(out / file, lambda handle, arrays=arrays: np.savez_compressed(handle, **arrays))
         files.append({"file": file, "records": int(stop - start)})
     manifest = {"records": count, "streams": sorted(records), "flags": sorted(flags), "shards": files,
                 **(metadata or {})}

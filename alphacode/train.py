@@ -36,7 +36,10 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 from jax.sharding import NamedSharding, PartitionSpec
-from tensorboardX import SummaryWriter
+try:
+    from tensorboardX import SummaryWriter
+except ImportError:  # accelerator images often lack it; metrics.jsonl still holds every value
+    SummaryWriter = None
 from tqdm import tqdm
 
 from alphacode.checkpoint import open_manager, restore_latest
@@ -465,7 +468,7 @@ class _MetricWriter:
                     if line.strip() and json.loads(line)["step"] <= after_step]
             atomic_write_text(self.path, "".join(kept))
         self.file = self.path.open("a")
-        self.tensorboard = SummaryWriter(str(workdir / "tensorboard"))
+        self.tensorboard = SummaryWriter(str(workdir / "tensorboard")) if SummaryWriter else None
 
     def __enter__(self) -> Self:
         return self
@@ -477,12 +480,13 @@ class _MetricWriter:
         self.file.write(json.dumps({"step": step, "split": split, **metrics}) + "\n")
         self.file.flush()
         for name, value in metrics.items():
-            if math.isfinite(value):
+            if self.tensorboard and math.isfinite(value):
                 self.tensorboard.add_scalar(f"{split}/{name}", value, step)
 
     def close(self) -> None:
         self.file.close()
-        self.tensorboard.close()
+        if self.tensorboard:
+            self.tensorboard.close()
 
 
 def plan_steps(config: TrainConfig, workdir: str | os.PathLike[str], probe: Callable[[], Trainer],

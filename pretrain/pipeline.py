@@ -47,7 +47,8 @@ class PretrainData:
     ``max_files`` files (0: all); ``tokenizer``/``tokens``: an existing tokenizer model / record shard
     directory (with ``train/``, and ``valid/`` if any) instead of making them; ``shards``: record shards per
     split; ``threads``: tokenizer threads (0: one per core); ``prefix_fraction``: the share of a file the random
-    split point falls in (:mod:`pretrain.examples`)."""
+    split point falls in (:mod:`pretrain.examples`); ``max_file_tokens``: keep only each file's first tokens
+    (0: all; with a small ``prefix_fraction`` a long file's tail is seldom read, and capped shards travel)."""
 
     corpus: tuple[str, ...] = ()
     max_files: int = 4000
@@ -59,6 +60,11 @@ class PretrainData:
     prefix_fraction: float = 1.0
     shards: int = 8
     threads: int = 0
+    max_file_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_file_tokens < 0:
+            raise ValueError(f"max_file_tokens must be 0 (all) or positive, not {self.max_file_tokens}")
 
 
 @dataclass(frozen=True)
@@ -108,18 +114,20 @@ def prepare(data: PretrainData, workdir: str | os.PathLike[str], say: Callable[[
         partial = root / "tokens.partial"
         shutil.rmtree(partial, ignore_errors=True)
         encode = functools.partial(tokenizer.encode_batch, num_threads=data.threads)
-        manifests = tokenize_corpus(corpus, encode, partial, shards=data.shards,
-                                    metadata={"tokenizer": tokenizer.digest, "vocab_size": tokenizer.vocab_size})
+        manifests = tokenize_corpus(corpus, encode, partial, shards=data.shards, max_tokens=data.max_file_tokens,
+                                    metadata={"tokenizer": tokenizer.digest, "vocab_size": tokenizer.vocab_size,
+                                              "max_file_tokens": data.max_file_tokens})
         partial.rename(tokens)
         say(f"tokens: {manifests['train']['records']} training and {manifests.get('valid', {}).get('records', 0)} "
             f"held-out files in {tokens} ({time.perf_counter() - started:.0f} s)")
-    check_tokens(tokens, tokenizer)
+    check_tokens(tokens, tokenizer, data.max_file_tokens)
     return Prepared(tokenizer_file, tokens, tokenizer.vocab_size)
 
 
-def check_tokens(tokens: Path, tokenizer: Tokenizer) -> None:
-    """Record shards made with another tokenizer would train on wrong ids: refuse them. ``train/`` must be
-    there; ``valid/`` is optional (a corpus too small to hold a file out has none)."""
+def check_tokens(tokens: Path, tokenizer: Tokenizer, max_file_tokens: int = 0) -> None:
+    """Record shards made with another tokenizer would train on wrong ids, and ones cut at another
+    ``max_file_tokens`` on other data than the config says: refuse them. ``train/`` must be there; ``valid/`` is
+    optional (a corpus too small to hold a file out has none)."""
     for split in ("train", "valid"):
         manifest = read_manifest(tokens / split)
         if manifest is None:
@@ -130,6 +138,9 @@ def check_tokens(tokens: Path, tokenizer: Tokenizer) -> None:
         if manifest.get("tokenizer") != tokenizer.digest:
             raise UserError(f"{tokens / split}: made with another tokenizer than {tokenizer.digest[:12]}; "
                             f"use the tokenizer.model they were made with")
+        if manifest.get("max_file_tokens", 0) != max_file_tokens:
+            raise UserError(f"{tokens / split}: files cut at max_file_tokens={manifest.get('max_file_tokens', 0)}, "
+                            f"not {max_file_tokens}; set data.max_file_tokens to match or make them again")
 
 
 def pretrain(experiment: Experiment, workdir: str | os.PathLike[str], *, started: float | None = None,

@@ -106,6 +106,22 @@ def test_shards_are_reused_not_rewritten_and_carry_their_tokenizer(prepared: Pat
         prepare(PretrainData(tokens=str(prepared / "tokens"), tokenizer=str(other / "tokenizer.model")), tmp_path)
 
 
+def record_lengths(shard_dir: Path) -> list[int]:
+    shards = RecordShards(shard_dir)
+    return [int(n) for i in range(len(shards)) for n in np.diff(shards.shard(i).streams["tokens"].offsets)]
+
+
+def test_files_cut_at_max_file_tokens_and_only_reused_at_the_same_cut(prepared: Path, tmp_path: Path) -> None:
+    work = tmp_path / "cut"
+    shutil.copytree(prepared / "corpus", work / "corpus")
+    shutil.copy(prepared / "tokenizer.model", work / "tokenizer.model")
+    cut = prepare(PretrainData(max_file_tokens=100, lengths=LENGTHS, shards=3), work, say=lambda _: None)
+    whole = record_lengths(prepared / "tokens" / "train")
+    assert record_lengths(cut.tokens / "train") == [min(n, 100) for n in whole] and max(whole) > 100
+    with pytest.raises(UserError, match="max_file_tokens=100, not 0"):
+        prepare(PretrainData(tokens=str(cut.tokens), tokenizer=str(cut.tokenizer), lengths=LENGTHS), tmp_path)
+
+
 def test_prepare_finds_complete_work_and_needs_no_valid_split(prepared: Path, source: Path, tmp_path: Path) -> None:
     def never(message: str) -> None:
         raise AssertionError(f"made again: {message}")
