@@ -44,6 +44,12 @@ def restore_latest(workdir: str | os.PathLike[str], target: Any) -> Any:
         return manager.restore(step, args=ocp.args.StandardRestore(target))
 
 
+def latest_step(workdir: str | os.PathLike[str]) -> int | None:
+    """The step of the latest checkpoint saved in ``workdir`` (None if none yet)."""
+    with _reader(workdir) as manager:
+        return manager.latest_step()
+
+
 def is_training_dir(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` holds a training run's checkpoints (rather than, say, a model export)."""
     return (Path(path) / CHECKPOINTS).is_dir()

@@ -35,7 +35,7 @@ from clustering.strategies import STRATEGIES
 from evaluation import contest as contests
 from evaluation import humaneval
 from sampling import distributed, store
-from sampling.model_sampler import SamplingConfig
+from sampling.model_sampler import NO_REPEAT_NGRAM, SamplingConfig
 
 EXIT_USAGE = 2
 
@@ -138,6 +138,12 @@ def _add_decoding_flags(parser: argparse.ArgumentParser, temperature: float, max
     parser.add_argument("--temperature", type=_floats, default=[temperature],
                         help="sampling temperature" + (" (several, comma-separated: one drawn per batch)" if several
                                                        else ""))
+
+
+def _add_guard_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-repeat-ngram", type=int, default=NO_REPEAT_NGRAM,
+                        help="never let a program repeat the same n tokens (0: off; the default keeps samples from "
+                             "looping to the token limit, docs/results.md)")
 
 
 def _temperatures(args: argparse.Namespace, several: bool = False) -> tuple[float, ...]:
@@ -305,7 +311,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UserError(f"--unit-size {unit_size} must be a multiple of --batch-size {args.batch_size}")
     config = SamplingConfig(batch_size=args.batch_size, max_new_tokens=args.max_tokens,
                             temperatures=_temperatures(args, several=True), top_k=args.top_k, top_p=args.top_p,
-                            python_fraction=args.python_fraction)
+                            no_repeat_ngram=args.no_repeat_ngram, python_fraction=args.python_fraction)
     summary = distributed.sample(args.problems, args.out, args.samples, config, checkpoint=args.checkpoint,
                                  unit_size=unit_size, seed=args.seed, workers=args.workers,
                                  address=args.address)
@@ -364,7 +370,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
         executor=_executor_options(args), progress=not args.json,
         stop=solving.AutoStop(round_size=args.round_size, patience=args.patience, max_samples=args.max_samples),
         sampling=SamplingConfig(batch_size=args.batch_size, max_new_tokens=args.max_tokens,
-                                temperatures=_temperatures(args), python_fraction=args.python_fraction))
+                                temperatures=_temperatures(args), no_repeat_ngram=args.no_repeat_ngram,
+                                python_fraction=args.python_fraction))
     out = Path(args.out or Path("runs") / "solve" / problem.name.replace("/", "_"))
     result = solving.solve(problem, out, config)
     if args.json:
@@ -389,7 +396,7 @@ def cmd_contest(args: argparse.Namespace) -> int:
                                     submissions=args.submissions, subsets=args.subsets, seed=args.seed,
                                     unsafe_no_isolation=args.unsafe_no_isolation)
     sampling = SamplingConfig(batch_size=args.batch_size, max_new_tokens=args.max_tokens,
-                              temperatures=_temperatures(args))
+                              temperatures=_temperatures(args), no_repeat_ngram=args.no_repeat_ngram)
     report = contests.contest(args.problems, args.report, config, sampling, checkpoint=args.checkpoint,
                               samples_file=args.samples_file, split=args.split, address=args.address,
                               workers=args.workers, standings_file=args.standings, partial=args.partial,
@@ -498,6 +505,7 @@ def _add_sample_parser(sub: argparse._SubParsersAction) -> None:
                    functools.partial(_add_out_flag, help_text="sample store directory", required=True),
                    functools.partial(_add_workers_flag, help_text="model replicas (default: one per GPU, else per Ray CPU)"),
                    _add_model_flags, _add_ray_flag, functools.partial(_add_decoding_flags, temperature=0.25, several=True),
+                   _add_guard_flag,
                    _add_seed_flag, _add_python_fraction_flag)
     sam.add_argument("--problems", required=True, help="problems: JSON, JSONL, Parquet, or a directory")
     sam.add_argument("--unit-size", type=_positive_int, help="samples per work unit (default: 4 batches)")
@@ -534,7 +542,7 @@ def _add_solve_parser(sub: argparse._SubParsersAction) -> None:
                                      allow_auto=True),
                    _add_selection_flags, _add_json_flag, _add_seed_flag, _add_python_fraction_flag,
                    functools.partial(_add_out_flag, help_text="output directory (default: runs/solve/PROBLEM)"),
-                   _add_model_flags, _add_ray_flag, functools.partial(_add_decoding_flags, temperature=0.25),
+                   _add_model_flags, _add_ray_flag, functools.partial(_add_decoding_flags, temperature=0.25), _add_guard_flag,
                    _add_executor_flags)
     sol.add_argument("problem", help="problem file in the CodeContests layout")
     sol.add_argument("--input-source", choices=INPUT_SOURCES, default="mutation",
@@ -554,7 +562,7 @@ def _add_contest_parser(sub: argparse._SubParsersAction) -> None:
                    functools.partial(_add_model_flags, samples_file_help="judge these samples instead of sampling (the "
                                      "first --samples of each problem; JSON Lines rows need a language, as "
                                      "draw_samples.py writes them)"),
-                   _add_ray_flag, functools.partial(_add_decoding_flags, temperature=0.25),
+                   _add_ray_flag, functools.partial(_add_decoding_flags, temperature=0.25), _add_guard_flag,
                    functools.partial(_add_samples_flag, default=None,
                                      help_text="samples per problem, at least the largest budget (default: it)"),
                    functools.partial(_add_workers_flag, help_text="Ray CPUs of a local Ray, and sampling replicas"),

@@ -22,7 +22,7 @@ import jax
 from alphacode.model.export import load_model
 from alphacode.samples import write_samples
 from evaluation.humaneval import draw_completions, load_tasks
-from sampling.model_sampler import ModelSampler, SamplingConfig
+from sampling.model_sampler import NO_REPEAT_NGRAM, ModelSampler, SamplingConfig
 from sampling.units import derive_seed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,11 +37,11 @@ def humaneval(model, tasks: list[dict], samples: int, temperature: float, max_to
 
 
 def contest(model, problems: list, samples: int, batch_size: int, temperature: float, max_tokens: int,
-            path: Path) -> None:
+            no_repeat_ngram: int, path: Path) -> None:
     """``samples`` candidates per problem through :class:`ModelSampler`: a fresh random header, language
     (half the batches Python 3, half C++ on average) per batch."""
     sampler = ModelSampler(model, SamplingConfig(batch_size=batch_size, max_new_tokens=max_tokens,
-                                                 temperatures=(temperature,)))
+                                                 temperatures=(temperature,), no_repeat_ngram=no_repeat_ngram))
     rows = [{"problem_id": c.problem_id, "language": c.language, "code": c.code, "logprob": c.logprob,
              "num_tokens": c.num_tokens, "temperature": c.temperature, "rating": c.rating, "tags": list(c.tags)}
             for problem in problems for c in sampler.sample(problem, samples, derive_seed(0, problem.name))]
@@ -59,6 +59,8 @@ def main() -> None:
     parser.add_argument("--contest-samples", type=int, default=0)
     parser.add_argument("--contest-batch", type=int, default=250)
     parser.add_argument("--contest-temperature", type=float, default=0.25)
+    parser.add_argument("--contest-no-repeat-ngram", type=int, default=NO_REPEAT_NGRAM,
+                        help="the loop guard of contest sampling, as the commands default to (0: off)")
     parser.add_argument("--max-tokens", type=int, default=384)
     args = parser.parse_args()
     model = load_model(args.model)
@@ -73,7 +75,7 @@ def main() -> None:
         started = time.perf_counter()
         path = out / f"contest_{args.contest_split}.jsonl.gz"
         contest(model, problems, args.contest_samples, args.contest_batch, args.contest_temperature, args.max_tokens,
-                path)
+                args.contest_no_repeat_ngram, path)
         print(f"contest {args.contest_split}: {len(problems)} problems x {args.contest_samples} samples at "
               f"T={args.contest_temperature:g} in {time.perf_counter() - started:.0f} s -> {path}")
     if args.humaneval_samples:

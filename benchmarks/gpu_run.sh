@@ -38,9 +38,9 @@ stage versions
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
 $python -c "import jax, flax, optax, orbax.checkpoint, numpy; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, 'numpy', numpy.__version__, jax.devices())"
 mkdir -p $work/finetune && cp -r "$data/finetune/tasks" $work/finetune/
-stage pretrain; timeout $(( pretrain_seconds + 70 )) $python -m alphacode.cli pretrain --experiment default-pretrain-gpu \
+stage pretrain; timeout $(( pretrain_seconds + 120 )) $python -m alphacode.cli pretrain --experiment default-pretrain-gpu \
   --workdir $work/pretrain "${carried[@]}" $(seconds $pretrain_seconds) "${budget[@]}"
-stage finetune; timeout $(( finetune_seconds + 70 )) $python -m alphacode.cli finetune --experiment default-finetune-gpu \
+stage finetune; timeout $(( finetune_seconds + 120 )) $python -m alphacode.cli finetune --experiment default-finetune-gpu \
   --workdir $work/finetune "${tuning[@]}" $(seconds $finetune_seconds) "${budget[@]}"
 cp $work/pretrain/metrics.jsonl "$out/pretrain_metrics.jsonl"; cp $work/finetune/metrics.jsonl "$out/finetune_metrics.jsonl"
 [ -f $work/export/config.json ] && cp -r $work/export "$out/model"

@@ -167,19 +167,20 @@ def mine(corpus: Path, data: FinetuneData, say: Callable[[str], None]) -> dict[s
     return mined
 
 
-def init_source(data: FinetuneData) -> tuple[Path | None, Any, ModelConfig | None]:
+def init_source(data: FinetuneData) -> tuple[Path | None, Any, ModelConfig | None, dict[str, int]]:
     """Where training starts: a pretraining run (restored by every process onto the trainer's shardings), or a
-    model export's weights (host arrays); with the model config they belong to. All None without ``data.init``."""
+    model export's weights (host arrays); with the model config they belong to and the steps behind them (the
+    export's lineage). All empty without ``data.init``."""
     if not data.init:
-        return None, None, None
+        return None, None, None, {}
     init = Path(data.init)
     try:
         if checkpoint.is_training_dir(init):
-            return init, None, read_model_config(init)
+            return init, None, read_model_config(init), {"pretrain": checkpoint.latest_step(init) or 0}
         loaded = load_model(init)
     except ModelFormatError as err:
         raise UserError(f"{init}: neither a pretraining run nor a model export ({err})") from None
-    return None, loaded.params, loaded.config
+    return None, loaded.params, loaded.config, dict(loaded.metadata.get("steps", {}))
 
 
 def finetune(experiment: Experiment, workdir: str | os.PathLike[str], *, started: float | None = None,
@@ -190,7 +191,7 @@ def finetune(experiment: Experiment, workdir: str | os.PathLike[str], *, started
         raise ConfigError(f"experiment {experiment.name!r} is a {experiment.stage} experiment; "
                           f"run it with `alphacode {experiment.stage}`")
     data, train = experiment.data, experiment.train
-    init_run, params, init_config = init_source(data)
+    init_run, params, init_config, init_steps = init_source(data)
     model = experiment.model  # checked against the init and the tokenizer before any work is done
     if init_config is not None and init_config.shape() != model.shape():
         differ = ", ".join(f"model.{k}={v} (the init's {init_config.shape()[k]})" for k, v in model.shape().items()
@@ -222,9 +223,10 @@ def finetune(experiment: Experiment, workdir: str | os.PathLike[str], *, started
     if data.export:
         trained = hosts.gather(trainer.state.params)  # every process takes part; process 0 writes
         if leader:
+            steps = {**init_steps, "finetune": init_steps.get("finetune", 0) + summary.last_step}
+            lineage = {"experiment": run_info["experiment"], "provenance": run_info["provenance"], "steps": steps}
             exported = export.export_model(model.replace(dtype="float32"), trained, _sources(data)[0], data.export,
-                                           weights=data.export_weights,
-                                           metadata={"experiment": run_info["experiment"]})
+                                           weights=data.export_weights, metadata=lineage)
             say(f"export: {exported} ({sum(f.stat().st_size for f in exported.iterdir()) / 2**20:.1f} MiB, "
                 f"weights {data.export_weights})")
         hosts.sync("finetune-export")

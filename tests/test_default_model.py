@@ -34,7 +34,7 @@ def test_export_is_complete_and_small() -> None:
 
 def test_loads_with_its_config_and_tokenizer() -> None:
     model = load_model()
-    assert model.config.name == "small" and model.config.vocab_size == model.tokenizer.vocab_size == 8000
+    assert model.config.name == "base" and model.config.vocab_size == model.tokenizer.vocab_size == 8000
     text = "def main():\n    n = int(input())\n    print(n * 2)\n"
     assert model.tokenizer.decode(model.tokenizer.encode(text)) == text
     layers = [k for k in model.params if k.startswith("decoder_") and k != "decoder_norm"]

@@ -53,7 +53,7 @@ def shapes(tree: Any) -> Any:
 
 
 def test_finetune_starts_from_the_bundled_model_export(public_layout: Path, tmp_path: Path, started: list) -> None:
-    assert cli_main(["finetune", "--experiment", "default-finetune-cpu", "--init", str(DEFAULT_MODEL_DIR),
+    assert cli_main(["finetune", "--experiment", "default-finetune-gpu", "--init", str(DEFAULT_MODEL_DIR),
                      "--data", str(public_layout), "--workdir", str(tmp_path / "run"),
                      "--set", "data.rates.functions=0", "--set", "data.rates.exercises=0"]) == 1
     call = started.pop()

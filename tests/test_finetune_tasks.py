@@ -18,6 +18,7 @@ import pytest
 from alphacode.config import Experiment, TrainConfig
 from alphacode.data import RecordShards
 from alphacode.errors import ConfigError
+from alphacode.model.export import load_model
 from alphacode.problems import Language, load_problems, problem_to_dict
 from alphacode.splits import SPLITS, in_split, split_of
 from alphacode.tokenizer import Tokenizer
@@ -136,7 +137,8 @@ def test_finetune_runs_with_each_switch(tmp_path: Path, pretrained: Path) -> Non
         workdir = tmp_path / name
         if (tmp_path / "all" / "tasks").exists():
             shutil.copytree(tmp_path / "all" / "tasks", workdir / "tasks")
-        experiment = Experiment(f"test-{name}", "finetune", model, train, data, losses)
+        exported = dataclasses.replace(data, export=str(tmp_path / "export")) if name == "plain" else data
+        experiment = Experiment(f"test-{name}", "finetune", model, train, exported, losses)
         summary = finetune(experiment, workdir, say=lambda _: None, progress=False)
         assert np.isfinite(summary.last_metrics["loss"]) and np.isfinite(summary.eval_metrics["decoder_loss"])
         first[name] = summary.first_metrics
@@ -145,6 +147,9 @@ def test_finetune_runs_with_each_switch(tmp_path: Path, pretrained: Path) -> Non
     assert first["all"]["solution_loss"] != pytest.approx(first["plain"]["solution_loss"], rel=1e-3)
     assert dataclasses.asdict(FinetuneLossConfig()) == json.loads((tmp_path / "all" / "config.json").read_text())[
         "experiment"]["loss"]
+    lineage = load_model(tmp_path / "export").metadata  # the export says what made it
+    assert lineage["steps"] == {"finetune": 3} and lineage["experiment"]["name"] == "test-plain"
+    assert lineage["provenance"]["version"]
 
 
 @pytest.mark.parametrize(("changes", "message"), [

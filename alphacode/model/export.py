@@ -43,12 +43,14 @@ class ModelFormatError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model ready to sample from: its config, float32 parameters and tokenizer."""
+    """A model ready to sample from: its config, float32 parameters and tokenizer (and an export's
+    ``metadata``: the experiment, provenance and steps that made it)."""
 
     config: ModelConfig
     params: Any
     tokenizer: Tokenizer
     path: Path
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, np.ndarray]:
@@ -240,4 +242,6 @@ def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
         tokenizer = Tokenizer.load(tokenizer_path)
     except (OSError, ValueError, RuntimeError) as err:
         raise ModelFormatError(f"{tokenizer_path}: unreadable tokenizer ({_first_line(err)})") from None
-    return LoadedModel(config=config, params=params, tokenizer=tokenizer, path=path)
+    metadata = payload.get("metadata") if payload.get("format") == FORMAT else None
+    return LoadedModel(config=config, params=params, tokenizer=tokenizer, path=path,
+                       metadata=metadata if isinstance(metadata, dict) else {})
