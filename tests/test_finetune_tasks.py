@@ -131,7 +131,8 @@ def test_finetune_runs_with_each_switch(tmp_path: Path, pretrained: Path) -> Non
     model = get_config("tiny", vocab_size=500, d_model=32, num_heads=2, head_dim=16, d_ff=64, encoder_layers=1,
                        decoder_layers=1)
     train = TrainConfig(steps=3, batch_size=4, log_every=1, eval_every=3, checkpoint_every=3, eval_batches=1)
-    data = FinetuneData(problems=str(CONTEST), tokenizer=str(pretrained / "tokenizer.model"), lengths=(128, 128))
+    data = FinetuneData(problems=str(CONTEST), tokenizer=str(pretrained / "tokenizer.model"),
+                        corpus=str(pretrained / "corpus"), lengths=(128, 128))
     first = {}
     for name, losses in {"all": FinetuneLossConfig(), "plain": FinetuneLossConfig(temperature=None, gold=False, value_weight=0.0)}.items():
         workdir = tmp_path / name

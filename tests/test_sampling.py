@@ -284,6 +284,14 @@ def three_problems(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def _command_config():
+    """The decoding settings of ``_sample_command`` (the command's loop guard included), for in-process runs
+    whose stores are compared with its."""
+    from sampling.model_sampler import NO_REPEAT_NGRAM, SamplingConfig
+
+    return SamplingConfig(batch_size=BATCH, max_new_tokens=TOKENS, no_repeat_ngram=NO_REPEAT_NGRAM)
+
+
 def _sample_command(problems: Path, model: Path, out: Path, address: str) -> list[str]:
     return [sys.executable, "-m", "alphacode.cli", "sample", "--problems", str(problems), "--checkpoint", str(model),
             "--samples", str(SAMPLES), "--batch-size", str(BATCH), "--unit-size", str(UNIT), "--max-tokens", str(TOKENS),
@@ -336,12 +344,11 @@ def test_an_actor_killed_mid_unit_is_restarted_and_the_unit_redone(
         reference_store: Path, three_problems: Path, tiny_model_dir: Path, tmp_path: Path, ray_head: str) -> None:
     from alphacode.model.export import load_model
     from sampling.distributed import FaultInjection, run_sampling
-    from sampling.model_sampler import SamplingConfig
 
     problems = load_problems(three_problems)
     fault = FaultInjection(problem_id=problems[1].name, unit=1, marker=str(tmp_path / "died"), after_s=0.03)
     summary = run_sampling(problems, load_model(tiny_model_dir), tmp_path / "store", SAMPLES,
-                           config=SamplingConfig(batch_size=BATCH, max_new_tokens=TOKENS), unit_size=UNIT, seed=3,
+                           config=_command_config(), unit_size=UNIT, seed=3,
                            address=ray_head, fault=fault, progress=False)
     assert (tmp_path / "died").exists(), "the worker was to die in the middle of the unit"
     assert (summary.units_written, summary.samples_written, summary.workers) == (6, 24, 1)
@@ -356,10 +363,9 @@ def test_when_every_worker_is_gone_the_run_stops_and_a_rerun_completes_it(
         reference_store: Path, three_problems: Path, tiny_model_dir: Path, tmp_path: Path, ray_head: str) -> None:
     from alphacode.model.export import load_model
     from sampling.distributed import FaultInjection, WorkersLost, run_sampling
-    from sampling.model_sampler import SamplingConfig
 
     problems = load_problems(three_problems)
-    kwargs = dict(config=SamplingConfig(batch_size=BATCH, max_new_tokens=TOKENS), unit_size=UNIT, seed=3,
+    kwargs = dict(config=_command_config(), unit_size=UNIT, seed=3,
                   address=ray_head, progress=False)
     fault = FaultInjection(problem_id=problems[1].name, unit=0, marker=str(tmp_path / "died"), after_s=0.03)
     with pytest.raises(WorkersLost, match="all 1 sampling workers died"):

@@ -1,4 +1,5 @@
-"""A sharded forward/backward pass equals the single-device one on 8 fake CPU devices."""
+"""A sharded forward/backward pass equals the single-device one on 8 fake CPU devices. Slow (about 30 s): the
+default run checks the same meshes through a whole training step (tests/test_train.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 
+@pytest.mark.slow
 def test_sharded_forward_backward_matches_single_device() -> None:
     meshes = ["data=2,fsdp=2,tensor=2", "data=1,fsdp=4,tensor=2", "data=8"]
     done = subprocess.run([sys.executable, "-m", "tests.helpers.sharded_forward", *meshes], cwd=ROOT,
