@@ -30,7 +30,7 @@ def _reader(workdir: str | os.PathLike[str]) -> ocp.CheckpointManager:
     """A manager that only reads ``workdir``'s checkpoints: it neither creates nor cleans up anything there."""
     if not (Path(workdir) / CHECKPOINTS).is_dir():
         raise UserError(f"{workdir}: no {CHECKPOINTS}/; not a training directory")
-    options = ocp.CheckpointManagerOptions(create=False, read_only=True)
+    options = ocp.CheckpointManagerOptions(create=False, read_only=True, save_interval_steps=0)
     return ocp.CheckpointManager(Path(workdir).resolve() / CHECKPOINTS, options=options)
 
 

@@ -1,7 +1,8 @@
 """The default model's pretraining on one accelerator (H100/H200): ``base`` (22.6M parameters, d_model 512) in
 bfloat16 on this machine's Python and C++ headers, batches of 256 x (192 + 512) tokens with the split point in
-the first half of each file (most tokens under the decoder's loss), for as many steps as fit the budget.
-Carry pre-tokenized shards (benchmarks/gpu_run.sh) so the chip never waits on tokenizing."""
+the first half of each file (most tokens under the decoder's loss), for as many steps as fit the budget. Each
+file keeps its first 2,048 tokens, so the pre-tokenized shards (22.5 MiB for 24,760 files) travel with the
+accelerator run (benchmarks/gpu_run.sh) and the chip never waits on tokenizing."""
 
 from alphacode.config import Experiment, TrainConfig
 from alphacode.model.config import PRESETS
