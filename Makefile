@@ -28,8 +28,9 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/execution.py
 
-# Retrain the bundled model from scratch on this machine (about two hours on 2 cores; resumable): the
-# default model's two CPU experiments (configs/default_*_cpu.py), the second exporting into the package.
+# Retrain the bundled model from scratch on this machine instead of an accelerator (about two hours on 2 cores;
+# resumable): the recipe's CPU experiments (configs/default_*_cpu.py, a smaller model than the shipped one,
+# which came from the GPU experiments: docs/training.md), the second exporting into the package.
 default-checkpoint: $(STAMP)
 	$(BIN)/alphacode pretrain --experiment default-pretrain-cpu
 	$(BIN)/alphacode finetune --experiment default-finetune-cpu --set data.export=alphacode/default_model

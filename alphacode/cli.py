@@ -542,7 +542,8 @@ def _add_solve_parser(sub: argparse._SubParsersAction) -> None:
                                      allow_auto=True),
                    _add_selection_flags, _add_json_flag, _add_seed_flag, _add_python_fraction_flag,
                    functools.partial(_add_out_flag, help_text="output directory (default: runs/solve/PROBLEM)"),
-                   _add_model_flags, _add_ray_flag, functools.partial(_add_decoding_flags, temperature=0.25), _add_guard_flag,
+                   _add_model_flags, _add_ray_flag, functools.partial(_add_decoding_flags, temperature=0.25),
+                   _add_guard_flag,
                    _add_executor_flags)
     sol.add_argument("problem", help="problem file in the CodeContests layout")
     sol.add_argument("--input-source", choices=INPUT_SOURCES, default="mutation",
