@@ -255,9 +255,7 @@ def _experiment(args: argparse.Namespace, stage: str) -> tuple[Experiment, Path]
     keys = {"steps": "train.steps", **args.shorthand_keys}
     shorthands = [f"{key}={getattr(args, name)}" for name, key in keys.items() if getattr(args, name) is not None]
     experiment = load_experiment(args.experiment or f"{stage}-tiny", [*shorthands, *args.set])
-    if experiment.stage != stage:
-        raise UserError(f"experiment {experiment.name!r} is a {experiment.stage} experiment; "
-                        f"run it with `alphacode {experiment.stage}`")
+    experiment.check_stage(stage)
     return experiment, Path(args.workdir or Path("runs") / experiment.name)
 
 

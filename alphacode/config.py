@@ -109,6 +109,18 @@ class Experiment:
     data: Any
     loss: Any
 
+    def check_stage(self, stage: str) -> None:
+        """Refuse to run this experiment with another stage's command."""
+        if self.stage != stage:
+            raise ConfigError(f"experiment {self.name!r} is a {self.stage} experiment; "
+                              f"run it with `alphacode {self.stage}`")
+
+    def check_vocab(self, vocab_size: int) -> None:
+        """Refuse a model whose vocabulary is not the tokenizer's (``vocab_size`` pieces)."""
+        if self.model.vocab_size != vocab_size:
+            raise ConfigError(f"model.vocab_size is {self.model.vocab_size} but the tokenizer has {vocab_size} "
+                              f"pieces; set model.vocab_size={vocab_size}")
+
 
 def experiment_file(name_or_file: str | os.PathLike[str]) -> Path:
     """The file of an experiment given by name (``pretrain-tiny`` is ``configs/pretrain_tiny.py``) or path."""

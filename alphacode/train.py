@@ -250,13 +250,12 @@ class Trainer:
         state = self.init_state(jax.random.PRNGKey(self.config.seed))
         if self._init_checkpoint is not None:  # e.g. fine-tuning from a pretraining run
             params = restore_latest(self._init_checkpoint, self.abstract_state).params
-            return state.replace(params=params, opt_state=jax.jit(
-                self.optimizer.init, out_shardings=self.state_shardings.opt_state)(params))
-        if self._init_params is not None:  # e.g. fine-tuning from a model export: host arrays, put leaf by leaf
+        elif self._init_params is not None:  # e.g. fine-tuning from a model export: host arrays, put leaf by leaf
             params = jax.device_put(_overlay(state.params, nn.unbox(self._init_params)), self.state_shardings.params)
-            state = state.replace(params=params, opt_state=jax.jit(
-                self.optimizer.init, out_shardings=self.state_shardings.opt_state)(params))
-        return state
+        else:
+            return state
+        return state.replace(params=params, opt_state=jax.jit(
+            self.optimizer.init, out_shardings=self.state_shardings.opt_state)(params))
 
     def time_steps(self, source: BatchSource, steps: int = 10, warmup: int = 2) -> float:
         """Seconds per train step on fresh parameters, after ``warmup`` steps (which compile), with

@@ -187,9 +187,7 @@ def finetune(experiment: Experiment, workdir: str | os.PathLike[str], *, started
              say: Callable[[str], None] = print, progress: bool = True) -> Any:  # -> alphacode.train.TrainSummary
     """Run (or resume) a fine-tuning experiment in ``workdir``, then export the model where ``data.export``
     says; on many hosts every process calls this after :meth:`alphacode.hosts.Hosts.initialize`."""
-    if experiment.stage != "finetune":
-        raise ConfigError(f"experiment {experiment.name!r} is a {experiment.stage} experiment; "
-                          f"run it with `alphacode {experiment.stage}`")
+    experiment.check_stage("finetune")
     data, train = experiment.data, experiment.train
     init_run, params, init_config, init_steps = init_source(data)
     model = experiment.model  # checked against the init and the tokenizer before any work is done
@@ -197,9 +195,7 @@ def finetune(experiment: Experiment, workdir: str | os.PathLike[str], *, started
         differ = ", ".join(f"model.{k}={v} (the init's {init_config.shape()[k]})" for k, v in model.shape().items()
                            if init_config.shape()[k] != v)
         raise ConfigError(f"{data.init}: holds a model of another shape: {differ}; make the experiment's model match")
-    tokenizer = Tokenizer.load(_sources(data)[0])
-    if model.vocab_size != tokenizer.vocab_size:
-        raise ConfigError(f"model.vocab_size is {model.vocab_size} but the tokenizer has {tokenizer.vocab_size} pieces")
+    experiment.check_vocab(Tokenizer.load(_sources(data)[0]).vocab_size)
     leader = hosts.is_leader()
     run_info = start_run(experiment, workdir, leader)
     hosts.leader_first(lambda: prepare(data, workdir, say), "the data")

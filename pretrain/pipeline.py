@@ -22,7 +22,7 @@ from typing import Any
 
 from alphacode.config import Experiment, start_run
 from alphacode.data import RecordShards, read_manifest
-from alphacode.errors import ConfigError, UserError
+from alphacode.errors import UserError
 from alphacode.lazy import lazy_import
 from alphacode.tokenizer import Tokenizer, train_tokenizer
 from pretrain.corpus import (
@@ -147,17 +147,12 @@ def pretrain(experiment: Experiment, workdir: str | os.PathLike[str], *, started
              say: Callable[[str], None] = print, progress: bool = True) -> Any:  # -> alphacode.train.TrainSummary
     """Run (or resume) a pretraining experiment in ``workdir``; on many hosts every process calls this after
     :meth:`alphacode.hosts.Hosts.initialize`."""
-    if experiment.stage != "pretrain":
-        raise ConfigError(f"experiment {experiment.name!r} is a {experiment.stage} experiment; "
-                          f"run it with `alphacode {experiment.stage}`")
+    experiment.check_stage("pretrain")
     leader = hosts.is_leader()
     run_info = start_run(experiment, workdir, leader)
     hosts.leader_first(lambda: prepare(experiment.data, workdir, say), "the data")
     prepared = prepare(experiment.data, workdir, lambda _: None, build=False)  # made by now: found and checked
-    model = experiment.model
-    if model.vocab_size != prepared.vocab_size:
-        raise ConfigError(f"model.vocab_size is {model.vocab_size} but the tokenizer has {prepared.vocab_size} "
-                          f"pieces; set model.vocab_size={prepared.vocab_size}")
+    experiment.check_vocab(prepared.vocab_size)
     data, train = experiment.data, experiment.train
     train_rows, valid_rows = (
         PretrainRows(RecordShards(prepared.tokens / split), train.batch_size, data.lengths, seed=train.seed + offset,
@@ -167,7 +162,7 @@ def pretrain(experiment: Experiment, workdir: str | os.PathLike[str], *, started
     if valid_rows is None and leader:
         say(f"{prepared.tokens}: no valid split: no held-out evaluation")
     loss = functools.partial(objective.pretrain_loss, mlm_weight=experiment.loss.mlm_weight)
-    summary, _ = training.run_training(model, train, loss, workdir, train_rows, valid_rows, lengths=data.lengths,
+    summary, _ = training.run_training(experiment.model, train, loss, workdir, train_rows, valid_rows, lengths=data.lengths,
                                        run_info=run_info, started=started, say=say, progress=progress)
     return summary
 
