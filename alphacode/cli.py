@@ -177,7 +177,7 @@ def _add_out_flag(parser: argparse.ArgumentParser, help_text: str, default: str 
 
 def _add_experiment_flags(parser: argparse.ArgumentParser, default: str) -> None:
     """What the training commands share: the experiment, its overrides, the work directory, many hosts."""
-    parser.add_argument("--experiment", help=f"a name in configs/ or a .py file (default: {default})")
+    parser.add_argument("--experiment", default=default, help=f"a name in configs/ or a .py file (default: {default})")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting by dotted key, e.g. --set train.steps=5 (repeatable)")
     parser.add_argument("--steps", type=_positive_int, help="shorthand for --set train.steps=N")
@@ -254,7 +254,7 @@ def _experiment(args: argparse.Namespace, stage: str) -> tuple[Experiment, Path]
     """The experiment the flags name, every ``--set`` (and shorthand) applied, and its work directory."""
     keys = {"steps": "train.steps", **args.shorthand_keys}
     shorthands = [f"{key}={getattr(args, name)}" for name, key in keys.items() if getattr(args, name) is not None]
-    experiment = load_experiment(args.experiment or f"{stage}-tiny", [*shorthands, *args.set])
+    experiment = load_experiment(args.experiment, [*shorthands, *args.set])
     experiment.check_stage(stage)
     return experiment, Path(args.workdir or Path("runs") / experiment.name)
 

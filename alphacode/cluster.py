@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Iterator
 
-from alphacode.errors import UserError
+from alphacode.errors import UserError, first_line
 from alphacode.lazy import lazy_import
 
 ray = lazy_import("ray")  # ~1 s: only when a command uses Ray
@@ -36,7 +36,7 @@ def connect_ray(address: str | None, workers: int | None) -> str:
         try:
             ray.init(address=target, logging_level=logging.WARNING)
         except ConnectionError as err:
-            raise UserError(f"{source} {target}: cannot join the Ray cluster ({str(err).splitlines()[0]})") from None
+            raise UserError(f"{source} {target}: cannot join the Ray cluster ({first_line(err)})") from None
         note = f"Ray: joined the cluster at {target} (from {source})"
     else:
         cpus = workers or max(1, (os.cpu_count() or 1) - 1)

@@ -18,3 +18,10 @@ class ConfigError(UserError, ValueError):
 
 class CommandFailed(RuntimeError):
     """The work could not finish for a reason that is not the user's (e.g. every worker died)."""
+
+
+def first_line(error: BaseException | None) -> str:
+    """An error's message for a one-line report: its first non-blank line (at most 200 characters), or the
+    name of its type when it has no message."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else type(error).__name__

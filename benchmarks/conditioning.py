@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import random
 import re
 import time
@@ -26,9 +25,11 @@ import warnings
 from pathlib import Path
 
 from alphacode.execution import Sandbox, Status, make_job
+from alphacode.fileio import read_json_lines
 from alphacode.model.export import load_model
 from alphacode.problems import load_problems
 from alphacode.prompt import build_prompt, sampling_header
+from alphacode.samples import write_samples
 from alphacode.splits import in_split
 from sampling.model_sampler import ModelSampler, SamplingConfig
 from sampling.units import derive_seed
@@ -121,12 +122,12 @@ def main() -> None:
     if args.draw_only and not args.out:
         parser.error("--draw-only needs --out")
     if args.samples_file:
-        rows = [json.loads(line) for line in Path(args.samples_file).read_text().splitlines() if line]
+        rows = [row for _, row in read_json_lines(args.samples_file, ValueError)]
         print(f"{len(rows)} samples from {args.samples_file}")
     else:
         rows = draw(args)
         if args.out:
-            Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
+            write_samples(args.out, rows)
         print(f"command: .venv/bin/python benchmarks/conditioning.py{' --model ' + args.model if args.model else ''} "
               f"--split {args.split} --samples {args.samples} --temperature {args.temperature} --top-p {args.top_p} "
               f"--no-repeat-ngram {args.no_repeat_ngram} --max-tokens {args.max_tokens}")

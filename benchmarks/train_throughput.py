@@ -16,6 +16,7 @@ rematerialization; ``--batch-size`` overrides every experiment's batch).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -39,7 +40,7 @@ def experiment_named(name: str, batch_size: int | None):
         experiment = load_experiment("default-pretrain-gpu", ["data.lengths=1536,768", "train.batch_size=32",
                                                               *overrides])
         model = PRESETS["300m"].replace(vocab_size=experiment.model.vocab_size)
-        return experiment.__class__(**{**experiment.__dict__, "name": "300m", "model": model})
+        return dataclasses.replace(experiment, name="300m", model=model)
     return load_experiment(name, overrides)
 
 

@@ -43,7 +43,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from alphacode.errors import UserError
+from alphacode.errors import UserError, first_line
 from alphacode.fileio import atomic_write, atomic_write_text
 from alphacode.lazy import lazy_import
 from alphacode.samples import write_samples
@@ -99,10 +99,6 @@ def _row_text(row: Mapping[str, Any]) -> str | None:
         return row["code"]
     raw = row.get("code_bytes")
     return None if raw is None else raw.decode("utf-8", "surrogatepass")
-
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
 
 
 def _row_fault(rows: list[dict[str, Any]], problem_id: str, unit: int) -> str | None:
@@ -172,7 +168,7 @@ class SampleStore:
         except FileNotFoundError:
             raise
         except (pa.ArrowException, OSError, ValueError) as err:
-            raise CorruptUnit(f"{path}: corrupt sample unit ({_first_line(err)})") from None
+            raise CorruptUnit(f"{path}: corrupt sample unit ({first_line(err)})") from None
         missing = [name for name in _REQUIRED if name not in table.column_names]
         if missing:
             raise CorruptUnit(f"{path}: corrupt sample unit (no column {missing[0]!r})")

@@ -3,7 +3,7 @@
 An :class:`Executor` takes jobs (program, inputs, limits) and returns one list of outcomes per job,
 in the jobs' order; :class:`~clustering.cache.ExecutionCache` sits on top of it, so cached results
 and their keys are the same whichever executor ran them. :class:`LocalExecutor` is this machine's
-:class:`~alphacode.execution.sandbox.Sandbox`; :class:`~alphacode.execution.ray_executor.RayExecutor`
+:class:`~alphacode.execution.sandbox.Sandbox`; :class:`~alphacode.execution.executor.RayExecutor`
 is a pool of Ray actors, each with its own sandbox on its node. Both run every batch through
 :func:`run_isolated`, so a program that brings its sandbox worker down gets a verdict of its own
 instead of failing the batch it came in.
@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from alphacode.cluster import cluster_address, ray_session
-from alphacode.errors import CommandFailed, ConfigError
+from alphacode.errors import CommandFailed, ConfigError, first_line
 from alphacode.execution.records import Job, Outcome, Status
 from alphacode.execution.sandbox import Sandbox, SandboxError, SandboxOptions, SandboxUnavailable, make_job
 from alphacode.lazy import lazy_import
@@ -371,7 +371,7 @@ class RayExecutor:
                 refs = [*self._starting, *self._in_flight]
                 if not refs:
                     raise ExecutorLost(f"all {self._size} executor actors died and none could be replaced "
-                                       f"(last error: {_first_line(self._last_error)})")
+                                       f"(last error: {first_line(self._last_error)})")
                 ready, rest = ray.wait(refs, num_returns=1, timeout=POLL_S)
                 if ready and rest:
                     ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
@@ -442,7 +442,7 @@ class RayExecutor:
         chunk.failures += 1
         if chunk.failures >= MAX_ATTEMPTS:
             chunk.call.fail(CommandFailed(f"a chunk of {len(chunk.jobs)} programs lost its executor {MAX_ATTEMPTS} "
-                                          f"times (last error: {_first_line(error)})"))
+                                          f"times (last error: {first_line(error)})"))
             return
         with self._cond:
             self._retried += 1
@@ -473,5 +473,3 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _first_line(error: BaseException | None) -> str:
-    return str(error).strip().splitlines()[0] if error is not None and str(error).strip() else repr(error)

@@ -21,7 +21,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from alphacode.errors import UserError
+from alphacode.errors import UserError, first_line
 from alphacode.fileio import atomic_write, atomic_write_bytes, atomic_write_text
 from alphacode.lazy import lazy_import
 from alphacode.model.config import ModelConfig
@@ -116,10 +116,6 @@ def export_model(config: ModelConfig, params: Any, tokenizer_model: str | os.Pat
     return out
 
 
-def _first_line(err: BaseException) -> str:
-    return next(iter(str(err).splitlines()), type(err).__name__)
-
-
 def tokenizer_file(path: Path) -> Path:
     """The ``tokenizer.model`` of a model directory: in it (an export) or in a folder above it (a training run's)."""
     for directory in (path, *path.parents):
@@ -190,7 +186,7 @@ def _load_export(path: Path, payload: dict[str, Any], config_file: Path) -> Any:
     except FileNotFoundError:
         raise ModelFormatError(f"{params_file}: missing; not a complete model export") from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-        raise ModelFormatError(f"{params_file}: unreadable parameters ({_first_line(err)})") from None
+        raise ModelFormatError(f"{params_file}: unreadable parameters ({first_line(err)})") from None
 
 
 def _model_dir(path: str | os.PathLike[str] | None) -> Path:
@@ -235,13 +231,13 @@ def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
         try:
             config, params = checkpoint.load_checkpoint(path)
         except (UserError, OSError, ValueError, KeyError) as err:
-            raise ModelFormatError(f"{path}: not a readable training directory ({_first_line(err)})") from None
+            raise ModelFormatError(f"{path}: not a readable training directory ({first_line(err)})") from None
         params = _unflatten(_flatten(params))
     tokenizer_path = tokenizer_file(path)
     try:
         tokenizer = Tokenizer.load(tokenizer_path)
     except (OSError, ValueError, RuntimeError) as err:
-        raise ModelFormatError(f"{tokenizer_path}: unreadable tokenizer ({_first_line(err)})") from None
+        raise ModelFormatError(f"{tokenizer_path}: unreadable tokenizer ({first_line(err)})") from None
     metadata = payload.get("metadata") if payload.get("format") == FORMAT else None
     return LoadedModel(config=config, params=params, tokenizer=tokenizer, path=path,
                        metadata=metadata if isinstance(metadata, dict) else {})
