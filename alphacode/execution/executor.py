@@ -323,11 +323,14 @@ class RayExecutor:
         low, high = CHUNK_EXECUTIONS
         target = min(high, max(low, math.ceil(total / (self._size * CHUNKS_PER_ACTOR))))
         chunks: list[_Chunk] = []
+        size = target  # executions in the last chunk: a full one starts the next
         for index, job in enumerate(jobs):
-            if not chunks or chunks[-1].executions >= target:
+            if size >= target:
                 chunks.append(_Chunk(call, [], []))
+                size = 0
             chunks[-1].indices.append(index)
             chunks[-1].jobs.append(job)
+            size += len(job.inputs)
         return chunks
 
     def actors(self) -> list[ActorInfo]:
