@@ -32,7 +32,7 @@ from alphacode.provenance import provenance
 # Settings a rerun may raise: training on from the last checkpoint is what a rerun is for.
 GROWABLE = ("train.steps", "train.seconds")
 # Settings of the machine a run happens to be on, not of the experiment: a rerun may change them.
-RUNTIME = ("data.threads", "train.prefetch", "train.mesh")
+RUNTIME = ("data.threads", "train.prefetch", "train.mesh", "model.attention")
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ import pytest
 from alphacode.decoding import Decoder, cache_bytes_per_sample, init_cache, repeated_ngram_mask
 from alphacode.model import PAD_ID, get_config
 from alphacode.model.config import PAPER_PARAMETERS, PRESETS
+from alphacode.model.flops import flops_per_example
 from alphacode.model.sharding import abstract_params, bytes_per_device, check_divisible, count_parameters, rules_for
-from alphacode.model.transformer import EncoderDecoder
+from alphacode.errors import ConfigError
+from alphacode.model.transformer import EncoderDecoder, attend, attention_implementation, fused_attention
 
 TINY = get_config("tiny", vocab_size=512, d_model=64, num_heads=4, head_dim=16, d_ff=128, decoder_layers=2)
 
@@ -74,6 +76,27 @@ def test_cached_decoding_matches_full_forward(kv_heads: int) -> None:
         cache = updated["cache"]
         steps.append(logits[:, 0])
     np.testing.assert_allclose(jnp.stack(steps, 1), full, atol=2e-5)
+
+
+@pytest.mark.parametrize("kv_heads", [1, 2, 4], ids=["mqa", "gqa", "mha"])
+def test_fused_attention_equals_the_einsum_path(kv_heads: int) -> None:
+    rng = np.random.RandomState(kv_heads)
+    q = jnp.asarray(rng.randn(3, 7, 4, 16), jnp.float32)
+    k, v = (jnp.asarray(rng.randn(3, 7, kv_heads, 16), jnp.float32) for _ in range(2))
+    key_mask = jnp.asarray(np.arange(7)[None, :] < np.array([[7], [4], [1]]))  # padding at the end of each row
+    causal = jnp.tril(jnp.ones((7, 7), bool))[None]
+    np.testing.assert_allclose(fused_attention(q, k, v, key_mask, causal=False, implementation="xla"),
+                               attend(q, k, v, key_mask[:, None, :]), atol=1e-6)
+    np.testing.assert_allclose(fused_attention(q, k, v, None, causal=True, implementation="xla"),
+                               attend(q, k, v, causal), atol=1e-6)
+
+
+def test_cudnn_attention_is_asked_for_and_falls_back_where_it_cannot_run() -> None:
+    with pytest.raises(ConfigError, match="attention must be one of xla, cudnn"):
+        TINY.replace(attention="flash")
+    assert attention_implementation(TINY.replace(attention="cudnn", dtype="bfloat16")) == (
+        "cudnn" if jax.default_backend() == "gpu" else "xla")
+    assert attention_implementation(TINY.replace(attention="cudnn", dtype="float32")) == "xla"
 
 
 def test_shared_encoding_matches_per_sample_encoding(model_and_params) -> None:
@@ -143,6 +166,23 @@ def test_top_k_one_is_greedy(model_and_params) -> None:
     greedy = sampler.sample([4, 5], 2, jax.random.PRNGKey(0), max_length=10, temperature=0.0)
     top1 = sampler.sample([4, 5], 2, jax.random.PRNGKey(7), max_length=10, temperature=0.7, top_k=1)
     np.testing.assert_array_equal(greedy.tokens, top1.tokens)
+
+
+@pytest.mark.parametrize("lengths", [(128, 128), (64, 512)])
+def test_mfu_counts_the_flops_xla_counts(lengths: tuple[int, int]) -> None:
+    """The MFU numerator against XLA's own count of the compiled training step (which adds the few
+    elementwise FLOPs: norms, softmax, the optimizer-free gradient's sums)."""
+    from pretrain.objective import pretrain_loss
+    config, (enc, dec) = PRESETS["tiny"], lengths
+    model = EncoderDecoder(config)
+    params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), tokens(0, (1, 8)), tokens(1, (1, 8)))["params"])
+    shape = lambda length: jax.ShapeDtypeStruct((2, length), jnp.int32)  # noqa: E731
+    batch = {f"{side}_{name}": shape(length) for side, length in (("encoder", enc), ("decoder", dec))
+             for name in ("input_tokens", "target_tokens", "loss_weights")}
+    step = jax.jit(jax.grad(lambda p, b: pretrain_loss(model, p, b, None)[0]))
+    cost = step.lower(params, batch).compile().cost_analysis()
+    xla = (cost[0] if isinstance(cost, list) else cost)["flops"]
+    assert 1.0 <= xla / (2 * flops_per_example(config, enc, dec)) < 1.05
 
 
 @pytest.mark.parametrize("name", sorted(PAPER_PARAMETERS))

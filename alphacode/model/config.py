@@ -20,6 +20,7 @@ EOS_ID = 2
 UNK_ID = 3
 # The tokenizer falls back to bytes, so UNK never occurs in real text: it doubles as the MLM mask.
 MASK_ID = UNK_ID
+ATTENTION_IMPLEMENTATIONS = ("xla", "cudnn")
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,15 @@ class ModelConfig:
     param_dtype: str = "float32"
     rope_base: float = 10000.0
     remat: bool = False
+    attention: str = "xla"  # training attention: "xla", or "cudnn" (fused, on NVIDIA GPUs in 16 bits; else xla)
 
     def __post_init__(self) -> None:
         if self.num_heads % self.num_kv_heads:
             raise ConfigError(f"num_heads ({self.num_heads}) must be a multiple of num_kv_heads ({self.num_kv_heads})")
         if self.head_dim % 2:
             raise ConfigError("head_dim must be even for rotary position embeddings")
+        if self.attention not in ATTENTION_IMPLEMENTATIONS:
+            raise ConfigError(f"attention must be one of {', '.join(ATTENTION_IMPLEMENTATIONS)}, got {self.attention!r}")
 
     def replace(self, **changes: Any) -> ModelConfig:
         return dataclasses.replace(self, **changes)

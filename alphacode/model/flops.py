@@ -22,17 +22,17 @@ def layer_parameters(config: ModelConfig) -> tuple[int, int]:
 
 
 def flops_per_example(config: ModelConfig, encoder_length: int, decoder_length: int, mlm_fraction: float = 0.25) -> float:
-    """Training FLOPs (forward and backward, 3x the forward) for one example, as in MFU accounting:
-    6 x matrix parameters x tokens, plus the attention score and value products. ``mlm_fraction``:
-    the share of encoder positions that get vocabulary logits (0 without an MLM loss)."""
+    """Training FLOPs (forward and backward, 3x the forward) for one example, as in MFU accounting (PaLM's,
+    Chowdhery et al. 2022, appendix B): 6 x matrix parameters x tokens, plus 12 x attention width x query
+    length x key length per attention layer for the score and value products (the causal half included).
+    ``mlm_fraction``: the share of encoder positions that get vocabulary logits (0 without an MLM loss)."""
     enc_layer, dec_layer = layer_parameters(config)
     logits = config.d_model * config.vocab_size
     matmul = encoder_length * (config.encoder_layers * enc_layer + logits * mlm_fraction)
     matmul += decoder_length * (config.decoder_layers * dec_layer + logits)
-    attn_dim = config.num_heads * config.head_dim
-    attention = 2 * attn_dim * (config.encoder_layers * encoder_length**2
-                                + config.decoder_layers * (decoder_length**2 + decoder_length * encoder_length))
-    return 6.0 * matmul + 3.0 * attention
+    attention = config.num_heads * config.head_dim * (config.encoder_layers * encoder_length**2 + config.decoder_layers
+                                                      * (decoder_length**2 + decoder_length * encoder_length))
+    return 6.0 * matmul + 12.0 * attention
 
 
 def peak_flops(device: object | None = None) -> tuple[float, str]:

@@ -58,10 +58,9 @@ def rotary(x: Array, positions: Array, base: float) -> Array:
 
 
 def attend(q: Array, k: Array, v: Array, mask: Array | None) -> Array:
-    """Grouped attention. ``q``: [B, Lq, H, D]; ``k``, ``v``: [B or 1, Lk, KV, D]; ``mask``: [B or 1, Lq or 1, Lk].
-
-    Keys and values with batch 1 are shared by every query row (one encoding for all samples).
-    """
+    """Grouped attention, as sampling needs it. ``q``: [B, Lq, H, D]; ``k``, ``v``: [B or 1, Lk, KV, D];
+    ``mask``: [B or 1, Lq or 1, Lk]. Keys and values with batch 1 are shared by every query row (one
+    encoding for all samples)."""
     b, lq, h, d = q.shape
     kv_heads = k.shape[2]
     q = q.reshape(b, lq, kv_heads, h // kv_heads, d) / math.sqrt(d)
@@ -78,6 +77,26 @@ def attend(q: Array, k: Array, v: Array, mask: Array | None) -> Array:
     else:
         out = jnp.einsum("bkgqs,bskd->bqkgd", weights, v)
     return out.reshape(b, lq, h, d)
+
+
+def attention_implementation(config: ModelConfig) -> str:
+    """How training-time attention runs: ``cudnn`` (fused flash attention) where the config asks for it and it
+    can run (an NVIDIA GPU, 16-bit activations), else ``xla``, so a model trained with cuDNN runs on a CPU too."""
+    if config.attention == "cudnn" and jax.default_backend() == "gpu" and config.dtype in ("bfloat16", "float16"):
+        return "cudnn"
+    return "xla"
+
+
+def fused_attention(q: Array, k: Array, v: Array, key_mask: Array | None, *, causal: bool, implementation: str) -> Array:
+    """Training-time attention through :func:`jax.nn.dot_product_attention`. ``q``: [B, Lq, H, D]; ``k``, ``v``:
+    [B, Lk, KV, D]; ``key_mask``: [B, Lk], True at real keys, which come before any padding in a row.
+    ``cudnn`` (flash attention) never materializes the [B, H, Lq, Lk] logits; it takes padding as lengths."""
+    if implementation == "cudnn":
+        lengths = None if key_mask is None else jnp.maximum(jnp.sum(key_mask, axis=-1, dtype=jnp.int32), 1)
+        return jax.nn.dot_product_attention(q, k, v, is_causal=causal, key_value_seq_lengths=lengths,
+                                            implementation="cudnn")
+    mask = None if key_mask is None else key_mask[:, None, None, :]
+    return jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=causal, implementation="xla")
 
 
 class KVCache(nn.Module):
@@ -129,8 +148,12 @@ class Attention(nn.Module):
         return (nn.with_logical_constraint(self.key(x), constraint),
                 nn.with_logical_constraint(self.value(x), constraint))
 
-    def __call__(self, x: Array, mask: Array | None, *, kv: KV | None = None, decode: bool = False) -> Array:
+    def __call__(self, x: Array, key_mask: Array | None, *, kv: KV | None = None, decode: bool = False,
+                 causal: bool = False) -> Array:
+        """``key_mask``: [B or 1, Lk], True at the keys a query may see (None: all); ``causal``: each
+        position sees only itself and earlier ones. With ``decode=True`` self-attention steps its cache."""
         q = self.query(x)
+        mask = None if key_mask is None else key_mask[:, None, :]
         if self.self_attention:
             k, v = self.project_kv(x)
             if decode:
@@ -142,7 +165,10 @@ class Attention(nn.Module):
             assert kv is not None, "cross-attention needs the encoder's keys and values"
             k, v = kv
         q = nn.with_logical_constraint(q, ("batch", "length", "act_heads", "head_dim"))
-        out = attend(q, k, v, mask)
+        if decode or k.shape[0] != q.shape[0]:  # a cache or keys shared by every sample: sampling's einsum path
+            out = attend(q, k, v, mask)
+        else:
+            out = fused_attention(q, k, v, key_mask, causal=causal, implementation=attention_implementation(self.config))
         return nn.with_logical_constraint(self.out(out), ("batch", "length", "act_embed"))
 
 
@@ -162,9 +188,9 @@ class EncoderLayer(nn.Module):
     config: ModelConfig
 
     @nn.compact
-    def __call__(self, x: Array, mask: Array, deterministic: bool = True) -> Array:
+    def __call__(self, x: Array, key_mask: Array, deterministic: bool = True) -> Array:
         drop = nn.Dropout(self.config.dropout_rate, deterministic=deterministic)
-        x = x + drop(Attention(self.config, name="attention")(RMSNorm(self.config, name="attention_norm")(x), mask))
+        x = x + drop(Attention(self.config, name="attention")(RMSNorm(self.config, name="attention_norm")(x), key_mask))
         x = x + drop(MLP(self.config, name="mlp")(RMSNorm(self.config, name="mlp_norm")(x)))
         return nn.with_logical_constraint(x, ("batch", "length", "act_embed"))
 
@@ -183,11 +209,11 @@ class DecoderLayer(nn.Module):
     def cross_kv(self, encoded: Array) -> KV:
         return self.cross_attention.project_kv(encoded)
 
-    def __call__(self, x: Array, self_mask: Array | None, cross_kv: KV, cross_mask: Array, *,
-                 decode: bool = False, deterministic: bool = True) -> Array:
+    def __call__(self, x: Array, cross_kv: KV, encoder_mask: Array, *, decode: bool = False,
+                 deterministic: bool = True) -> Array:
         drop = lambda y: self.dropout(y, deterministic=deterministic)  # noqa: E731
-        x = x + drop(self.self_attention(self.self_norm(x), self_mask, decode=decode))
-        x = x + drop(self.cross_attention(self.cross_norm(x), cross_mask, kv=cross_kv))
+        x = x + drop(self.self_attention(self.self_norm(x), None, decode=decode, causal=True))
+        x = x + drop(self.cross_attention(self.cross_norm(x), encoder_mask, kv=cross_kv, decode=decode))
         x = x + drop(self.mlp(self.mlp_norm(x)))
         return nn.with_logical_constraint(x, ("batch", "length", "act_embed"))
 
@@ -226,8 +252,8 @@ class EncoderDecoder(nn.Module):
         return nn.with_logical_constraint(logits.astype(jnp.float32), ("batch", "length", "act_vocab"))
 
     def encode(self, tokens: Array, deterministic: bool = True) -> Array:
-        """Encoder states [B, S, d] of the problem tokens (``PAD_ID`` marks padding)."""
-        mask = (tokens != PAD_ID)[:, None, :]
+        """Encoder states [B, S, d] of the problem tokens (``PAD_ID`` marks padding, at the end of a row)."""
+        mask = tokens != PAD_ID
         x = nn.with_logical_constraint(self.embedding(tokens), ("batch", "length", "act_embed"))
         for layer in self.encoder_layers:
             x = layer(x, mask, deterministic)
@@ -245,11 +271,8 @@ class EncoderDecoder(nn.Module):
                        deterministic: bool = True) -> Array:
         """Final (normalised) decoder states [B, L, d]. With ``decode=True`` each call appends to the cache."""
         x = nn.with_logical_constraint(self.embedding(tokens), ("batch", "length", "act_embed"))
-        length = tokens.shape[1]
-        self_mask = None if decode else jnp.tril(jnp.ones((length, length), bool))[None]
-        cross_mask = encoder_mask[:, None, :]
         for layer, kv in zip(self.decoder_layers, cross_kv):
-            x = layer(x, self_mask, kv, cross_mask, decode=decode, deterministic=deterministic)
+            x = layer(x, kv, encoder_mask, decode=decode, deterministic=deterministic)
         return self.decoder_norm(x)
 
     def decode(self, tokens: Array, cross_kv: Sequence[KV], encoder_mask: Array, *, decode: bool = False,
