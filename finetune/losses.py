@@ -24,6 +24,7 @@ from alphacode.lazy import lazy_import
 
 jax = lazy_import("jax")  # the loss settings are read by experiment files, which must load without JAX
 jnp = lazy_import("jax.numpy")
+objective = lazy_import("pretrain.objective")
 
 GOLD_ALPHA = 0.5
 GOLD_BETA = 0.05
@@ -45,10 +46,7 @@ class FinetuneLossConfig:
 def target_log_probs(logits: jax.Array, targets: jax.Array, temperature: float | None = None) -> jax.Array:
     """log p(target) per token [B, L], from logits [B, L, V] divided by ``temperature`` when given."""
     logits = logits.astype(jnp.float32)
-    if temperature is not None:
-        logits = logits / temperature
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    return jnp.take_along_axis(logp, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    return objective.target_log_probs(logits if temperature is None else logits / temperature, targets)
 
 
 def gold_weights(log_probs: jax.Array, alpha: float = GOLD_ALPHA, beta: float = GOLD_BETA) -> jax.Array:

@@ -20,12 +20,18 @@ from alphacode.model.transformer import EncoderDecoder
 Batch = Mapping[str, Any]
 
 
+def target_log_probs(logits: jax.Array, targets: jax.Array) -> jax.Array:
+    """log p(target) per position [B, L] from logits [B, L, V], in float32. The target's logit is picked with
+    a one-hot mask, not a gather: its gradient is then elementwise, with no scatter into a [B, L, V] array."""
+    logits = logits.astype(jnp.float32)
+    picked = jnp.arange(logits.shape[-1]) == targets[..., None]
+    return jnp.sum(jnp.where(picked, logits, 0.0), axis=-1) - jax.nn.logsumexp(logits, axis=-1)
+
+
 def token_cross_entropy(logits: jax.Array, targets: jax.Array, weights: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Sum of weighted token negative log-likelihoods, and the sum of the weights."""
-    logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-    nll = -jnp.take_along_axis(logp, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
     weights = weights.astype(jnp.float32)
-    return jnp.sum(nll * weights), jnp.sum(weights)
+    return -jnp.sum(target_log_probs(logits, targets) * weights), jnp.sum(weights)
 
 
 MLM_POSITIONS_FRACTION = 0.25  # room for the masked positions (15% expected) of one example
