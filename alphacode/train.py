@@ -94,21 +94,27 @@ class TrainSummary:
         return {"first": self.first_metrics, "last": self.last_metrics, "eval": self.eval_metrics}[when].get(name, math.nan)
 
 
-def learning_rate_schedule(config: TrainConfig) -> optax.Schedule:
-    """Linear warmup to ``learning_rate``, then cosine decay to ``final_lr_fraction`` of it."""
-    warmup = config.resolved().warmup_steps
-    return optax.warmup_cosine_decay_schedule(
-        init_value=0.0, peak_value=config.learning_rate, warmup_steps=max(1, warmup),
-        decay_steps=max(config.steps, warmup + 1), end_value=config.learning_rate * config.final_lr_fraction)
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """The learning rate of ``step``: linear warmup to ``learning_rate``, then cosine decay to ``final_lr_fraction``
+    of it at ``config.steps``. Computed on the host and passed to the compiled step, so one compilation serves a
+    run of any length: the time-budget planner's probe and the run it plans."""
+    config = config.resolved()
+    warmup = max(1, config.warmup_steps)
+    if step < warmup:
+        return config.learning_rate * step / warmup
+    progress = min(1.0, (step - warmup) / (max(config.steps, warmup + 1) - warmup))
+    end = config.final_lr_fraction
+    return config.learning_rate * (end + (1.0 - end) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """Clip by global norm, then AdamW; weight decay only on matrices (not norm scales)."""
+    """Clip by global norm, then AdamW at a unit learning rate (the step scales its updates by :func:`learning_rate`;
+    a schedule, not a constant, keeps the optimizer state of earlier checkpoints); weight decay only on matrices."""
     decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)  # noqa: E731
     return optax.chain(
         optax.clip_by_global_norm(config.grad_clip),
-        optax.adamw(learning_rate_schedule(config), b1=config.adam_b1, b2=config.adam_b2,
-                    weight_decay=config.weight_decay, mask=decay_mask),
+        optax.adamw(lambda count: 1.0, b1=config.adam_b1, b2=config.adam_b2, weight_decay=config.weight_decay,
+                    mask=decay_mask),
     )
 
 
@@ -129,7 +135,8 @@ class Trainer:
                  example_lengths: tuple[int, int] | None = None, mlm_fraction: float = 0.25,
                  run_info: Mapping[str, Any] | None = None, started: float | None = None,
                  init_checkpoint: str | os.PathLike[str] | None = None) -> None:
-        self.model_config, self.config, self.loss_fn = model_config, train_config.resolved(), loss_fn
+        self.model_config, self.loss_fn = model_config, loss_fn
+        self._train_config, self.config = train_config, train_config.resolved()
         self.workdir = Path(workdir)
         self.run_info = dict(run_info or {})
         self.started = started if started is not None else time.perf_counter()
@@ -178,7 +185,7 @@ class Trainer:
             return _unbox_state(init(rng))
 
         self.init_state = jax.jit(init_unboxed, out_shardings=self.state_shardings)
-        self.train_step = jax.jit(self._step, in_shardings=(self.state_shardings, self.batch_sharding),
+        self.train_step = jax.jit(self._step, in_shardings=(self.state_shardings, self.batch_sharding, replicated),
                                    out_shardings=(self.state_shardings, replicated), donate_argnums=(0,))
         self._eval_step = jax.jit(self._evaluate, in_shardings=(param_shardings, self.batch_sharding),
                                   out_shardings=replicated)
@@ -202,7 +209,9 @@ class Trainer:
         return {k: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(v), (size, *v.shape[1:]))
                 for k, v in local.items()}
 
-    def _step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
+    def _step(self, state: TrainState, batch: Batch, lr: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
+        """One optimizer step at learning rate ``lr``. Nothing here depends on the run's length, so
+        :meth:`set_steps` never makes it compile again."""
         accum = self.config.grad_accum
         rng, step_rng = jax.random.split(state.rng)
 
@@ -222,10 +231,10 @@ class Trainer:
         grads = jax.tree.map(lambda g: g / accum, grads)
         metrics = jax.tree.map(jnp.mean, metrics)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        params = optax.apply_updates(state.params, jax.tree.map(lambda u: (lr * u).astype(u.dtype), updates))
         metrics["grad_norm"] = optax.tree.norm(grads)
         metrics["tokens"] = _tokens(batch)  # of the global batch, whatever process reads it
-        metrics["learning_rate"] = learning_rate_schedule(self.config)(state.step)
+        metrics["learning_rate"] = lr
         return TrainState(state.step + 1, params, opt_state, rng), metrics
 
     def _evaluate(self, params: Any, batch: Batch) -> dict[str, jax.Array]:
@@ -257,17 +266,24 @@ class Trainer:
         return state.replace(params=params, opt_state=jax.jit(
             self.optimizer.init, out_shardings=self.state_shardings.opt_state)(params))
 
+    def set_steps(self, steps: int) -> None:
+        """Train for ``steps`` (a time budget's plan): the schedule, checkpoints and logs follow; nothing recompiles."""
+        self.config = self._train_config.replace(steps=steps).resolved()
+
+    def _learning_rate(self, step: int) -> np.ndarray:
+        return np.float32(learning_rate(self.config, step))
+
     def time_steps(self, source: BatchSource, steps: int = 10, warmup: int = 2) -> float:
         """Seconds per train step on fresh parameters, after ``warmup`` steps (which compile), with
         the batches already on the device: the speed of the step itself, as benchmarks report it."""
         state = self.init_state(jax.random.PRNGKey(self.config.seed))
         for step in range(warmup):
-            state, metrics = self.train_step(state, self.device_batch(source, step))
+            state, metrics = self.train_step(state, self.device_batch(source, step), self._learning_rate(step))
         jax.block_until_ready(metrics)
         batches = [self.device_batch(source, warmup + step) for step in range(steps)]
         started = time.perf_counter()
-        for batch in batches:
-            state, metrics = self.train_step(state, batch)
+        for step, batch in enumerate(batches, warmup):
+            state, metrics = self.train_step(state, batch, self._learning_rate(step))
         jax.block_until_ready(metrics)
         return (time.perf_counter() - started) / steps
 
@@ -297,7 +313,7 @@ class Trainer:
             finished = False
             try:
                 for step, batch in zip(range(start, cfg.steps), batches):
-                    state, metrics = self.train_step(state, batch)
+                    state, metrics = self.train_step(state, batch, self._learning_rate(step))
                     window_tokens = window_tokens + metrics.pop("tokens")  # summed on the device, read when logged
                     window_steps += 1
                     done = step + 1
@@ -519,10 +535,7 @@ def run_training(model_config: ModelConfig, config: TrainConfig, loss_fn: LossFn
                  say: Callable[[str], None] = print, progress: bool = True) -> tuple[TrainSummary, Trainer]:
     """Plan the steps (see :func:`plan_steps`) and train: what every training command does once its data is ready.
     Returns the summary and the trainer (its ``state`` holds the trained parameters)."""
-    def trainer(steps: int) -> Trainer:
-        return Trainer(model_config, config.replace(steps=steps), loss_fn, workdir, init_params=init_params,
-                       init_checkpoint=init_checkpoint, example_lengths=lengths, run_info=run_info, started=started)
-
-    steps = plan_steps(config, workdir, lambda: trainer(10**6), source, say)
-    final = trainer(steps)
-    return final.train(source, eval_source, progress=progress), final
+    trainer = Trainer(model_config, config, loss_fn, workdir, init_params=init_params, init_checkpoint=init_checkpoint,
+                      example_lengths=lengths, run_info=run_info, started=started)
+    trainer.set_steps(plan_steps(config, workdir, lambda: trainer, source, say))  # the probe's compilation serves
+    return trainer.train(source, eval_source, progress=progress), trainer

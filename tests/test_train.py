@@ -48,3 +48,34 @@ def test_sharded_train_step_matches_single_device(tmp_path: Path) -> None:
         sharded = result(run_tiny(tmp_path / mesh.replace(",", "_"), 4, "--devices", "8", "--mesh", mesh))
         assert abs(sharded["loss"] - single["loss"]) < 1e-4, (mesh, sharded, single)
         assert abs(sharded["checksum"] - single["checksum"]) < 1e-4 * single["checksum"]
+
+
+def test_learning_rate_is_warmup_then_cosine_as_optax_has_it() -> None:
+    import optax
+
+    from alphacode.config import TrainConfig
+    from alphacode.train import learning_rate
+    for config in (TrainConfig(steps=976, learning_rate=2e-3), TrainConfig(steps=5), TrainConfig(steps=40, warmup_steps=0)):
+        warmup = max(1, config.resolved().warmup_steps)
+        optax_schedule = optax.warmup_cosine_decay_schedule(0.0, config.learning_rate, warmup, max(config.steps, warmup + 1),
+                                                            config.learning_rate * config.final_lr_fraction)
+        for step in range(config.steps + 2):
+            assert abs(learning_rate(config, step) - float(optax_schedule(step))) < 1e-9
+
+
+def test_a_time_budget_plans_with_the_step_the_run_uses(tmp_path: Path) -> None:
+    """The planner times the real step; the run then trains with that compilation, not a second one."""
+    from alphacode.config import TrainConfig
+    from alphacode.train import run_training
+    from pretrain.objective import pretrain_loss
+    from tests.helpers.train_tiny import ArrayBatches, tiny_model_and_examples
+
+    config, arrays = tiny_model_and_examples()
+    said: list[str] = []
+    summary, trainer = run_training(config, TrainConfig(seconds=1.0, batch_size=8, log_every=5), pretrain_loss, tmp_path,
+                                    ArrayBatches(arrays, 8), None, lengths=(16, 16), run_info={}, say=said.append,
+                                    progress=False)
+    assert said[0].startswith("plan: ") and summary.last_step == trainer.config.steps >= 10
+    assert trainer.train_step._cache_size() == 1
+    # the planned run's schedule, not the probe's: it ends at final_lr_fraction of the peak
+    assert abs(summary.last_metrics["learning_rate"] - 0.1 * 2e-3) < 1e-6

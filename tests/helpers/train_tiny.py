@@ -14,6 +14,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from alphacode.model.config import ModelConfig, get_config
+
 
 class ArrayBatches:
     """Batches of ``batch_size`` rows from in-memory arrays: each epoch is a seeded permutation of the examples."""
@@ -27,6 +29,23 @@ class ArrayBatches:
         index = np.array([np.random.default_rng((self.seed, i // self.size)).permutation(self.size)[i % self.size]
                           for i in range(first + start, first + stop)])
         return {k: v[index] for k, v in self.arrays.items()}
+
+
+def tiny_model_and_examples() -> tuple[ModelConfig, dict[str, np.ndarray]]:
+    """A very small model and 64 examples of 16 + 16 tokens whose decoder targets are easy to learn."""
+    config = get_config("tiny", vocab_size=128, d_model=32, num_heads=4, num_kv_heads=2, head_dim=8, d_ff=64,
+                        encoder_layers=1, decoder_layers=2, max_encoder_length=16, max_decoder_length=16)
+    rng = np.random.default_rng(0)
+    n = 64
+    enc = rng.integers(4, 128, (n, 16))
+    dec = (np.arange(16)[None, :] + rng.integers(0, 8, (n, 1))) % 120 + 4
+    arrays = {
+        "encoder_input_tokens": np.where(rng.random((n, 16)) < 0.15, 3, enc),
+        "encoder_target_tokens": enc, "encoder_loss_weights": (rng.random((n, 16)) < 0.15),
+        "decoder_input_tokens": np.concatenate([np.ones((n, 1), int), dec[:, :-1]], axis=1),
+        "decoder_target_tokens": dec, "decoder_loss_weights": np.ones((n, 16)),
+    }
+    return config, {k: v.astype(np.int32) for k, v in arrays.items()}
 
 
 def main() -> None:
@@ -45,23 +64,10 @@ def main() -> None:
     import jax
 
     from alphacode.config import TrainConfig
-    from alphacode.model import get_config
     from alphacode.train import Trainer
     from pretrain.objective import pretrain_loss
 
-    config = get_config("tiny", vocab_size=128, d_model=32, num_heads=4, num_kv_heads=2, head_dim=8, d_ff=64,
-                        encoder_layers=1, decoder_layers=2, max_encoder_length=16, max_decoder_length=16)
-    rng = np.random.default_rng(0)
-    n = 64
-    enc = rng.integers(4, 128, (n, 16))
-    dec = (np.arange(16)[None, :] + rng.integers(0, 8, (n, 1))) % 120 + 4
-    arrays = {
-        "encoder_input_tokens": np.where(rng.random((n, 16)) < 0.15, 3, enc),
-        "encoder_target_tokens": enc, "encoder_loss_weights": (rng.random((n, 16)) < 0.15),
-        "decoder_input_tokens": np.concatenate([np.ones((n, 1), int), dec[:, :-1]], axis=1),
-        "decoder_target_tokens": dec, "decoder_loss_weights": np.ones((n, 16)),
-    }
-    arrays = {k: v.astype(np.int32) for k, v in arrays.items()}
+    config, arrays = tiny_model_and_examples()
 
     class Source(ArrayBatches):
         def rows(self, step: int, start: int, stop: int):
