@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/train_throughput.py [--experiments pretrain-tiny,default-pretrain-cpu] [--steps 20]
     python3 benchmarks/train_throughput.py --experiments default-pretrain-gpu,300m      # on an accelerator
+    python3 benchmarks/train_throughput.py --experiments 300m --variant model.attention=xla --variant model.attention=cudnn
 
 Each experiment trains for ``--steps`` steps through the same path ``alphacode pretrain`` takes (record shards ->
 rows built on the prefetch thread -> the sharded, jit-compiled step), on synthetic pre-tokenized files, so no
@@ -10,7 +11,9 @@ included), the device's time per step, how long the loop waited for batches and 
 (on the background thread), tokens/s and MFU: against the spec sheet's bf16 dense peak on known accelerators,
 against a float32 matmul measured in the same run on a CPU. ``300m`` is the ``default-pretrain-gpu`` experiment
 with AlphaCode's 300M model, its 1536/768 lengths and a batch of 32 (what one chip holds without
-rematerialization; ``--batch-size`` overrides every experiment's batch).
+rematerialization). ``--set KEY=VALUE`` changes every experiment as ``alphacode pretrain --set`` does; each
+``--variant "KEY=VALUE;KEY=VALUE"`` measures every experiment once more with those settings too (an A/B in one
+process: what an accelerator's scarce minutes are for).
 """
 
 from __future__ import annotations
@@ -24,29 +27,29 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from alphacode.config import load_experiment
+from alphacode.config import apply_overrides, load_experiment
+from alphacode.errors import ConfigError, first_line
 from alphacode.data import RecordShards, write_record_shards
 from alphacode.model.config import PRESETS
 from alphacode.model.flops import measured_matmul_flops, peak_flops
+from alphacode.model.transformer import attention_implementation
 from alphacode.train import run_training
 from pretrain.examples import PretrainRows
 from pretrain.objective import pretrain_loss
 
 
-def experiment_named(name: str, batch_size: int | None):
-    """A shipped experiment, or ``300m``: the GPU experiment with AlphaCode's 300M model."""
-    overrides = [f"train.batch_size={batch_size}"] if batch_size else []
-    if name == "300m":
-        experiment = load_experiment("default-pretrain-gpu", ["data.lengths=1536,768", "train.batch_size=32",
-                                                              *overrides])
-        model = PRESETS["300m"].replace(vocab_size=experiment.model.vocab_size)
-        return dataclasses.replace(experiment, name="300m", model=model)
-    return load_experiment(name, overrides)
+def experiment_named(name: str, overrides: list[str]):
+    """A shipped experiment, or ``300m``: the GPU experiment with AlphaCode's 300M model; then ``overrides``."""
+    if name != "300m":
+        return load_experiment(name, overrides)
+    experiment = load_experiment("default-pretrain-gpu", ["data.lengths=1536,768", "train.batch_size=32"])
+    model = PRESETS["300m"].replace(vocab_size=experiment.model.vocab_size, attention=experiment.model.attention)
+    return apply_overrides(dataclasses.replace(experiment, name="300m", model=model), overrides)
 
 
-def measure(name: str, steps: int, batch_size: int | None) -> dict[str, float]:
+def measure(name: str, steps: int, overrides: list[str]) -> dict[str, float]:
     started = time.perf_counter()
-    experiment = experiment_named(name, batch_size)
+    experiment = experiment_named(name, overrides)
     train, lengths = experiment.train, experiment.data.lengths
     rng = np.random.default_rng(0)
     files = [rng.integers(4, experiment.model.vocab_size, int(rng.integers(lengths[0] // 2, 2 * sum(lengths))))
@@ -61,15 +64,18 @@ def measure(name: str, steps: int, batch_size: int | None) -> dict[str, float]:
     return {"startup": summary.startup_seconds, "step_ms": step_ms, "host_ms": summary.host_ms_per_step,
             "batch_ms": summary.last_metrics["batch_ms"], "tokens_per_second": summary.tokens_per_second,
             "mfu": summary.mfu, "batch": train.batch_size, "lengths": lengths, "dtype": experiment.model.dtype,
-            "model": experiment.model.name}
+            "model": experiment.model.name, "attention": attention_implementation(experiment.model)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", default="pretrain-tiny,default-pretrain-cpu")
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, help="override the experiments' global batch")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="change every experiment")
+    parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE;...",
+                        help="measure every experiment with these settings too (repeatable)")
     args = parser.parse_args()
+    variants = [[]] + [[item for item in variant.split(";") if item] for variant in args.variant]
     device = jax.devices()[0]
     peak, source = peak_flops(device)
     print(f"device: {device.platform} ({device.device_kind}) x {len(jax.devices())}; peak {peak / 1e12:.3f} TFLOP/s per "
@@ -77,14 +83,27 @@ def main() -> None:
     if device.platform == "cpu":
         print(f"float32 matmul measured again now: {measured_matmul_flops() / 1e12:.3f} TFLOP/s")
     for name in args.experiments.split(","):
-        r = measure(name, args.steps, args.batch_size)
-        print(f"{name} ({r['model']}, {r['dtype']}, batch {r['batch']} x {r['lengths'][0]}+{r['lengths'][1]} tokens): "
-              f"first step {r['startup']:.1f} s after the start; {r['step_ms']:.1f} ms/step; waited "
-              f"{r['host_ms']:.2f} ms/step for batches ({r['host_ms'] / r['step_ms']:.1%} of the step), building one "
-              f"took {r['batch_ms']:.1f} ms on the prefetch thread; {r['tokens_per_second']:,.0f} tokens/s, "
-              f"MFU {r['mfu']:.1%}")
-    print(f"command: python benchmarks/train_throughput.py --experiments {args.experiments} --steps {args.steps}"
-          + (f" --batch-size {args.batch_size}" if args.batch_size else ""))
+        for variant in variants:
+            try:
+                r = measure(name, args.steps, args.set + variant)
+            except ConfigError as err:
+                parser.exit(2, f"error: {err}\n")
+            except Exception as err:  # noqa: BLE001 - an A/B reports a variant the chip cannot run and goes on
+                print(f"{name} [{';'.join(variant)}]: failed: {type(err).__name__}: {first_line(err)}", flush=True)
+                continue
+            report(name + (f" [{';'.join(variant)}]" if variant else ""), r)
+    print("command: python benchmarks/train_throughput.py " + " ".join(
+        [f"--experiments {args.experiments}", f"--steps {args.steps}", *(f"--set {item}" for item in args.set),
+         *(f"--variant '{variant}'" for variant in args.variant)]))
+
+
+def report(name: str, r: dict) -> None:
+    """One line of figures for one measured experiment."""
+    print(f"{name} ({r['model']}, {r['dtype']}, {r['attention']} attention, batch {r['batch']} x {r['lengths'][0]}+"
+          f"{r['lengths'][1]} tokens): first step {r['startup']:.1f} s after the start; {r['step_ms']:.1f} ms/step; waited "
+          f"{r['host_ms']:.2f} ms/step for batches ({r['host_ms'] / r['step_ms']:.1%} of the step), building one "
+          f"took {r['batch_ms']:.1f} ms on the prefetch thread; {r['tokens_per_second']:,.0f} tokens/s, "
+          f"MFU {r['mfu']:.1%}", flush=True)
 
 
 if __name__ == "__main__":
