@@ -13,27 +13,31 @@ against a float32 matmul measured in the same run on a CPU. ``300m`` is the ``de
 with AlphaCode's 300M model, its 1536/768 lengths and a batch of 32 (what one chip holds without
 rematerialization). ``--set KEY=VALUE`` changes every experiment as ``alphacode pretrain --set`` does; each
 ``--variant "KEY=VALUE;KEY=VALUE"`` measures every experiment once more with those settings too (an A/B in one
-process: what an accelerator's scarce minutes are for).
+process: what an accelerator's scarce minutes are for). ``--cost`` compiles each step without running it and
+prints XLA's count of its FLOPs and bytes accessed, with the time each takes at the device's peak: whether the
+step is bound by compute or by memory, and its largest arrays (on a CPU, from the CPU compiler's fusions).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import tempfile
 import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from alphacode.config import apply_overrides, load_experiment
+from alphacode.data import DECODER_FEATURES, FEATURES, RecordShards, write_record_shards
 from alphacode.errors import ConfigError, first_line
-from alphacode.data import RecordShards, write_record_shards
 from alphacode.model.config import PRESETS
-from alphacode.model.flops import measured_matmul_flops, peak_flops
+from alphacode.model.flops import KNOWN_PEAKS, measured_matmul_flops, peak_flops
 from alphacode.model.transformer import attention_implementation
-from alphacode.train import run_training
+from alphacode.train import Trainer, run_training
 from pretrain.examples import PretrainRows
 from pretrain.objective import pretrain_loss
 
@@ -67,6 +71,39 @@ def measure(name: str, steps: int, overrides: list[str]) -> dict[str, float]:
             "model": experiment.model.name, "attention": attention_implementation(experiment.model)}
 
 
+# Memory bandwidth (bytes/s) of accelerators we know, for the roofline of --cost (their bf16 peaks: KNOWN_PEAKS).
+KNOWN_BANDWIDTHS = {"H100": 3.35e12, "H200": 4.8e12, "A100": 2.0e12}
+_ARRAY = re.compile(r"= (f32|bf16|s32|pred)\[([\d,]+)\]")
+_BYTES = {"f32": 4, "bf16": 2, "s32": 4, "pred": 1}
+
+
+def step_cost(name: str, overrides: list[str]) -> str:
+    """XLA's FLOPs and bytes accessed for one compiled train step of the experiment, and its largest arrays (a line)."""
+    experiment = experiment_named(name, overrides)
+    train, (enc, dec) = experiment.train, experiment.data.lengths
+    with tempfile.TemporaryDirectory() as scratch:
+        trainer = Trainer(experiment.model, train, pretrain_loss, scratch, example_lengths=(enc, dec))
+    batch = {k: jax.ShapeDtypeStruct((train.batch_size, dec if k in DECODER_FEATURES else enc), jnp.int32,
+                                     sharding=trainer.batch_sharding) for k in FEATURES}
+    compiled = trainer.train_step.lower(trainer.abstract_state, batch, jax.ShapeDtypeStruct((), jnp.float32)).compile()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    kind = jax.devices()[0].device_kind
+    chip = next((key for key in KNOWN_BANDWIDTHS if key.lower() in kind.lower()), "H200")  # elsewhere: as if an H200
+    peak, bandwidth = KNOWN_PEAKS[chip], KNOWN_BANDWIDTHS[chip]
+    totals: dict[str, list[int]] = {}
+    for dtype, dims in _ARRAY.findall(compiled.as_text()):
+        entry = totals.setdefault(f"{dtype}[{dims}]", [_BYTES[dtype] * int(np.prod([int(d) for d in dims.split(",")])), 0])
+        entry[1] += 1
+    largest = ", ".join(f"{shape} {size / 1e9:.1f} GB x {count}" for shape, (size, count) in
+                        sorted(totals.items(), key=lambda item: -item[1][0] * item[1][1])[:3])
+    return (f"({experiment.model.name}, {attention_implementation(experiment.model)} attention, batch "
+            f"{train.batch_size} x {enc}+{dec}): XLA counts {cost['flops']:.3g} FLOPs (model FLOPs "
+            f"{trainer.flops_per_step:.3g}: {1e3 * trainer.flops_per_step / peak:.1f} ms at an {chip}'s peak) and "
+            f"{cost['bytes accessed'] / 1e9:.0f} GB accessed ({1e3 * cost['bytes accessed'] / bandwidth:.1f} ms at its "
+            f"{bandwidth / 1e12:.2f} TB/s); largest shapes (size x occurrences in the optimized HLO): {largest}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", default="pretrain-tiny,default-pretrain-cpu")
@@ -74,6 +111,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="change every experiment")
     parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE;...",
                         help="measure every experiment with these settings too (repeatable)")
+    parser.add_argument("--cost", action="store_true", help="compile each step and print XLA's cost analysis instead")
     args = parser.parse_args()
     variants = [[]] + [[item for item in variant.split(";") if item] for variant in args.variant]
     device = jax.devices()[0]
@@ -84,16 +122,21 @@ def main() -> None:
         print(f"float32 matmul measured again now: {measured_matmul_flops() / 1e12:.3f} TFLOP/s")
     for name in args.experiments.split(","):
         for variant in variants:
+            label = name + (f" [{';'.join(variant)}]" if variant else "")
             try:
+                if args.cost:
+                    print(f"{label} {step_cost(name, args.set + variant)}", flush=True)
+                    continue
                 r = measure(name, args.steps, args.set + variant)
             except ConfigError as err:
                 parser.exit(2, f"error: {err}\n")
             except Exception as err:  # noqa: BLE001 - an A/B reports a variant the chip cannot run and goes on
-                print(f"{name} [{';'.join(variant)}]: failed: {type(err).__name__}: {first_line(err)}", flush=True)
+                print(f"{label}: failed: {type(err).__name__}: {first_line(err)}", flush=True)
                 continue
-            report(name + (f" [{';'.join(variant)}]" if variant else ""), r)
+            report(label, r)
     print("command: python benchmarks/train_throughput.py " + " ".join(
-        [f"--experiments {args.experiments}", f"--steps {args.steps}", *(f"--set {item}" for item in args.set),
+        [f"--experiments {args.experiments}", *(["--cost"] if args.cost else [f"--steps {args.steps}"]),
+         *(f"--set {item}" for item in args.set),
          *(f"--variant '{variant}'" for variant in args.variant)]))
 
 
