@@ -58,7 +58,7 @@ def test_finetune_starts_from_the_bundled_model_export(public_layout: Path, tmp_
                      "--set", "data.rates.functions=0", "--set", "data.rates.exercises=0"]) == 1
     call = started.pop()
     bundled = load_model(DEFAULT_MODEL_DIR)
-    assert call["model"].replace(dtype="float32", name=bundled.config.name) == bundled.config
+    assert call["model"].replace(dtype="float32", name=bundled.config.name, attention="xla") == bundled.config
     assert call["init_checkpoint"] is None and shapes(call["init_params"]) == shapes(bundled.params)
 
 
