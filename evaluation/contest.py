@@ -15,6 +15,7 @@ Writes ``report.json``, ``report.md`` and ``solve_rate.png``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -425,29 +426,29 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
     total = len(judged)
     store_dir = Path(report_dir) / "samples"
     options = ExecutorOptions(executor, SandboxOptions(unsafe_no_isolation=config.unsafe_no_isolation))
-    if samples_file is not None:
-        started = time.perf_counter()
-        drawn = read_samples_file(samples_file, judged, config.samples, partial)
-        problems = [p for p in problems if p.name in drawn or skip_reason(p) is not None]
-        written = import_candidates(store_dir, drawn, {"samples_file_sha256": _file_digest(samples_file)})
-        sampled = {"samples_file": str(samples_file), "partial": partial, "store": str(store_dir),
-                   "samples_imported": written}
-        with options.open(address) as pool:
-            report = build_report(problems, store_dir, config, {**settings, **sampled},
-                                  {"import": time.perf_counter() - started}, pool)
-            report["execution"] = pool.report().to_json()
-    else:
-        read_model_config(model_dir)  # a wrong checkpoint fails here, before Ray starts
-        # Ray's daemons and the sandbox's zygotes start by fork: both before JAX loads with the model
-        with ray_session(address, workers), options.open(address) as pool:
+    with contextlib.ExitStack() as stack:
+        if samples_file is not None:
+            started = time.perf_counter()
+            drawn = read_samples_file(samples_file, judged, config.samples, partial)
+            problems = [p for p in problems if p.name in drawn or skip_reason(p) is not None]
+            written = import_candidates(store_dir, drawn, {"samples_file_sha256": _file_digest(samples_file)})
+            sampled = {"samples_file": str(samples_file), "partial": partial, "store": str(store_dir),
+                       "samples_imported": written}
+            timings = {"import": time.perf_counter() - started}
+            pool = stack.enter_context(options.open(address))
+        else:
+            read_model_config(model_dir)  # a wrong checkpoint fails here, before Ray starts
+            # Ray's daemons and the sandbox's zygotes start by fork: both before JAX loads with the model
+            stack.enter_context(ray_session(address, workers))
+            pool = stack.enter_context(options.open(address))
             model = load_model(model_dir)
             summary = run_sampling(judged, model, store_dir, config.samples, config=sampling, seed=config.seed,
                                    workers=workers)
             sampled = {"sampling": sampling.to_json(), "store": str(store_dir), "units_written": summary.units_written,
                        "units_reused": summary.units_skipped, "samples_drawn": summary.samples_written}
-            report = build_report(problems, store_dir, config, {**settings, **sampled}, {"sampling": summary.seconds},
-                                  pool)
-            report["execution"] = pool.report().to_json()
+            timings = {"sampling": summary.seconds}
+        report = build_report(problems, store_dir, config, {**settings, **sampled}, timings, pool)
+        report["execution"] = pool.report().to_json()
     report["coverage"] = {"scored": report["overall"]["problems"], "total": total}
     report["provenance"] = provenance()
     if standings is not None:
