@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,11 @@ EXAMPLES = ROOT / "examples"
 # environment) once ``~/.ray/auth_token`` exists, but a joining node does not: it is then refused, and a
 # driver in token mode refuses the calls of a cluster started without it.
 os.environ["RAY_AUTH_MODE"] = "disabled"
+
+# One XLA compilation cache for the session, here and in the subprocesses tests start (train_tiny, the CLI):
+# the same small models and steps are compiled again and again, and a cache hit takes milliseconds.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="alphacode-xla-cache-"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 
 @pytest.fixture(scope="session")
