@@ -4,8 +4,10 @@ Parquet layout."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +28,9 @@ os.environ["RAY_AUTH_MODE"] = "disabled"
 
 # One XLA compilation cache for the session, here and in the subprocesses tests start (train_tiny, the CLI):
 # the same small models and steps are compiled again and again, and a cache hit takes milliseconds.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="alphacode-xla-cache-"))
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="alphacode-xla-cache-")
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 

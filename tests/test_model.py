@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,6 +20,12 @@ from alphacode.model.transformer import EncoderDecoder, attend, attention_implem
 TINY = get_config("tiny", vocab_size=512, d_model=64, num_heads=4, head_dim=16, d_ff=128, decoder_layers=2)
 
 
+@functools.partial(jax.jit, static_argnums=0, static_argnames=("method", "decode", "mutable"))
+def apply(model: EncoderDecoder, variables: dict, *args: jax.Array, method=None, decode: bool = False, mutable=()):
+    """``model.apply`` compiled: one compilation per shape instead of seconds of op-by-op dispatch."""
+    return model.apply(variables, *args, method=method, mutable=list(mutable) or False, **({"decode": True} if decode else {}))
+
+
 def tokens(seed: int, shape: tuple[int, int], vocab: int = 512) -> jax.Array:
     return jnp.asarray(np.random.RandomState(seed).randint(3, vocab, shape), jnp.int32)
 
@@ -30,9 +38,9 @@ def model_and_params():
 
 def test_shapes(model_and_params) -> None:
     model, params = model_and_params
-    logits = model.apply({"params": params}, tokens(2, (3, 11)), tokens(3, (3, 5)))
+    logits = apply(model, {"params": params}, tokens(2, (3, 11)), tokens(3, (3, 5)))
     assert logits.shape == (3, 5, TINY.vocab_size) and logits.dtype == jnp.float32
-    encoded = model.apply({"params": params}, tokens(2, (3, 11)), method=EncoderDecoder.encode)
+    encoded = apply(model, {"params": params}, tokens(2, (3, 11)), method=EncoderDecoder.encode)
     assert encoded.shape == (3, 11, TINY.d_model)
 
 
@@ -40,7 +48,7 @@ def test_decoder_is_causal(model_and_params) -> None:
     model, params = model_and_params
     enc, dec = tokens(4, (1, 9)), tokens(5, (1, 8))
     changed = dec.at[0, 5].set(7)
-    a, b = model.apply({"params": params}, enc, dec), model.apply({"params": params}, enc, changed)
+    a, b = apply(model, {"params": params}, enc, dec), apply(model, {"params": params}, enc, changed)
     np.testing.assert_allclose(a[:, :5], b[:, :5], atol=1e-6)
     assert not np.allclose(a[:, 5:], b[:, 5:])
 
@@ -50,12 +58,12 @@ def test_encoder_padding_is_invisible(model_and_params) -> None:
     enc, dec = tokens(6, (1, 12)), tokens(7, (1, 6))
     padded = enc.at[0, 8:].set(PAD_ID)
     other_padding = padded.at[0, 9].set(PAD_ID)  # still padding, same positions are masked
-    a = model.apply({"params": params}, padded, dec)
-    encoded = model.apply({"params": params}, padded, method=EncoderDecoder.encode)
-    short = model.apply({"params": params}, padded[:, :8], dec)  # the same problem without the padding
+    a = apply(model, {"params": params}, padded, dec)
+    encoded = apply(model, {"params": params}, padded, method=EncoderDecoder.encode)
+    short = apply(model, {"params": params}, padded[:, :8], dec)  # the same problem without the padding
     np.testing.assert_allclose(a, short, atol=1e-5)
-    np.testing.assert_allclose(a, model.apply({"params": params}, other_padding, dec), atol=1e-6)
-    short_encoded = model.apply({"params": params}, padded[:, :8], method=EncoderDecoder.encode)
+    np.testing.assert_allclose(a, apply(model, {"params": params}, other_padding, dec), atol=1e-6)
+    short_encoded = apply(model, {"params": params}, padded[:, :8], method=EncoderDecoder.encode)
     np.testing.assert_allclose(encoded[:, :8], short_encoded, atol=1e-5)
 
 
@@ -64,15 +72,15 @@ def test_cached_decoding_matches_full_forward(kv_heads: int) -> None:
     config = TINY.replace(num_kv_heads=kv_heads)
     model = EncoderDecoder(config)
     enc, dec = tokens(8, (2, 10)).at[1, 7:].set(PAD_ID), tokens(9, (2, 9))
-    params = model.init(jax.random.PRNGKey(1), enc, dec)["params"]
-    full = model.apply({"params": params}, enc, dec)
-    encoded = model.apply({"params": params}, enc, method=EncoderDecoder.encode)
-    kv = model.apply({"params": params}, encoded, method=EncoderDecoder.cross_kv)
+    params = jax.jit(model.init)(jax.random.PRNGKey(1), enc, dec)["params"]
+    full = apply(model, {"params": params}, enc, dec)
+    encoded = apply(model, {"params": params}, enc, method=EncoderDecoder.encode)
+    kv = apply(model, {"params": params}, encoded, method=EncoderDecoder.cross_kv)
     cache = init_cache(model, 2, dec.shape[1])
     steps = []
     for i in range(dec.shape[1]):
-        logits, updated = model.apply({"params": params, "cache": cache}, dec[:, i:i + 1], kv, enc != PAD_ID,
-                                      decode=True, method=EncoderDecoder.decode, mutable=["cache"])
+        logits, updated = apply(model, {"params": params, "cache": cache}, dec[:, i:i + 1], kv, enc != PAD_ID,
+                                      decode=True, method=EncoderDecoder.decode, mutable=("cache",))
         cache = updated["cache"]
         steps.append(logits[:, 0])
     np.testing.assert_allclose(jnp.stack(steps, 1), full, atol=2e-5)
@@ -102,10 +110,10 @@ def test_cudnn_attention_is_asked_for_and_falls_back_where_it_cannot_run() -> No
 def test_shared_encoding_matches_per_sample_encoding(model_and_params) -> None:
     model, params = model_and_params
     enc, dec = tokens(10, (1, 10)), tokens(11, (4, 6))
-    per_sample = model.apply({"params": params}, jnp.repeat(enc, 4, axis=0), dec)
-    encoded = model.apply({"params": params}, enc, method=EncoderDecoder.encode)
-    kv = model.apply({"params": params}, encoded, method=EncoderDecoder.cross_kv)  # batch 1, shared
-    shared = model.apply({"params": params}, dec, kv, enc != PAD_ID, method=EncoderDecoder.decode)
+    per_sample = apply(model, {"params": params}, jnp.repeat(enc, 4, axis=0), dec)
+    encoded = apply(model, {"params": params}, enc, method=EncoderDecoder.encode)
+    kv = apply(model, {"params": params}, encoded, method=EncoderDecoder.cross_kv)  # batch 1, shared
+    shared = apply(model, {"params": params}, dec, kv, enc != PAD_ID, method=EncoderDecoder.decode)
     np.testing.assert_allclose(shared, per_sample, atol=1e-5)
 
 
@@ -152,7 +160,7 @@ def test_eos_stops_rows_and_logprob_is_the_models(model_and_params) -> None:
     # recompute each sample's log-probability with a full forward pass
     enc = jnp.zeros((1, TINY.max_encoder_length), jnp.int32).at[0, :3].set(jnp.array([9, 10, 11]))
     dec_in = jnp.concatenate([jnp.ones((16, 1), jnp.int32), jnp.asarray(batch.tokens[:, :-1])], axis=1)
-    logp = jax.nn.log_softmax(model.apply({"params": params}, jnp.repeat(enc, 16, 0), dec_in), axis=-1)
+    logp = jax.nn.log_softmax(apply(model, {"params": params}, jnp.repeat(enc, 16, 0), dec_in), axis=-1)
     picked = jnp.take_along_axis(logp, jnp.asarray(batch.tokens)[..., None], axis=-1)[..., 0]
     valid = np.arange(40)[None, :] < batch.lengths[:, None]
     np.testing.assert_allclose(np.where(valid, picked, 0).sum(1), batch.logprobs, rtol=1e-4, atol=1e-3)
