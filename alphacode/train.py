@@ -50,7 +50,7 @@ from alphacode.hosts import agree, is_leader
 from alphacode.model.config import ModelConfig
 from alphacode.model.flops import flops_per_example, peak_flops
 from alphacode.model.sharding import make_mesh, parse_mesh, rules_for, shardings
-from alphacode.model.transformer import EncoderDecoder
+from alphacode.model.transformer import EncoderDecoder, attention_implementation
 
 Batch = Mapping[str, np.ndarray]
 LossFn = Callable[[EncoderDecoder, Any, Batch, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
@@ -147,6 +147,7 @@ class Trainer:
         self.mesh = make_mesh(sizes, all_devices)
         devices = list(self.mesh.devices.flat)
         self.rules = rules_for(model_config, sizes)
+        _check_cudnn_sharding(model_config, sizes.get("tensor", 1))
         data_split = sizes.get("data", 1) * sizes.get("fsdp", 1)
         micro = self.config.batch_size // max(1, self.config.grad_accum)
         if self.config.batch_size % self.config.grad_accum or micro % data_split:
@@ -439,6 +440,16 @@ class _Prefetcher:
                 except queue.Empty:
                     continue
                 self._thread.join(timeout=0.1)
+
+
+def _check_cudnn_sharding(config: ModelConfig, tensor: int) -> None:
+    """cuDNN's fused attention needs queries, keys and values split alike over the tensor axis (see ``rules_for``)."""
+    if tensor == 1 or attention_implementation(config) != "cudnn":
+        return
+    if (config.num_heads % tensor == 0) != (config.num_kv_heads > 1 and config.num_kv_heads % tensor == 0):
+        raise ConfigError(f"model.attention=cudnn needs the key/value heads split over tensor={tensor} like the "
+                          f"{config.num_heads} query heads ({config.num_kv_heads} are not); set model.attention=xla "
+                          f"or another train.mesh")
 
 
 def _overlay(fresh: Any, loaded: Any) -> Any:

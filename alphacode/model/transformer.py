@@ -82,15 +82,15 @@ def attend(q: Array, k: Array, v: Array, mask: Array | None) -> Array:
 def attention_implementation(config: ModelConfig) -> str:
     """How training-time attention runs: ``cudnn`` (fused flash attention) where the config asks for it and it
     can run (an NVIDIA GPU, 16-bit activations), else ``xla``, so a model trained with cuDNN runs on a CPU too."""
-    if config.attention == "cudnn" and jax.default_backend() == "gpu" and config.dtype in ("bfloat16", "float16"):
-        return "cudnn"
-    return "xla"
+    nvidia = jax.default_backend() == "gpu" and "nvidia" in jax.devices()[0].device_kind.lower()
+    return "cudnn" if config.attention == "cudnn" and nvidia and config.dtype in ("bfloat16", "float16") else "xla"
 
 
 def fused_attention(q: Array, k: Array, v: Array, key_mask: Array | None, *, causal: bool, implementation: str) -> Array:
     """Training-time attention through :func:`jax.nn.dot_product_attention`. ``q``: [B, Lq, H, D]; ``k``, ``v``:
     [B, Lk, KV, D]; ``key_mask``: [B, Lk], True at real keys, which come before any padding in a row.
-    ``cudnn`` (flash attention) never materializes the [B, H, Lq, Lk] logits; it takes padding as lengths."""
+    ``cudnn`` (flash attention) never materializes the [B, H, Lq, Lk] logits; it takes padding as lengths (a row
+    with no real key attends to its first, where XLA spreads it evenly: an empty prompt either way)."""
     if implementation == "cudnn":
         lengths = None if key_mask is None else jnp.maximum(jnp.sum(key_mask, axis=-1, dtype=jnp.int32), 1)
         return jax.nn.dot_product_attention(q, k, v, is_causal=causal, key_value_seq_lengths=lengths,
