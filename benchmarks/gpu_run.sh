@@ -12,9 +12,10 @@
 # smoke: both experiments and every sampling stage at toy size (a few steps, a few samples), to catch API drift
 # (on a CPU too: the same commands). full: pretraining and fine-tuning for their time budgets, the int8 export
 # (OUT_DIR/model), the evaluation samples (judged later, where there is a sandbox), then the training throughput
-# (default experiment and 300m). Each stage runs under its own time limit and a failed one does not stop the
-# next. The experiments ask for cuDNN's fused attention; if pretraining cannot start with it (no metrics), it
-# reruns with XLA's attention, and so does every later stage. Environment: PRETRAIN_SECONDS (170), FINETUNE_SECONDS (45), HUMANEVAL_SAMPLES (200),
+# (the default experiment with cuDNN's and XLA's attention, and 300m) and a profile of the default experiment's
+# step. Each stage runs under its own time limit and a failed one does not stop the next. The experiments ask for
+# cuDNN's fused attention; if pretraining cannot start with it (no metrics), it reruns with XLA's attention, and
+# so does every later stage. Environment: PRETRAIN_SECONDS (170), FINETUNE_SECONDS (45), HUMANEVAL_SAMPLES (200),
 # CONTEST_SAMPLES (1000), CONDITIONING_SAMPLES (32), SKIP_THROUGHPUT (set to skip it), WORK (/tmp/default-model).
 set -u
 mode=$1 data=$2 out=$3
@@ -64,6 +65,9 @@ if [ -z "${SKIP_THROUGHPUT:-}" ]; then  # one call per model, each under its own
   base=default-pretrain-gpu; [ "$mode" = smoke ] && base=pretrain-tiny
   stage throughput; timeout 150 $python benchmarks/train_throughput.py --experiments $base --steps $throughput_steps \
     "${attention[@]}" --variant model.attention=xla
+  stage profile; timeout 120 $python benchmarks/train_throughput.py --experiments $base --steps 5 "${attention[@]}" \
+    --profile $work/profile  # the log gets the device time per op; the Perfetto trace comes back, the rest stays
+  find $work/profile -name perfetto_trace.json.gz -exec cp {} "$out/profile_perfetto_trace.json.gz" \;
   [ "$mode" = smoke ] || timeout 240 $python benchmarks/train_throughput.py --experiments 300m --steps 6 "${attention[@]}"
 fi
 stage done

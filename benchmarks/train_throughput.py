@@ -16,12 +16,16 @@ rematerialization). ``--set KEY=VALUE`` changes every experiment as ``alphacode 
 process: what an accelerator's scarce minutes are for). ``--cost`` compiles each step without running it and
 prints XLA's count of its FLOPs and bytes accessed, with the time each takes at the device's peak: whether the
 step is bound by compute or by memory, and its largest arrays (on a CPU, from the CPU compiler's fusions).
+``--profile DIR`` writes a ``jax.profiler`` trace of ``--steps`` compiled steps per run (Perfetto and TensorBoard).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
+import gzip
+import json
 import re
 import tempfile
 import time
@@ -51,16 +55,22 @@ def experiment_named(name: str, overrides: list[str]):
     return apply_overrides(dataclasses.replace(experiment, name="300m", model=model), overrides)
 
 
+def synthetic_rows(experiment, scratch: Path) -> PretrainRows:
+    """Pretraining rows of the experiment's batch and lengths from random pre-tokenized files written under ``scratch``."""
+    lengths = experiment.data.lengths
+    rng = np.random.default_rng(0)
+    files = [rng.integers(4, experiment.model.vocab_size, int(rng.integers(lengths[0] // 2, 2 * sum(lengths))))
+             for _ in range(4 * 64)]
+    write_record_shards({"tokens": files}, scratch / "tokens", shards=8)
+    return PretrainRows(RecordShards(scratch / "tokens"), experiment.train.batch_size, lengths)
+
+
 def measure(name: str, steps: int, overrides: list[str]) -> dict[str, float]:
     started = time.perf_counter()
     experiment = experiment_named(name, overrides)
     train, lengths = experiment.train, experiment.data.lengths
-    rng = np.random.default_rng(0)
-    files = [rng.integers(4, experiment.model.vocab_size, int(rng.integers(lengths[0] // 2, 2 * sum(lengths))))
-             for _ in range(4 * 64)]
     with tempfile.TemporaryDirectory() as scratch:
-        write_record_shards({"tokens": files}, Path(scratch) / "tokens", shards=8)
-        rows = PretrainRows(RecordShards(Path(scratch) / "tokens"), train.batch_size, lengths)
+        rows = synthetic_rows(experiment, Path(scratch))
         config = train.replace(steps=steps, seconds=None, log_every=steps // 2, checkpoint_every=10**6, eval_every=10**6)
         summary, _ = run_training(experiment.model, config, pretrain_loss, Path(scratch) / "run", rows, None,
                                   lengths=lengths, run_info={}, started=started, progress=False)
@@ -69,6 +79,35 @@ def measure(name: str, steps: int, overrides: list[str]) -> dict[str, float]:
             "batch_ms": summary.last_metrics["batch_ms"], "tokens_per_second": summary.tokens_per_second,
             "mfu": summary.mfu, "batch": train.batch_size, "lengths": lengths, "dtype": experiment.model.dtype,
             "model": experiment.model.name, "attention": attention_implementation(experiment.model)}
+
+
+def profile(name: str, overrides: list[str], steps: int, out: Path) -> str:
+    """A ``jax.profiler`` trace of ``steps`` compiled train steps (compilation left out) under ``out``: open its
+    ``perfetto_trace.json.gz`` at ui.perfetto.dev, or the folder in TensorBoard's profile plugin. Returns a line."""
+    experiment = experiment_named(name, overrides)
+    with tempfile.TemporaryDirectory() as scratch:
+        rows = synthetic_rows(experiment, Path(scratch))
+        trainer = Trainer(experiment.model, experiment.train, pretrain_loss, Path(scratch) / "run",
+                          example_lengths=experiment.data.lengths)
+        trainer.time_steps(rows, steps=1, warmup=1)  # compiles outside the trace
+        with jax.profiler.trace(str(out), create_perfetto_trace=True):
+            seconds = trainer.time_steps(rows, steps=steps, warmup=1)
+    busiest = device_time_by_op(max(out.glob("plugins/profile/*/perfetto_trace.json.gz")), steps + 1)
+    top = "; ".join(f"{name} {ms:.2f} ms" for name, ms in busiest[:8]) or "no device activity (a CPU traces host threads)"
+    return f"{1e3 * seconds:.1f} ms/step over {steps} traced steps; device time per step by op: {top}; trace in {out}"
+
+
+def device_time_by_op(trace: Path, steps: int) -> list[tuple[str, float]]:
+    """(op, milliseconds per step) on the accelerator in a Perfetto trace, busiest first: the kernels of the
+    processes named ``/device:...`` (a CPU has none), summed over ``steps`` steps."""
+    events = json.loads(gzip.decompress(trace.read_bytes()))["traceEvents"]
+    devices = {e["pid"] for e in events if e.get("ph") == "M" and e.get("name") == "process_name"
+               and str(e.get("args", {}).get("name", "")).startswith("/device:")}
+    totals: collections.Counter[str] = collections.Counter()
+    for e in events:
+        if e.get("ph") == "X" and e.get("pid") in devices:
+            totals[e["name"]] += e.get("dur", 0) / 1e3 / steps  # microseconds
+    return totals.most_common()
 
 
 # Memory bandwidth (bytes/s) of accelerators we know, for the roofline of --cost (their bf16 peaks: KNOWN_PEAKS).
@@ -112,6 +151,7 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE;...",
                         help="measure every experiment with these settings too (repeatable)")
     parser.add_argument("--cost", action="store_true", help="compile each step and print XLA's cost analysis instead")
+    parser.add_argument("--profile", metavar="DIR", help="write a jax.profiler trace of --steps steps per run instead")
     args = parser.parse_args()
     variants = [[]] + [[item for item in variant.split(";") if item] for variant in args.variant]
     device = jax.devices()[0]
@@ -127,6 +167,10 @@ def main() -> None:
                 if args.cost:
                     print(f"{label} {step_cost(name, args.set + variant)}", flush=True)
                     continue
+                if args.profile:
+                    folder = Path(args.profile) / re.sub(r"[^A-Za-z0-9.=_-]+", "_", label)
+                    print(f"{label}: {profile(name, args.set + variant, args.steps, folder)}", flush=True)
+                    continue
                 r = measure(name, args.steps, args.set + variant)
             except ConfigError as err:
                 parser.exit(2, f"error: {err}\n")
@@ -136,6 +180,7 @@ def main() -> None:
             report(label, r)
     print("command: python benchmarks/train_throughput.py " + " ".join(
         [f"--experiments {args.experiments}", *(["--cost"] if args.cost else [f"--steps {args.steps}"]),
+         *([f"--profile {args.profile}"] if args.profile else []),
          *(f"--set {item}" for item in args.set),
          *(f"--variant '{variant}'" for variant in args.variant)]))
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from alphacode.decoding import Decoder, cache_bytes_per_sample, init_cache, repeated_ngram_mask
+from alphacode.errors import ConfigError
 from alphacode.model import PAD_ID, get_config
 from alphacode.model.config import PAPER_PARAMETERS, PRESETS
 from alphacode.model.flops import flops_per_example
 from alphacode.model.sharding import abstract_params, bytes_per_device, check_divisible, count_parameters, rules_for
-from alphacode.errors import ConfigError
 from alphacode.model.transformer import EncoderDecoder, attend, attention_implementation, fused_attention
 
 TINY = get_config("tiny", vocab_size=512, d_model=64, num_heads=4, head_dim=16, d_ff=128, decoder_layers=2)
