@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/train_throughput.py [--experiments pretrain-tiny,default-pretrain-cpu] [--steps 20]
     python3 benchmarks/train_throughput.py --experiments default-pretrain-gpu,300m      # on an accelerator
-    python3 benchmarks/train_throughput.py --experiments 300m --variant model.attention=xla --variant model.attention=cudnn
+    python3 benchmarks/train_throughput.py --experiments 300m --variant model.attention=xla
 
 Each experiment trains for ``--steps`` steps through the same path ``alphacode pretrain`` takes (record shards ->
 rows built on the prefetch thread -> the sharded, jit-compiled step), on synthetic pre-tokenized files, so no
@@ -56,7 +56,7 @@ def experiment_named(name: str, overrides: list[str]):
 
 
 def synthetic_rows(experiment, scratch: Path) -> PretrainRows:
-    """Pretraining rows of the experiment's batch and lengths from random pre-tokenized files written under ``scratch``."""
+    """Pretraining rows of the experiment's batch and lengths from random pre-tokenized files under ``scratch``."""
     lengths = experiment.data.lengths
     rng = np.random.default_rng(0)
     files = [rng.integers(4, experiment.model.vocab_size, int(rng.integers(lengths[0] // 2, 2 * sum(lengths))))
@@ -93,7 +93,7 @@ def profile(name: str, overrides: list[str], steps: int, out: Path) -> str:
         with jax.profiler.trace(str(out), create_perfetto_trace=True):
             seconds = trainer.time_steps(rows, steps=steps, warmup=1)
     busiest = device_time_by_op(max(out.glob("plugins/profile/*/perfetto_trace.json.gz")), steps + 1)
-    top = "; ".join(f"{name} {ms:.2f} ms" for name, ms in busiest[:8]) or "no device activity (a CPU traces host threads)"
+    top = "; ".join(f"{name} {ms:.2f} ms" for name, ms in busiest[:8]) or "none (a CPU traces host threads only)"
     return f"{1e3 * seconds:.1f} ms/step over {steps} traced steps; device time per step by op: {top}; trace in {out}"
 
 
@@ -132,7 +132,8 @@ def step_cost(name: str, overrides: list[str]) -> str:
     peak, bandwidth = KNOWN_PEAKS[chip], KNOWN_BANDWIDTHS[chip]
     totals: dict[str, list[int]] = {}
     for dtype, dims in _ARRAY.findall(compiled.as_text()):
-        entry = totals.setdefault(f"{dtype}[{dims}]", [_BYTES[dtype] * int(np.prod([int(d) for d in dims.split(",")])), 0])
+        size = _BYTES[dtype] * int(np.prod([int(d) for d in dims.split(",")]))
+        entry = totals.setdefault(f"{dtype}[{dims}]", [size, 0])
         entry[1] += 1
     largest = ", ".join(f"{shape} {size / 1e9:.1f} GB x {count}" for shape, (size, count) in
                         sorted(totals.items(), key=lambda item: -item[1][0] * item[1][1])[:3])
@@ -188,9 +189,9 @@ def main() -> None:
 def report(name: str, r: dict) -> None:
     """One line of figures for one measured experiment."""
     print(f"{name} ({r['model']}, {r['dtype']}, {r['attention']} attention, batch {r['batch']} x {r['lengths'][0]}+"
-          f"{r['lengths'][1]} tokens): first step {r['startup']:.1f} s after the start; {r['step_ms']:.1f} ms/step; waited "
-          f"{r['host_ms']:.2f} ms/step for batches ({r['host_ms'] / r['step_ms']:.1%} of the step), building one "
-          f"took {r['batch_ms']:.1f} ms on the prefetch thread; {r['tokens_per_second']:,.0f} tokens/s, "
+          f"{r['lengths'][1]} tokens): first step {r['startup']:.1f} s after the start; {r['step_ms']:.1f} ms/step; "
+          f"waited {r['host_ms']:.2f} ms/step for batches ({r['host_ms'] / r['step_ms']:.1%} of the step), "
+          f"building one took {r['batch_ms']:.1f} ms on the prefetch thread; {r['tokens_per_second']:,.0f} tokens/s, "
           f"MFU {r['mfu']:.1%}", flush=True)
 
 

@@ -1,6 +1,6 @@
 """The default model's fine-tuning on one accelerator, from ``default-pretrain-gpu`` (bfloat16, cuDNN's fused
-attention): batches of 128 x (384 + 512) tokens (512 covers the longest bundled solution) on contest solutions, docstring functions,
-checked exercises and test inputs at 1 : 0.5 : 0.5 : 0.25, exported as int8."""
+attention): batches of 128 x (384 + 512) tokens (512 covers the longest bundled solution) on contest solutions,
+docstring functions, checked exercises and test inputs at 1 : 0.5 : 0.5 : 0.25, exported as int8."""
 
 from alphacode.config import Experiment, TrainConfig
 from alphacode.model.config import PRESETS

@@ -162,8 +162,9 @@ def pretrain(experiment: Experiment, workdir: str | os.PathLike[str], *, started
     if valid_rows is None and leader:
         say(f"{prepared.tokens}: no valid split: no held-out evaluation")
     loss = functools.partial(objective.pretrain_loss, mlm_weight=experiment.loss.mlm_weight)
-    summary, _ = training.run_training(experiment.model, train, loss, workdir, train_rows, valid_rows, lengths=data.lengths,
-                                       run_info=run_info, started=started, say=say, progress=progress)
+    summary, _ = training.run_training(experiment.model, train, loss, workdir, train_rows, valid_rows,
+                                       lengths=data.lengths, run_info=run_info, started=started, say=say,
+                                       progress=progress)
     return summary
 
 

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from alphacode.data import DECODER_FEATURES, FEATURES
 from alphacode.decoding import Decoder, cache_bytes_per_sample, init_cache, repeated_ngram_mask
 from alphacode.errors import ConfigError
 from alphacode.model import PAD_ID, get_config
@@ -23,7 +24,8 @@ TINY = get_config("tiny", vocab_size=512, d_model=64, num_heads=4, head_dim=16, 
 @functools.partial(jax.jit, static_argnums=0, static_argnames=("method", "decode", "mutable"))
 def apply(model: EncoderDecoder, variables: dict, *args: jax.Array, method=None, decode: bool = False, mutable=()):
     """``model.apply`` compiled: one compilation per shape instead of seconds of op-by-op dispatch."""
-    return model.apply(variables, *args, method=method, mutable=list(mutable) or False, **({"decode": True} if decode else {}))
+    flags = {"decode": True} if decode else {}
+    return model.apply(variables, *args, method=method, mutable=list(mutable) or False, **flags)
 
 
 def tokens(seed: int, shape: tuple[int, int], vocab: int = 512) -> jax.Array:
@@ -183,9 +185,7 @@ def test_mfu_counts_the_flops_xla_counts() -> None:
     config, (enc, dec) = PRESETS["tiny"], (128, 512)
     model = EncoderDecoder(config)
     params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), tokens(0, (1, 8)), tokens(1, (1, 8)))["params"])
-    shape = lambda length: jax.ShapeDtypeStruct((2, length), jnp.int32)  # noqa: E731
-    batch = {f"{side}_{name}": shape(length) for side, length in (("encoder", enc), ("decoder", dec))
-             for name in ("input_tokens", "target_tokens", "loss_weights")}
+    batch = {name: jax.ShapeDtypeStruct((2, dec if name in DECODER_FEATURES else enc), jnp.int32) for name in FEATURES}
     step = jax.jit(jax.grad(lambda p, b: pretrain_loss(model, p, b, None)[0]))
     cost = step.lower(params, batch).compile().cost_analysis()
     xla = (cost[0] if isinstance(cost, list) else cost)["flops"]

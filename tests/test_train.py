@@ -55,9 +55,11 @@ def test_learning_rate_is_warmup_then_cosine_as_optax_has_it() -> None:
 
     from alphacode.config import TrainConfig
     from alphacode.train import learning_rate
-    for config in (TrainConfig(steps=976, learning_rate=2e-3), TrainConfig(steps=5), TrainConfig(steps=40, warmup_steps=0)):
+    configs = (TrainConfig(steps=976, learning_rate=2e-3), TrainConfig(steps=5), TrainConfig(steps=40, warmup_steps=0))
+    for config in configs:
         warmup = max(1, config.resolved().warmup_steps)
-        optax_schedule = optax.warmup_cosine_decay_schedule(0.0, config.learning_rate, warmup, max(config.steps, warmup + 1),
+        optax_schedule = optax.warmup_cosine_decay_schedule(0.0, config.learning_rate, warmup,
+                                                            max(config.steps, warmup + 1),
                                                             config.learning_rate * config.final_lr_fraction)
         for step in range(config.steps + 2):
             assert abs(learning_rate(config, step) - float(optax_schedule(step))) < 1e-9
@@ -72,9 +74,9 @@ def test_a_time_budget_plans_with_the_step_the_run_uses(tmp_path: Path) -> None:
 
     config, arrays = tiny_model_and_examples()
     said: list[str] = []
-    summary, trainer = run_training(config, TrainConfig(seconds=1.0, batch_size=8, log_every=5), pretrain_loss, tmp_path,
-                                    ArrayBatches(arrays, 8), None, lengths=(16, 16), run_info={}, say=said.append,
-                                    progress=False)
+    budget = TrainConfig(seconds=1.0, batch_size=8, log_every=5)
+    summary, trainer = run_training(config, budget, pretrain_loss, tmp_path, ArrayBatches(arrays, 8), None,
+                                    lengths=(16, 16), run_info={}, say=said.append, progress=False)
     assert said[0].startswith("plan: ") and summary.last_step == trainer.config.steps >= 10
     assert trainer.train_step._cache_size() == 1
     # the planned run's schedule, not the probe's: it ends at final_lr_fraction of the peak

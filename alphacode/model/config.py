@@ -52,7 +52,8 @@ class ModelConfig:
         if self.head_dim % 2:
             raise ConfigError("head_dim must be even for rotary position embeddings")
         if self.attention not in ATTENTION_IMPLEMENTATIONS:
-            raise ConfigError(f"attention must be one of {', '.join(ATTENTION_IMPLEMENTATIONS)}, got {self.attention!r}")
+            raise ConfigError(f"attention must be one of {', '.join(ATTENTION_IMPLEMENTATIONS)}, "
+                              f"got {self.attention!r}")
 
     def replace(self, **changes: Any) -> ModelConfig:
         return dataclasses.replace(self, **changes)

@@ -86,7 +86,8 @@ def attention_implementation(config: ModelConfig) -> str:
     return "cudnn" if config.attention == "cudnn" and nvidia and config.dtype in ("bfloat16", "float16") else "xla"
 
 
-def fused_attention(q: Array, k: Array, v: Array, key_mask: Array | None, *, causal: bool, implementation: str) -> Array:
+def fused_attention(q: Array, k: Array, v: Array, key_mask: Array | None, *, causal: bool,
+                    implementation: str) -> Array:
     """Training-time attention through :func:`jax.nn.dot_product_attention`. ``q``: [B, Lq, H, D]; ``k``, ``v``:
     [B, Lk, KV, D]; ``key_mask``: [B, Lk], True at real keys, which come before any padding in a row.
     ``cudnn`` (flash attention) never materializes the [B, H, Lq, Lk] logits; it takes padding as lengths (a row
@@ -168,7 +169,8 @@ class Attention(nn.Module):
         if decode or k.shape[0] != q.shape[0]:  # a cache or keys shared by every sample: sampling's einsum path
             out = attend(q, k, v, mask)
         else:
-            out = fused_attention(q, k, v, key_mask, causal=causal, implementation=attention_implementation(self.config))
+            implementation = attention_implementation(self.config)
+            out = fused_attention(q, k, v, key_mask, causal=causal, implementation=implementation)
         return nn.with_logical_constraint(self.out(out), ("batch", "length", "act_embed"))
 
 
