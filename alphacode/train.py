@@ -36,6 +36,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 from jax.sharding import NamedSharding, PartitionSpec
+
 try:
     from tensorboardX import SummaryWriter
 except ImportError:  # accelerator images often lack it; metrics.jsonl still holds every value

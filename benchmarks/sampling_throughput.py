@@ -75,8 +75,8 @@ def main() -> None:
                                        workers=count, progress=False)
                 got = sorted((c for p in SampleStore(store).problem_ids() for c in iter_candidates(store, p)),
                              key=lambda c: (c.problem_id, c.unit, c.index))
-                want = sorted(((c.problem_id, u.unit, c.index, c.code) for u in units for c in reference
-                               if c.problem_id == u.problem_id and c.seed == u.seed))
+                want = sorted((c.problem_id, u.unit, c.index, c.code) for u in units for c in reference
+                               if c.problem_id == u.problem_id and c.seed == u.seed)
                 same = [(c.problem_id, c.unit, c.index, c.code) for c in got] == want
                 ray_rates[count] = (summary.samples_per_second, same)
     finally:
