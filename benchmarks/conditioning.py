@@ -1,4 +1,5 @@
-"""What a model writes under each ``LANGUAGE IS`` header: which language, whether it parses or compiles, whether it stops.
+"""What a model writes under each ``LANGUAGE IS`` header: which language, whether it parses or compiles, whether it
+stops.
 
     .venv/bin/python benchmarks/conditioning.py [--checkpoint DIR] [--split test] [--samples 32] [--temperature 0.2]
         [--no-repeat-ngram N] [--out FILE [--draw-only]] [--samples-file FILE]
@@ -96,7 +97,8 @@ def report(rows: list[dict]) -> None:
         python = [r for r in mine if r["language"] == "python3"]
         cxx = [r for r in mine if r["language"] == "cpp"]
         print(f"header LANGUAGE IS {header_language:7s}: Python {share(len(python), len(mine))}, "
-              f"C++ {share(len(cxx), len(mine))}; Python parses {share(sum(r['parses'] for r in python), len(python))}, "
+              f"C++ {share(len(cxx), len(mine))}; "
+              f"Python parses {share(sum(r['parses'] for r in python), len(python))}, "
               f"C++ compiles {share(sum(r['compiles'] for r in cxx), len(cxx))}; ended with EOS "
               f"{share(sum(r['ended'] for r in mine), len(mine))}")
     python = [r for r in rows if r["language"] == "python3"]
@@ -129,7 +131,8 @@ def main() -> None:
         rows = draw(args)
         if args.out:
             write_samples(args.out, rows)
-        print(f"command: .venv/bin/python benchmarks/conditioning.py{' --checkpoint ' + args.model if args.model else ''} "
+        checkpoint = f" --checkpoint {args.model}" if args.model else ""
+        print(f"command: .venv/bin/python benchmarks/conditioning.py{checkpoint} "
               f"--split {args.split} --samples {args.samples} --temperature {args.temperature} --top-p {args.top_p} "
               f"--no-repeat-ngram {args.no_repeat_ngram} --max-tokens {args.max_tokens}")
     if not args.draw_only:

