@@ -30,7 +30,8 @@ bench: $(STAMP)
 
 # Retrain the bundled model from scratch on this machine instead of an accelerator (about two hours on 2 cores;
 # resumable): the recipe's CPU experiments (configs/default_*_cpu.py, a smaller model than the shipped one,
-# which came from the GPU experiments: docs/training.md), the second exporting into the package.
+# which came from the GPU experiments: docs/training.md), the second exporting into the package. The model it gives
+# is far weaker than the shipped one (docs/results.md#the-cpu-variant): for when no accelerator-trained one is at hand.
 default-checkpoint: $(STAMP)
 	$(BIN)/alphacode pretrain --experiment default-pretrain-cpu
 	$(BIN)/alphacode finetune --experiment default-finetune-cpu --set data.export=alphacode/default_model
