@@ -1,5 +1,4 @@
-"""What a model writes under each ``LANGUAGE IS`` header: which language, whether it parses or compiles, whether it
-stops.
+"""What a model writes under each ``LANGUAGE IS`` header: which language, whether it parses or compiles and stops.
 
     .venv/bin/python benchmarks/conditioning.py [--checkpoint DIR] [--split test] [--samples 32] [--temperature 0.2]
         [--no-repeat-ngram N] [--out FILE [--draw-only]] [--samples-file FILE]
