@@ -109,7 +109,7 @@ def report(rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", "--model", dest="model", default=None,
+    parser.add_argument("--checkpoint", "--model", dest="model", default=None, metavar="DIR",
                         help="model export or training directory (default: bundled model)")
     parser.add_argument("--split", default="test", choices=("train", "valid", "test"))
     parser.add_argument("--samples", type=int, default=32, help="per problem and header")

