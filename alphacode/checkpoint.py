@@ -8,6 +8,7 @@ The trainer saves through :func:`open_manager`; loading a model from a training 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,16 @@ from alphacode.errors import UserError
 from alphacode.model.config import ModelConfig
 
 CHECKPOINTS = "checkpoints"
+
+
+class _ReadOnlyNotice(logging.Filter):
+    """Drops orbax's warning that a manager opened read-only is read-only: every restore would print it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Given directory is read only")
+
+
+logging.getLogger("absl").addFilter(_ReadOnlyNotice())
 
 
 def open_manager(workdir: str | os.PathLike[str], max_to_keep: int | None = None) -> ocp.CheckpointManager:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import ROOT
 
@@ -81,3 +84,18 @@ def test_a_time_budget_plans_with_the_step_the_run_uses(tmp_path: Path) -> None:
     assert trainer.train_step._cache_size() == 1
     # the planned run's schedule, not the probe's: it ends at final_lr_fraction of the peak
     assert abs(summary.last_metrics["learning_rate"] - 0.1 * 2e-3) < 1e-6
+
+
+def test_reading_a_run_prints_no_read_only_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Fine-tuning from a run and loading its weights open its checkpoints read-only; orbax's notice of that
+    would reach the user's terminal on every such command."""
+    import numpy as np
+    import orbax.checkpoint as ocp
+
+    from alphacode.checkpoint import latest_step, open_manager
+
+    with open_manager(tmp_path) as manager:
+        manager.save(3, args=ocp.args.StandardSave({"x": np.zeros(2)}))
+    with caplog.at_level(logging.WARNING):
+        assert latest_step(tmp_path) == 3
+    assert not [record for record in caplog.records if "read only" in record.getMessage()]
