@@ -1,17 +1,19 @@
 """The output checker, comparing outputs the way the CodeContests judge does.
 
 Outputs are split on whitespace and compared token by token, case-insensitively. When either token
-of a pair is a float, the pair matches if both are numbers within 1e-5 of each other; integers of
-any size compare exactly. The same normalisation gives clustering its behavioural signatures.
+of a pair is a float, the pair matches if both are numbers within 1e-5 of each other, their difference
+taken in decimal, not binary floating point (so ``1000000000000000000.0`` is not ``1000000000000000007``);
+integers of any size compare exactly. The same normalisation gives clustering its behavioural signatures.
 
 Function-style problems (``entry_point`` set) compare differently: the judge's driver prints
 :data:`FUNCTION_RESULT_SENTINEL` and then ``repr`` of the return value, and that result is compared
-with the expected ``repr`` as a Python value (case and type matter; floats within 1e-6 relative).
+with the expected ``repr`` as a Python value (case and type matter; floats within 1e-6 relative where a float is expected, an expected integer exactly).
 """
 
 from __future__ import annotations
 
 import ast
+import decimal
 import math
 import re
 from dataclasses import dataclass
@@ -22,6 +24,10 @@ FLOAT_DECIMALS = 6
 FUNCTION_FLOAT_TOLERANCE = 1e-6
 FUNCTION_RESULT_SENTINEL = "--alphacode-result-7c3f91d2a6e84b05--"
 
+# Wide enough that no subtraction of two parsed tokens overflows or traps; the difference is rounded to 50
+# significant digits, plenty to tell it from 1e-5.
+_DECIMAL = decimal.Context(prec=50, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN, traps=[])
+_DECIMAL_TOLERANCE = decimal.Decimal(str(FLOAT_TOLERANCE))
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
@@ -58,10 +64,8 @@ def tokens_match(expected: str, actual: str) -> bool:
     if _INT.fullmatch(expected) and _INT.fullmatch(actual):
         return _canonical_int(expected) == _canonical_int(actual)
     if _FLOAT.fullmatch(expected) and _FLOAT.fullmatch(actual):
-        try:
-            return abs(float(expected) - float(actual)) < FLOAT_TOLERANCE
-        except OverflowError:
-            return False
+        difference = _DECIMAL.subtract(decimal.Decimal(expected), decimal.Decimal(actual))
+        return _DECIMAL.abs(difference) < _DECIMAL_TOLERANCE
     return False
 
 
@@ -121,10 +125,11 @@ def parse_literal(text: str) -> tuple[bool, Any]:
 
 
 def _values_match(want: Any, got: Any) -> bool:
-    """Python equality with floats within a relative tolerance; bools, strings and containers keep their type."""
+    """Python equality with a tolerance where a float is expected (an expected integer is matched exactly, as an
+    ``assert f(x) == 9999800001`` would); bools, strings and containers keep their type."""
     numbers = (int, float)
     if isinstance(want, numbers) and isinstance(got, numbers) and not isinstance(want, bool) and not isinstance(got, bool):
-        if isinstance(want, float) or isinstance(got, float):
+        if isinstance(want, float):
             return math.isclose(want, got, rel_tol=FUNCTION_FLOAT_TOLERANCE, abs_tol=FUNCTION_FLOAT_TOLERANCE)
         return want == got
     if type(want) is not type(got):
