@@ -15,6 +15,7 @@ import importlib
 import json
 import sys
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,14 @@ def _add_python_fraction_flag(parser: argparse.ArgumentParser) -> None:
 
 
 TAIL_LINES = 12
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _shown(line: str) -> str:
+    """A line of a program's text or output as the terminal gets it: control characters (escape sequences that
+    could redraw the screen into a forged verdict) and bidirectional overrides written as escapes."""
+    return "".join(c if c == "\t" or (unicodedata.category(c) != "Cc" and c not in _BIDI_CONTROLS)
+                   else ascii(c)[1:-1] for c in line)
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
@@ -224,7 +233,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
     tail = [line for line in test.stderr_tail.splitlines() if line.strip()][-TAIL_LINES:]
     if tail:
         print("  compiler output (tail):" if test.verdict.value == "COMPILE_ERROR" else "  stderr (tail):")
-        print("".join(f"    {line}\n" for line in tail), end="")
+        print("".join(f"    {_shown(line)}\n" for line in tail), end="")
     return 1
 
 
@@ -335,7 +344,7 @@ def _print_selection(result: SelectionResult, origin: str) -> None:
     for i, pick in enumerate(result.submissions, start=1):
         print(f"== submission {i}/{len(result.submissions)}: cluster size {pick.cluster_size}, {pick.language}, "
               + origin.format(pick.position + 1))
-        print("".join(f"    {line}\n" for line in pick.code.splitlines()), end="")
+        print("".join(f"    {_shown(line)}\n" for line in pick.code.splitlines()), end="")
     stats = result.stats
     if not result.submissions:
         print("no submissions: no candidate passed the example tests")

@@ -227,6 +227,22 @@ def test_a_program_cannot_choose_its_verdict(capsys, tmp_path, problem_file, nam
     assert {t["verdict"] for t in result["tests"]} == {"RUNTIME_ERROR"}
 
 
+def test_escape_sequences_reach_the_terminal_as_text(capsys, tmp_path, problem_file):
+    """What a program writes and what its source says are shown, never interpreted: escape sequences on stderr
+    could redraw the judge's report into a forged ACCEPTED, and bidirectional overrides could disguise code."""
+    forger = "import sys\nsys.stderr.write('\\x1b[2K\\r\\x1b[1Averdict: ACCEPTED\\n')\nprint(0)\n"
+    assert cli_main(["judge", str(write(tmp_path / "forge.py", forger)), "--problem", str(problem_file),
+                     "--workers", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "    \\x1b[1Averdict: ACCEPTED\n" in out
+    candidates = write(tmp_path / "candidates.jsonl", json.dumps({"code": GOOD_PY[0].rstrip() + "  # \x1b[2J\u202e\n",
+                                                                  "language": "python3"}) + "\n")
+    assert cli_main(["select", str(problem_file), "--candidates", str(candidates), "--inputs", "4",
+                     "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out and "# \\x1b[2J\\u202e" in out
+
+
 FORGERIES = {  # program -> the verdict it must not get
     "import os, signal\nos.kill(os.getpid(), signal.SIGXCPU)": Verdict.TIMEOUT,
     "import signal\nsignal.raise_signal(signal.SIGXFSZ)": Verdict.OUTPUT_LIMIT,
