@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from alphacode.cli import main as cli_main
-from alphacode.execution import Limits, Sandbox, SandboxError, Status
+from alphacode.execution import Limits, Sandbox, SandboxError, Status, make_job
 from alphacode.execution.judge import Verdict, judge, judge_many, make_submission
 from alphacode.problems import Problem, Test
 from tests.conftest import ROOT
@@ -155,6 +155,43 @@ def test_a_replaced_worker_serves_later_batches(tmp_path):
             with ThreadPoolExecutor(1) as pool:
                 assert pool.submit(judged).result() is Verdict.ACCEPTED
         assert first is Verdict.ACCEPTED, "the job on the failed worker is run again on a fresh one"
+
+
+# Busy on all the threads it may start (16), so its worker takes every core it can get.
+SPINNER_CPP = r"""#include <pthread.h>
+static void* spin(void*) { volatile unsigned long x = 0; for (;;) x++; return nullptr; }
+int main() {
+  pthread_attr_t a; pthread_attr_init(&a); pthread_attr_setstacksize(&a, 1 << 16);
+  for (int i = 0; i < 15; i++) { pthread_t t; pthread_create(&t, &a, spin, nullptr); }
+  spin(nullptr);
+}
+"""
+HEAVY_PY = "n = int(input())\ns = 0\nfor i in range(n):\n    s += i * i % 1000003\nprint(s)\n"  # ~0.4 s here
+
+
+def _autogroup_applies() -> bool:
+    """Whether the kernel shares CPU time between sessions (autogroup on, this process in the root cpu cgroup)."""
+    try:
+        enabled = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+        groups = [line.split(":", 2) for line in Path("/proc/self/cgroup").read_text().splitlines()]
+    except OSError:
+        return False
+    cpu = [path for _, controllers, path in groups if "cpu" in controllers.split(",")]
+    return enabled and (cpu or [path for _, controllers, path in groups if controllers == ""]) in (["/"], [])
+
+
+@pytest.mark.skipif(not _autogroup_applies(), reason="the kernel does not share CPU time by session here")
+def test_many_busy_threads_do_not_time_out_another_workers_program(sandbox):
+    """Each execution is its own session, so the scheduler shares CPU time between programs, not threads: a
+    16-thread spinner in one worker leaves an honest program in the other its share of the machine."""
+    limits = Limits(time_s=1.0)
+    sandbox.run(SPINNER_CPP, "cpp", [""], limits)  # compiled before the race
+    [alone] = sandbox.run(HEAVY_PY, "python3", ["2700000\n"], limits)
+    spun, [beside] = sandbox.run_batch([make_job(SPINNER_CPP, "cpp", [""] * 6, limits),
+                                        make_job(HEAVY_PY, "python3", ["2700000\n"], limits)])
+    assert {o.status for o in spun} == {Status.TIMEOUT}
+    assert alone.status is beside.status is Status.OK, (alone, beside)
+    assert beside.stdout == alone.stdout
 
 
 # 3. No program reads another's data.

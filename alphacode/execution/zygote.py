@@ -174,6 +174,7 @@ class Zygote:
         if len(fds) > 3:
             os.dup2(moved[3], SOURCE_FD, inheritable=False)
         os.closerange(SOURCE_FD + 1, 65536)
+        os.setsid()  # its own session, so the scheduler's autogroups share CPU time by program, not by thread
         os.chdir(workdir)
         cpu = math.ceil(limits.time_s) + 1
         memory = ADDRESS_SPACE_FACTOR * limits.memory_bytes + memory_slack
