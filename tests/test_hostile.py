@@ -109,6 +109,8 @@ CASES = [
         S.RUNTIME_ERROR, S.MEMORY_LIMIT),
     cpp("c++ daemon", "int main(){ if (fork() == 0) { sleep(1000); } puts(\"bye\"); }", S.SANDBOX_VIOLATION),
     cpp("c++ include secret", "#include \"/etc/shadow\"\nint main(){}", S.COMPILE_ERROR),
+    # a 20 MB binary would stay in the host's cache: over the 16 MiB cap on what g++ writes
+    cpp("c++ huge binary", "char ballast[20 << 20] = {1};\nint main(){ return ballast[0] - 1; }", S.COMPILE_ERROR),
 ]
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
 from alphacode.execution import Limits, Sandbox, Status, make_job
+from alphacode.execution.sandbox import trim_cache
 
 CPP_SUM = """
 #include <iostream>
@@ -159,3 +163,28 @@ def test_refuses_without_isolation_unless_asked(monkeypatch: pytest.MonkeyPatch,
     with Sandbox(workers=1, cache_dir=tmp_path, unsafe_no_isolation=True) as box:
         assert box.run("print(1)", "python3", [""])[0].stdout == b"1\n"
     monkeypatch.setattr(protocol.Isolation, "complete", original)
+
+
+def test_the_binary_cache_keeps_to_its_budget_least_recently_used_first(tmp_path: Path) -> None:
+    """Old binaries go first, and only down to the budget; one used within the grace period, a compile's
+    staging file and anything that is not a plain file stay."""
+    now = time.time()
+    for name, age_s in (("oldest", 5000), ("old", 4000), ("recent", 3000), ("fresh", 10)):
+        (tmp_path / name).write_bytes(b"x" * 100)
+        os.utime(tmp_path / name, (now - age_s, now - age_s))
+    (tmp_path / ".abc.tmp").write_bytes(b"x" * 100)
+    (tmp_path / "sub").mkdir()
+    assert trim_cache(tmp_path, budget=150, grace_s=3500) == 200
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".abc.tmp", "fresh", "recent", "sub"]
+    assert trim_cache(tmp_path, budget=150, grace_s=1000) == 100  # down to the budget, not below
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".abc.tmp", "fresh", "sub"]
+
+
+def test_running_a_cached_binary_marks_it_used(sandbox: Sandbox) -> None:
+    code = "#include <cstdio>\nint main() { std::puts(\"used\"); }\n"
+    [first] = sandbox.run(code, "cpp", [""])
+    binary = sandbox.cache_dir / make_job(code, "cpp", [""]).code_hash
+    os.utime(binary, (1.0, 1.0))
+    [again] = sandbox.run(code, "cpp", [""])
+    assert first.stdout == again.stdout == b"used\n"
+    assert time.time() - binary.stat().st_mtime < 60

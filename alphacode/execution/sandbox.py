@@ -24,9 +24,12 @@ from pathlib import Path
 from alphacode.errors import CommandFailed, UserError
 from alphacode.execution import pch
 from alphacode.execution.protocol import COMPILE_FAILED, RUNNING, Isolation, Report, receive, send
-from alphacode.execution.records import STDERR_TAIL, Job, Limits, Outcome, SandboxLanguage, Status
+from alphacode.execution.records import MAX_TIME_S, STDERR_TAIL, Job, Limits, Outcome, SandboxLanguage, Status
 
 STALE_STAGING_S = 3600.0  # a compile's staging file older than this was left by a crashed worker
+CACHE_BUDGET_BYTES = 4 * 2**30  # compiled binaries beyond this are removed, least recently used first ...
+CACHE_GRACE_S = 2 * MAX_TIME_S + 60  # ... once unused for longer than any execution may last
+TRIM_EVERY_COMPILES = 256
 
 
 class SandboxUnavailable(UserError, RuntimeError):
@@ -205,6 +208,8 @@ class Sandbox:
             with contextlib.suppress(OSError):
                 if time.time() - leftover.stat().st_mtime > STALE_STAGING_S:
                     leftover.unlink()
+        trim_cache(self.cache_dir)
+        self._compiles = 0
         self.pch_dir: Path | None = default_pch_dir()
         try:
             self.pch_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -378,9 +383,12 @@ class Sandbox:
             if failed is not None:
                 return [failed] * len(job.inputs)
             allowance = max(limits.memory_bytes, worker.runtime_bytes)  # the launcher's pages count before exec
-            return [classify(*worker.execute(("run", job.language.value, job.code_hash, limits), data, None,
-                                             limits.output_bytes), limits, allowance)
-                    for data in job.inputs]
+            outcomes = []
+            for data in job.inputs:
+                self._cached(job.code_hash)  # used again now: a long job's binary outlives any trim's grace
+                outcomes.append(classify(*worker.execute(("run", job.language.value, job.code_hash, limits), data,
+                                                         None, limits.output_bytes), limits, allowance))
+            return outcomes
         allowance = limits.memory_bytes + worker.runtime_bytes  # the interpreter's own pages come on top
         code = _memfd("code", source)
         try:
@@ -390,16 +398,27 @@ class Sandbox:
         finally:
             os.close(code)
 
+    def _cached(self, key: str) -> bool:
+        """Whether ``key``'s binary is in the cache, marking it used now (so no trim removes it while it runs)."""
+        try:
+            os.utime(self.cache_dir / key)
+        except FileNotFoundError:
+            return False
+        return True
+
     def _compile(self, worker: _Worker, source: bytes, key: str) -> Outcome | None:
         """Compile once per distinct source; the compile error outcome if it does not compile."""
-        if (self.cache_dir / key).exists():
+        if self._cached(key):
             return None
         with self._lock:
             lock = self._compile_locks.setdefault(key, threading.Lock())
+            self._compiles += 1
+            if self._compiles % TRIM_EVERY_COMPILES == 0:
+                trim_cache(self.cache_dir)
         with lock:
             if key in self._compile_errors:
                 return self._compile_errors[key]
-            if (self.cache_dir / key).exists():
+            if self._cached(key):
                 return None
             header = self._precompiled_header() if pch.HEADER.encode() in source else None
             code = _memfd("source", source)
@@ -421,6 +440,27 @@ class Sandbox:
             if self._pch is False:
                 self._pch = pch.ensure(self.pch_dir) if self.pch_dir is not None else None
             return self._pch
+
+
+def trim_cache(cache_dir: Path, budget: int = CACHE_BUDGET_BYTES, grace_s: float = CACHE_GRACE_S) -> int:
+    """Remove compiled binaries, least recently used first, until ``cache_dir`` holds at most ``budget`` bytes;
+    a binary used within ``grace_s`` is kept (an execution may be about to run it). Returns the bytes removed."""
+    entries = []
+    with contextlib.suppress(OSError), os.scandir(cache_dir) as found:
+        for entry in found:
+            with contextlib.suppress(OSError):
+                if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
+                    info = entry.stat(follow_symlinks=False)
+                    entries.append((info.st_mtime, info.st_size, entry.path))
+    excess = sum(size for _, size, _ in entries) - budget
+    removed, now = 0, time.time()
+    for used, size, path in sorted(entries):
+        if removed >= excess or now - used < grace_s:
+            break
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+            removed += size
+    return removed
 
 
 def make_job(code: str, language: str | SandboxLanguage, inputs: Sequence[bytes | str], limits: Limits | None = None) -> Job:
