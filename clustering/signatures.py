@@ -1,7 +1,8 @@
 """Behavioural signatures and clusters: programs that act alike on the generated inputs group together.
 
 A program's behaviour on one input is its output as the checker normalises it (whitespace-split,
-lower-cased tokens, numbers in canonical form) or, when it did not finish normally, how it ended:
+lower-cased tokens, numbers in canonical form), kept as a digest of those tokens so that a program
+printing 64 KiB per input costs a few bytes, not megabytes; or, when it did not finish normally, how it ended:
 crashes and timeouts are part of the signature, so a program that times out on an input never joins
 one that answers it. For a function-style problem the behaviour is the returned value, compared as
 the judge compares it (:func:`alphacode.execution.checker.function_behaviour`), never the printed noise.
@@ -9,6 +10,7 @@ the judge compares it (:func:`alphacode.execution.checker.function_behaviour`), 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,8 +18,14 @@ from alphacode.execution import Outcome, Status, normalize_output
 from alphacode.execution.checker import canonical_token, function_behaviour
 
 Behaviour = tuple[str, ...]
-"""``("OK", token, ...)`` for a normal exit, ``(status,)`` otherwise; a function-style program's
-``("OK", result)``, or ``("NO_RESULT",)`` when it exited without returning."""
+"""``("OK", digest of the canonical tokens)`` for a normal exit, ``(status,)`` otherwise; a function-style
+program's ``("OK", result)``, or ``("NO_RESULT",)`` when it exited without returning."""
+
+
+def output_digest(tokens: Sequence[str]) -> str:
+    """A digest of an output's canonical tokens (no token holds whitespace, so joining them is unambiguous)."""
+    return hashlib.blake2b(" ".join(tokens).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
 
 def behaviour(outcome: Outcome, function_style: bool = False) -> Behaviour:
     """What one execution did, in the form signatures compare."""
@@ -26,7 +34,7 @@ def behaviour(outcome: Outcome, function_style: bool = False) -> Behaviour:
     if function_style:
         result = function_behaviour(outcome.stdout) if outcome.completed else None
         return ("NO_RESULT",) if result is None else ("OK", result)
-    return ("OK", *map(canonical_token, normalize_output(outcome.stdout)))
+    return ("OK", output_digest([canonical_token(t) for t in normalize_output(outcome.stdout)]))
 
 
 def signature(outcomes: Sequence[Outcome], function_style: bool = False) -> tuple[Behaviour, ...]:

@@ -13,7 +13,7 @@ from alphacode.problems import Problem, Test
 from alphacode.samples import SamplesFormatError
 from clustering.candidates import read_candidates
 from clustering.inputs import MutationInputGenerator, example_calls, statement_bounds
-from clustering.signatures import Program, behaviour, cluster_programs
+from clustering.signatures import Program, behaviour, cluster_programs, output_digest
 from clustering.strategies import STRATEGIES, codet_scores, get_strategy, round_robin
 
 
@@ -28,10 +28,14 @@ def program(name: str, outputs: tuple[str, ...], samples: int = 1, first: int = 
 
 
 def test_behaviour_uses_the_checkers_normalisation_and_keeps_crashes_apart():
-    assert behaviour(ok("Yes\n 007  2.50\n")) == behaviour(ok("yes 7 2.5")) == ("OK", "yes", "7", "2.500000")
+    canonical = ("OK", output_digest(["yes", "7", "2.500000"]))
+    assert behaviour(ok("Yes\n 007  2.50\n")) == behaviour(ok("yes 7 2.5")) == canonical
     assert behaviour(ok("-0")) == behaviour(ok("0"))
-    assert behaviour(ok("-0.0000001")) == behaviour(ok("0.000000")) == ("OK", "0.000000")  # the checker accepts both
+    zero = ("OK", output_digest(["0.000000"]))
+    assert behaviour(ok("-0.0000001")) == behaviour(ok("0.000000")) == zero  # the checker accepts both
     assert behaviour(ok("1 2")) != behaviour(ok("12"))
+    assert behaviour(ok("1 2")) != behaviour(ok("1")) != behaviour(ok("")) != behaviour(Outcome(Status.TIMEOUT))
+    assert sum(map(len, behaviour(ok("7 " * 32000)))) < 64  # 64 KiB of output: a digest, not 32,000 strings
     assert behaviour(Outcome(Status.TIMEOUT)) == ("TIMEOUT",) != behaviour(Outcome(Status.RUNTIME_ERROR))
     assert behaviour(Outcome(Status.RUNTIME_ERROR)) != behaviour(ok("RUNTIME_ERROR"))
 
