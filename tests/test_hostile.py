@@ -50,6 +50,8 @@ CASES = [
        S.RUNTIME_ERROR, S.MEMORY_LIMIT, S.TIMEOUT),
     py("memory bomb", "x = []\nwhile True:\n    x.append(bytearray(1 << 20))", S.MEMORY_LIMIT),
     py("disk filling write", "with open('big', 'wb') as f:\n    while True:\n        f.write(b'x' * (1 << 20))", S.OUTPUT_LIMIT),
+    py("growing pipe buffers", "import fcntl, os\nr, w = os.pipe()\nfcntl.fcntl(w, 1031, 1 << 20)\nprint('grown')",
+       S.SANDBOX_VIOLATION),
     py("many files", "i = 0\nwhile True:\n    open(f'f{i}', 'w').write('x' * 60000)\n    i += 1",
        S.RUNTIME_ERROR, S.OUTPUT_LIMIT),
     py("write outside workdir", "open('CANARY', 'w').write('pwned')", S.RUNTIME_ERROR),

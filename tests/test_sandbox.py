@@ -148,6 +148,17 @@ def test_memory_limit_within_ten_percent(sandbox: Sandbox, language: str) -> Non
     assert over[0].status is Status.MEMORY_LIMIT
 
 
+def test_files_left_in_the_work_directory_count_as_memory(sandbox: Sandbox) -> None:
+    """A program's files live in its tmpfs, in memory: 40 MiB of them under a 32 MiB limit is MEMORY_LIMIT,
+    though each file is under the output cap and the process itself stays small."""
+    hoard = ("chunk = b'x' * 60000\nfor i in range(700):\n    open(f'f{i}', 'wb').write(chunk)\nprint('held')")
+    [small, held] = sandbox.run_batch([make_job("open('f', 'wb').write(b'x' * 60000)\nprint('held')", "python3", [""],
+                                                Limits(memory_bytes=32 * 2**20)),
+                                       make_job(hoard, "python3", [""], Limits(memory_bytes=32 * 2**20))])
+    assert small[0].status is Status.OK
+    assert held[0].status is Status.MEMORY_LIMIT and held[0].peak_memory_bytes > 40 * 2**20
+
+
 def test_wall_clock_kills_sleepers(sandbox: Sandbox) -> None:
     [o] = sandbox.run("import time\ntime.sleep(60)", "python3", [""], Limits(time_s=0.2, wall_time_s=0.5))
     assert o.status is Status.TIMEOUT and 0.5 <= o.wall_time_s < 1.0

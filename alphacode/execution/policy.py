@@ -5,7 +5,8 @@ A deny list on top of namespaces, an unprivileged uid and rlimits (defence in de
 ``SANDBOX_VIOLATION``. Besides calls an escape would need, it denies the ways a program could forge
 what the sandbox observes: sending itself ``SIGXFSZ`` (or having the kernel send it, through a
 timer, ``F_SETSIG`` or a lowered ``RLIMIT_FSIZE``), or installing its own seccomp filter or syscall
-dispatch (whose kills look like the sandbox's). Three profiles:
+dispatch (whose kills look like the sandbox's), or growing pipe buffers (kernel memory outside the measured
+peak). Three profiles:
 
 * ``python``: no new processes (threads are fine) and no exec, since the program runs inside a
   forked interpreter;
@@ -55,6 +56,7 @@ SIGNALLING = (("kill", 1), ("tkill", 1), ("tgkill", 2), ("rt_sigqueueinfo", 1), 
 PR_SET_SECCOMP = 22
 PR_SET_SYSCALL_USER_DISPATCH = 59
 F_SETSIG = 10
+F_SETPIPE_SZ = 1031
 RLIMIT_FSIZE = 1
 PROCESS_CREATION = ("fork", "vfork")
 EXEC = ("execve", "execveat")
@@ -82,6 +84,7 @@ def build_bpf(profile: str, exec_address: int = 0) -> bytes:
     for name, index in SIGNALLING:
         f.add_rule(kill, name, sc.Arg(index, sc.EQ, signal.SIGXFSZ))
     f.add_rule(kill, "fcntl", sc.Arg(1, sc.EQ, F_SETSIG))
+    f.add_rule(kill, "fcntl", sc.Arg(1, sc.EQ, F_SETPIPE_SZ))  # megabytes of pipe buffers, outside the measured peak
     for option in (PR_SET_SECCOMP, PR_SET_SYSCALL_USER_DISPATCH):
         f.add_rule(kill, "prctl", sc.Arg(0, sc.EQ, option))
     f.add_rule(kill, "setrlimit", sc.Arg(0, sc.EQ, RLIMIT_FSIZE))

@@ -357,7 +357,12 @@ class Zygote:
         else:
             profile, slack, target = "cpp", RUNTIME_SLACK_BYTES, os.path.join(self.cache_dir, os.path.basename(key))
         with self._workdir() as workdir:
-            return self._execute(limits, fds, profile, target, slack, workdir)
+            report = self._execute(limits, fds, profile, target, slack, workdir)
+            if self.isolation.filesystem:  # files it left in its tmpfs were memory it held too
+                usage = os.statvfs(self.work_root)
+                left = (usage.f_blocks - usage.f_bfree) * usage.f_frsize
+                report = replace(report, peak_memory_bytes=report.peak_memory_bytes + left)
+            return report
 
     def compile(self, key: str, pch: str | None, fds: list[int]) -> Report:
         """Compile C++ with g++ inside the sandbox (offering the precompiled headers of directory ``pch``, which
