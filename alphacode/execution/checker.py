@@ -1,13 +1,15 @@
 """The output checker, comparing outputs the way the CodeContests judge does.
 
 Outputs are split on whitespace and compared token by token, case-insensitively. When either token
-of a pair is a float, the pair matches if both are numbers within 1e-5 of each other, their difference
-taken in decimal, not binary floating point (so ``1000000000000000000.0`` is not ``1000000000000000007``);
-integers of any size compare exactly. The same normalisation gives clustering its behavioural signatures.
+of a pair is a float, the pair matches if both are numbers within 1e-5 of each other (as doubles, as
+that judge does); integers of any size compare exactly. One departure: an expected integer against a
+float is measured in decimal, so ``1000000000000000000.0`` (a double's rounding) is not an answer of
+``1000000000000000007``. The same normalisation gives clustering its behavioural signatures.
 
 Function-style problems (``entry_point`` set) compare differently: the judge's driver prints
 :data:`FUNCTION_RESULT_SENTINEL` and then ``repr`` of the return value, and that result is compared
-with the expected ``repr`` as a Python value (case and type matter; floats within 1e-6 relative where a float is expected, an expected integer exactly).
+with the expected ``repr`` as a Python value (case and type matter; floats within 1e-6 relative where
+a float is expected, an expected integer exactly).
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ FLOAT_DECIMALS = 6
 FUNCTION_FLOAT_TOLERANCE = 1e-6
 FUNCTION_RESULT_SENTINEL = "--alphacode-result-7c3f91d2a6e84b05--"
 
-# Wide enough that no subtraction of two parsed tokens overflows or traps; the difference is rounded to 50
+# Wide enough that no subtraction of two parsed tokens overflows; the difference is rounded to 50
 # significant digits, plenty to tell it from 1e-5.
-_DECIMAL = decimal.Context(prec=50, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN, traps=[])
+_DECIMAL = decimal.Context(prec=50, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 _DECIMAL_TOLERANCE = decimal.Decimal(str(FLOAT_TOLERANCE))
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -61,12 +63,23 @@ def tokens_match(expected: str, actual: str) -> bool:
     """Compare one pair of lower-cased tokens."""
     if expected == actual:
         return True
-    if _INT.fullmatch(expected) and _INT.fullmatch(actual):
-        return _canonical_int(expected) == _canonical_int(actual)
+    if _INT.fullmatch(expected):
+        if _INT.fullmatch(actual):
+            return _canonical_int(expected) == _canonical_int(actual)
+        return bool(_FLOAT.fullmatch(actual)) and _near_integer(expected, actual)
     if _FLOAT.fullmatch(expected) and _FLOAT.fullmatch(actual):
-        difference = _DECIMAL.subtract(decimal.Decimal(expected), decimal.Decimal(actual))
-        return _DECIMAL.abs(difference) < _DECIMAL_TOLERANCE
+        return abs(float(expected) - float(actual)) < FLOAT_TOLERANCE  # inf - inf is nan: no match
     return False
+
+
+def _near_integer(expected: str, actual: str) -> bool:
+    """An integer token and a float token within 1e-5, measured exactly (as doubles for exponents beyond
+    what a decimal holds, which round to 0 or infinity)."""
+    try:
+        with decimal.localcontext(_DECIMAL):
+            return abs(decimal.Decimal(expected) - decimal.Decimal(actual)) < _DECIMAL_TOLERANCE
+    except decimal.DecimalException:
+        return abs(float(expected) - float(actual)) < FLOAT_TOLERANCE
 
 
 def outputs_match(expected: str | bytes, actual: str | bytes) -> bool:
@@ -127,10 +140,15 @@ def parse_literal(text: str) -> tuple[bool, Any]:
 def _values_match(want: Any, got: Any) -> bool:
     """Python equality with a tolerance where a float is expected (an expected integer is matched exactly, as an
     ``assert f(x) == 9999800001`` would); bools, strings and containers keep their type."""
-    numbers = (int, float)
-    if isinstance(want, numbers) and isinstance(got, numbers) and not isinstance(want, bool) and not isinstance(got, bool):
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    if number(want) and number(got):
         if isinstance(want, float):
-            return math.isclose(want, got, rel_tol=FUNCTION_FLOAT_TOLERANCE, abs_tol=FUNCTION_FLOAT_TOLERANCE)
+            try:
+                return math.isclose(want, got, rel_tol=FUNCTION_FLOAT_TOLERANCE, abs_tol=FUNCTION_FLOAT_TOLERANCE)
+            except OverflowError:  # an int beyond any float
+                return False
         return want == got
     if type(want) is not type(got):
         return False
