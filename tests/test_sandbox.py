@@ -191,7 +191,7 @@ def test_the_binary_cache_keeps_to_its_budget_least_recently_used_first(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == [".abc.tmp", "fresh", "sub"]
 
 
-def test_running_a_cached_binary_marks_it_used(sandbox: Sandbox) -> None:
+def test_running_a_cached_binary_marks_it_used_and_a_removed_one_is_compiled_again(sandbox: Sandbox) -> None:
     code = "#include <cstdio>\nint main() { std::puts(\"used\"); }\n"
     [first] = sandbox.run(code, "cpp", [""])
     binary = sandbox.cache_dir / make_job(code, "cpp", [""]).code_hash
@@ -199,3 +199,5 @@ def test_running_a_cached_binary_marks_it_used(sandbox: Sandbox) -> None:
     [again] = sandbox.run(code, "cpp", [""])
     assert first.stdout == again.stdout == b"used\n"
     assert time.time() - binary.stat().st_mtime < 60
+    binary.unlink()  # as a trim by another process sharing the cache would
+    assert [o.stdout for o in sandbox.run(code, "cpp", ["", ""])] == [b"used\n"] * 2

@@ -24,12 +24,12 @@ from pathlib import Path
 from alphacode.errors import CommandFailed, UserError
 from alphacode.execution import pch
 from alphacode.execution.protocol import COMPILE_FAILED, RUNNING, Isolation, Report, receive, send
-from alphacode.execution.records import MAX_TIME_S, STDERR_TAIL, Job, Limits, Outcome, SandboxLanguage, Status
+from alphacode.execution.records import STDERR_TAIL, Job, Limits, Outcome, SandboxLanguage, Status
 
 STALE_STAGING_S = 3600.0  # a compile's staging file older than this was left by a crashed worker
 CACHE_BUDGET_BYTES = 4 * 2**30  # compiled binaries beyond this are removed, least recently used first ...
-CACHE_GRACE_S = 2 * MAX_TIME_S + 60  # ... once unused for longer than any execution may last
-TRIM_EVERY_COMPILES = 256
+CACHE_GRACE_S = 600.0  # ... once unused this long (a job compiles its program again if it was removed)
+TRIM_EVERY_COMPILES = 64
 
 
 class SandboxUnavailable(UserError, RuntimeError):
@@ -384,10 +384,10 @@ class Sandbox:
                 return [failed] * len(job.inputs)
             allowance = max(limits.memory_bytes, worker.runtime_bytes)  # the launcher's pages count before exec
             outcomes = []
-            for data in job.inputs:
-                self._cached(job.code_hash)  # used again now: a long job's binary outlives any trim's grace
-                outcomes.append(classify(*worker.execute(("run", job.language.value, job.code_hash, limits), data,
-                                                         None, limits.output_bytes), limits, allowance))
+            for data in job.inputs:  # each run marks the binary used (compiling it again if a trim removed it)
+                failed = self._compile(worker, source, job.code_hash)
+                outcomes.append(failed or classify(*worker.execute(("run", job.language.value, job.code_hash, limits),
+                                                                   data, None, limits.output_bytes), limits, allowance))
             return outcomes
         allowance = limits.memory_bytes + worker.runtime_bytes  # the interpreter's own pages come on top
         code = _memfd("code", source)
@@ -404,6 +404,8 @@ class Sandbox:
             os.utime(self.cache_dir / key)
         except FileNotFoundError:
             return False
+        except OSError:  # a cache this process may not write to: used as it is
+            return (self.cache_dir / key).exists()
         return True
 
     def _compile(self, worker: _Worker, source: bytes, key: str) -> Outcome | None:
@@ -413,8 +415,9 @@ class Sandbox:
         with self._lock:
             lock = self._compile_locks.setdefault(key, threading.Lock())
             self._compiles += 1
-            if self._compiles % TRIM_EVERY_COMPILES == 0:
-                trim_cache(self.cache_dir)
+            trim = self._compiles % TRIM_EVERY_COMPILES == 0
+        if trim:
+            trim_cache(self.cache_dir)
         with lock:
             if key in self._compile_errors:
                 return self._compile_errors[key]
@@ -458,8 +461,9 @@ def trim_cache(cache_dir: Path, budget: int = CACHE_BUDGET_BYTES, grace_s: float
         if removed >= excess or now - used < grace_s:
             break
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-            removed += size
+            if time.time() - os.stat(path).st_mtime >= grace_s:  # not taken into use since the scan
+                os.unlink(path)
+                removed += size
     return removed
 
 

@@ -195,6 +195,9 @@ class Zygote:
             os.setresuid(self.uid, self.uid, self.uid)
         elif self.isolation.mode == "userns":
             linux.drop_capabilities()
+        # its own session leaves the terminal's signals behind: it dies with the zygote instead (set after
+        # the uid change, which clears it)
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
         if profile in self.filters:
             self.filters[profile].install()
 
