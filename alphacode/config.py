@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from alphacode.errors import ConfigError
-from alphacode.fileio import atomic_write_text
+from alphacode.fileio import atomic_write_text, make_dirs
 from alphacode.model.config import ModelConfig
 from alphacode.provenance import provenance
 
@@ -286,8 +286,7 @@ def read_run(workdir: str | os.PathLike[str]) -> dict[str, Any]:
 
 def record_run(workdir: str | os.PathLike[str], **entries: Any) -> None:
     """Add ``entries`` to what the run in ``workdir`` records about itself (atomically; call on process 0 only)."""
-    path = Path(workdir) / "config.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = make_dirs(workdir) / "config.json"
     atomic_write_text(path, json.dumps({**read_run(workdir), **entries}, indent=1))
 
 

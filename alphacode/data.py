@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from alphacode.errors import UserError
-from alphacode.fileio import atomic_write, atomic_write_text
+from alphacode.fileio import atomic_write, atomic_write_text, make_dirs
 from alphacode.model.config import BOS_ID, EOS_ID, MASK_ID, PAD_ID
 
 MANIFEST = "manifest.json"
@@ -127,8 +127,7 @@ def write_record_shards(records: Mapping[str, Sequence[Sequence[int]]], out_dir:
     """Write records (``name -> token sequences``, all of one length, with optional per-record ``flags``) as
     up to ``shards`` compressed shards of consecutive records (fewer when there are fewer records), each
     atomically, then the manifest, which marks the directory complete."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dirs(out_dir)
     count = len(next(iter(records.values())))
     flags = {name: np.asarray(values, np.int32) for name, values in (flags or {}).items()}
     if any(len(v) != count for v in records.values()) or any(len(v) != count for v in flags.values()):

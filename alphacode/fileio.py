@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -14,18 +15,47 @@ from typing import Any, BinaryIO
 from alphacode.errors import UserError
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
-    """Call ``write`` on a temporary file beside ``path``, then rename it over ``path``."""
+class UnwritablePath(UserError, OSError):
+    """A path the user named cannot be written (its folder cannot be made, it is a directory, ...)."""
+
+
+def make_dirs(path: str | os.PathLike[str]) -> Path:
+    """Create the folder ``path`` (and its parents) if missing; one line naming it when that cannot be done."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UnwritablePath(f"{path}: cannot create this folder ({err.strerror or err})") from None
+    return path
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
+    """Call ``write`` on a temporary file beside ``path``, then rename it over ``path`` (with the permissions
+    a plain ``open`` would give it, where ``mkstemp`` gives 0600)."""
+    path = Path(path)
+    make_dirs(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise UnwritablePath(f"{path}: cannot write here ({err.strerror or err})") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
-        os.replace(tmp, path)
+        os.chmod(tmp, 0o666 & ~_umask())
+        try:
+            os.replace(tmp, path)
+        except IsADirectoryError:
+            raise UnwritablePath(f"{path}: is a directory, expected a file name") from None
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -60,8 +90,20 @@ def read_user_text(path: str | os.PathLike[str], expected: str) -> str:
         raise TextFileError(f"{path}: not UTF-8 text") from None
     except EOFError:
         raise TextFileError(f"{path}: truncated gzip file") from None
+    except zlib.error as err:
+        raise TextFileError(f"{path}: corrupt gzip data ({err})") from None
     except OSError as err:
         raise TextFileError(f"{path}: {err.strerror or err}") from None
+
+
+JSON_ERRORS = (ValueError, RecursionError)  # json.loads: JSONDecodeError, over 4,300 digits in an int, nesting
+
+
+def json_error(err: BaseException) -> str:
+    """Why ``json.loads`` refused a text, in a few words."""
+    if isinstance(err, RecursionError):
+        return "too deeply nested"
+    return getattr(err, "msg", None) or str(err)
 
 
 def read_json_lines(path: str | os.PathLike[str], error: type[ValueError]) -> Iterator[tuple[str, Any]]:
@@ -77,6 +119,6 @@ def read_json_lines(path: str | os.PathLike[str], error: type[ValueError]) -> It
         where = f"{path}:{number}"
         try:
             value = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as err:
-            raise error(f"{where}: not JSON ({getattr(err, 'msg', 'too deeply nested')})") from None
+        except JSON_ERRORS as err:
+            raise error(f"{where}: not JSON ({json_error(err)})") from None
         yield where, value

@@ -237,16 +237,20 @@ class _Parser:
     def time_limit(self, value: Any) -> float | None:
         if value is None:
             return None
-        if isinstance(value, Mapping):
-            seconds = self.integer(value.get("seconds"), "time_limit.seconds")
-            nanos = self.integer(value.get("nanos"), "time_limit.nanos")
-            limit = seconds + nanos / 1e9
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            limit = float(value)
-        else:
-            raise self.fail("time_limit", f"expected seconds or {{seconds, nanos}}, got {_kind(value)}")
+        out_of_range = f"expected 0 to {MAX_TIME_LIMIT_S:.0f} seconds"
+        try:
+            if isinstance(value, Mapping):
+                seconds = self.integer(value.get("seconds"), "time_limit.seconds")
+                nanos = self.integer(value.get("nanos"), "time_limit.nanos")
+                limit = seconds + nanos / 1e9
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                limit = float(value)
+            else:
+                raise self.fail("time_limit", f"expected seconds or {{seconds, nanos}}, got {_kind(value)}")
+        except OverflowError:  # an integer beyond any float
+            raise self.fail("time_limit", out_of_range) from None
         if not math.isfinite(limit) or not 0 <= limit <= MAX_TIME_LIMIT_S:
-            raise self.fail("time_limit", f"expected 0 to {MAX_TIME_LIMIT_S:.0f} seconds, got {limit!r}")
+            raise self.fail("time_limit", f"{out_of_range}, got {limit!r}")
         return limit or None
 
     def entry_point(self, value: Any) -> str | None:

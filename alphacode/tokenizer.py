@@ -33,7 +33,7 @@ from typing import Any
 import sentencepiece as spm
 
 from alphacode.errors import ConfigError
-from alphacode.fileio import atomic_write_bytes
+from alphacode.fileio import atomic_write_bytes, make_dirs
 from alphacode.model.config import BOS_ID, EOS_ID, PAD_ID
 
 UNK_ID = 3
@@ -177,7 +177,7 @@ def train_tokenizer(texts: Iterable[str], out_prefix: str | Path, *, vocab_size:
         raise ConfigError(f"SentencePiece training failed: {error}") from None
     tokenizer = Tokenizer(model.getvalue())
     out = Path(f"{out_prefix}.model")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(out.parent)
     tokenizer.save(out)
     return tokenizer
 

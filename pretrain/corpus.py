@@ -29,8 +29,14 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from alphacode.decontamination import humaneval_guard
-from alphacode.fileio import atomic_write, atomic_write_bytes
+from alphacode.errors import UserError
+from alphacode.fileio import atomic_write, atomic_write_bytes, make_dirs
 from alphacode.tokenizer import DEFAULT_MAX_CHARACTERS
+
+
+class CorpusError(UserError, ValueError):
+    """A corpus source, manifest or setting that cannot be used; the message is one line naming it."""
+
 
 LANGUAGES: dict[str, str] = {
     **dict.fromkeys((".cc", ".cpp", ".cxx", ".hpp", ".hh", ".h++", ".hxx", ".h"), "C++"),
@@ -113,7 +119,7 @@ HELDOUT_FRACTION = 0.02  # share of files held out for evaluation, chosen by a h
 def is_heldout(path: str, fraction: float) -> bool:
     """Whether ``path`` falls in the held-out ``fraction``: a hash of the path, the same on every machine."""
     if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"held-out fraction must be in [0, 1], got {fraction}")
+        raise CorpusError(f"held-out fraction must be in [0, 1], got {fraction}")
     digest = hashlib.sha256(path.encode("utf-8", "surrogatepass")).digest()
     return int.from_bytes(digest[:8], "big") < fraction * 2**64
 
@@ -137,9 +143,9 @@ def build_corpus(sources: Sequence[str | Path], out_dir: str | Path, *, shard_si
     source of their own), VCS folders and ``__pycache__``. ``max_files`` caps the files kept.
     """
     if shard_size < 1:
-        raise ValueError(f"shard_size must be at least 1, got {shard_size}")
+        raise CorpusError(f"shard_size must be at least 1, got {shard_size}")
     if max_files is not None and max_files < 0:
-        raise ValueError(f"max_files must be non-negative, got {max_files}")
+        raise CorpusError(f"max_files must be non-negative, got {max_files}")
     selected = _selected_languages(languages)
     kinds = [(Path(source), _source_kind(Path(source))) for source in sources]
     out = _prepare_output(Path(out_dir))
@@ -208,9 +214,9 @@ def read_manifest(corpus_dir: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise FileNotFoundError(f"{corpus_dir}: not a corpus directory (no {_MANIFEST})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not a valid corpus manifest ({error})") from None
+        raise CorpusError(f"{path}: not a valid corpus manifest ({error})") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
-        raise ValueError(f"{path}: not a valid corpus manifest (no 'shards' list)")
+        raise CorpusError(f"{path}: not a valid corpus manifest (no 'shards' list)")
     return manifest
 
 
@@ -231,7 +237,7 @@ def tokenizer_texts(corpus_dir: str | Path, max_characters: int = DEFAULT_MAX_CH
     """The files to train the tokenizer on: an evenly spread, seeded sample of about ``max_characters``
     characters of the corpus (all of it when smaller), leaving out the files ``is_heldout`` holds out."""
     if not 0.0 <= holdout_fraction <= 1.0:
-        raise ValueError(f"holdout_fraction must be in [0, 1], got {holdout_fraction}")
+        raise CorpusError(f"holdout_fraction must be in [0, 1], got {holdout_fraction}")
     manifest = read_manifest(corpus_dir)
     available = manifest.get("bytes", 0) * (1.0 - holdout_fraction)
     keep = min(1.0, max_characters / available) if available > 0 else 1.0
@@ -246,8 +252,8 @@ def tokenizer_texts(corpus_dir: str | Path, max_characters: int = DEFAULT_MAX_CH
 def _prepare_output(out: Path) -> Path:
     """Create ``out``, or empty an earlier corpus there; refuse a directory that holds anything else."""
     if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: output exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+        raise CorpusError(f"{out}: output exists and is not a directory")
+    make_dirs(out)
     manifest = out / _MANIFEST
     if manifest.is_file():
         try:
@@ -255,12 +261,12 @@ def _prepare_output(out: Path) -> Path:
         except (ValueError, UnicodeDecodeError, AttributeError):
             ours = False
         if not ours:
-            raise ValueError(f"{manifest}: not a corpus manifest; refusing to overwrite it")
+            raise CorpusError(f"{manifest}: not a corpus manifest; refusing to overwrite it")
     others = [entry.name for entry in out.iterdir()
               if entry.name != _MANIFEST and not entry.name.startswith(".")
               and not (entry.name.startswith("shard-") and entry.suffix == ".parquet")]
     if others:
-        raise ValueError(f"{out}: output directory holds files that are not part of a corpus ({others[0]})")
+        raise CorpusError(f"{out}: output directory holds files that are not part of a corpus ({others[0]})")
     manifest.unlink(missing_ok=True)  # a manifest marks a complete corpus; this one is being rebuilt
     for leftover in [*out.glob(".shard-*.tmp"), *out.glob(f".{_MANIFEST}.*.tmp")]:  # from an interrupted build
         leftover.unlink()
@@ -276,7 +282,7 @@ def _selected_languages(languages: Collection[str] | None) -> frozenset[str] | N
     for name in languages:
         canonical = canonical_language(name)
         if canonical is None:
-            raise ValueError(f"unknown language {name!r}; known: {', '.join(sorted(set(LANGUAGES.values())))}")
+            raise CorpusError(f"unknown language {name!r}; known: {', '.join(sorted(set(LANGUAGES.values())))}")
         selected.add(canonical)
     return frozenset(selected)
 
@@ -296,7 +302,7 @@ def _source_kind(source: Path) -> str:
         return "parquet"
     if language_of(name) is not None:
         return "file"
-    raise ValueError(f"{source}: unsupported source (expected a directory, a .jsonl or .parquet dump, "
+    raise CorpusError(f"{source}: unsupported source (expected a directory, a .jsonl or .parquet dump, "
                      f"or a source file)")
 
 
@@ -337,13 +343,13 @@ def _rows(rows: Iterable[tuple[str, str, dict[str, Any]]]) -> Iterator[_Candidat
     """Dump rows (where, fallback path, row) -> candidates; ``language`` (any spelling) wins over ``path``."""
     for where, fallback_path, row in rows:
         if "content" not in row:
-            raise ValueError(f"{where}: missing field 'content'")
+            raise CorpusError(f"{where}: missing field 'content'")
         content, path, name = row["content"], row.get("path"), row.get("language")
         if path is None and name is None:
-            raise ValueError(f"{where}: a row needs a 'path' or a 'language' field")
+            raise CorpusError(f"{where}: a row needs a 'path' or a 'language' field")
         if not isinstance(content, (str, bytes, type(None))) or not isinstance(path, (str, type(None))) \
                 or not isinstance(name, (str, type(None))):
-            raise ValueError(f"{where}: fields 'content', 'path' and 'language' must be strings")
+            raise CorpusError(f"{where}: fields 'content', 'path' and 'language' must be strings")
         path = path or fallback_path
         if name:
             language = canonical_language(name)
@@ -377,12 +383,12 @@ def _jsonl_rows(source: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as error:
-                    raise ValueError(f"{source}:{number}: invalid JSON ({error.msg})") from None
+                    raise CorpusError(f"{source}:{number}: invalid JSON ({error.msg})") from None
                 if not isinstance(row, dict):
-                    raise ValueError(f"{source}:{number}: expected a JSON object per line")
+                    raise CorpusError(f"{source}:{number}: expected a JSON object per line")
                 yield f"{source}:{number}", f"{source.name}/{number}", row
     except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as error:
-        raise ValueError(f"{source}: unreadable JSON Lines dump ({error})") from None
+        raise CorpusError(f"{source}: unreadable JSON Lines dump ({error})") from None
 
 
 def _parquet_rows(source: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -391,12 +397,12 @@ def _parquet_rows(source: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
         try:
             parquet = pq.ParquetFile(file)
         except (pa.ArrowException, OSError) as error:
-            raise ValueError(f"{file}: unreadable Parquet file ({error})") from None
+            raise CorpusError(f"{file}: unreadable Parquet file ({error})") from None
         names = set(parquet.schema_arrow.names)
         if "content" not in names:
-            raise ValueError(f"{file}: missing column 'content'")
+            raise CorpusError(f"{file}: missing column 'content'")
         if not names & {"path", "language"}:
-            raise ValueError(f"{file}: needs a 'path' or a 'language' column")
+            raise CorpusError(f"{file}: needs a 'path' or a 'language' column")
         columns = [name for name in ("path", "language", "content") if name in names]
         row = 0
         for batch in parquet.iter_batches(batch_size=256, columns=columns):

@@ -176,6 +176,8 @@ def test_jsonl_and_json_array(tmp_path: Path) -> None:
         ({"description": "x", "time_limit": -1}, "time_limit"),
         ({"description": "x", "cf_rating": "high"}, "cf_rating"),
         ({"description": "x", "time_limit": 1e300}, "time_limit"),
+        ({"description": "x", "time_limit": 10**400}, "time_limit"),  # beyond any float
+        ({"description": "x", "time_limit": {"seconds": 1, "nanos": 10**400}}, "time_limit"),
         ({"description": "x", "memory_limit_bytes": 2**60}, "memory_limit_bytes"),
         ({"description": "x", "public_tests": [{"input": "\ud800", "output": "1"}]}, "public_tests[0].input"),
     ],

@@ -22,7 +22,7 @@ import ml_dtypes
 import numpy as np
 
 from alphacode.errors import UserError, first_line
-from alphacode.fileio import atomic_write, atomic_write_bytes, atomic_write_text
+from alphacode.fileio import atomic_write, atomic_write_bytes, atomic_write_text, make_dirs
 from alphacode.lazy import lazy_import
 from alphacode.model.config import ModelConfig
 from alphacode.tokenizer import Tokenizer
@@ -104,8 +104,7 @@ def export_model(config: ModelConfig, params: Any, tokenizer_model: str | os.Pat
     """Write ``out_dir`` with the config, the parameters in ``weights`` format and the tokenizer."""
     if weights not in WEIGHT_FORMATS:
         raise ValueError(f"weights must be one of {WEIGHT_FORMATS}, got {weights!r}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dirs(out_dir)
     stored: dict[str, np.ndarray] = {}
     for name, value in _flatten(params).items():
         stored.update(_encode(name, value, weights))
