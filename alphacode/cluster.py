@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import sys
 from collections.abc import Iterator
 
@@ -33,9 +34,12 @@ def connect_ray(address: str | None, workers: int | None) -> str:
     target = cluster_address(address)
     if target:
         source = "--address" if address else ADDRESS_VARIABLE
+        problem = _unreachable(target)
+        if problem:  # ray.init would retry for minutes, or raise a bare ValueError
+            raise UserError(f"{source} {target}: {problem}")
         try:
             ray.init(address=target, logging_level=logging.WARNING)
-        except ConnectionError as err:
+        except (ConnectionError, ValueError) as err:
             raise UserError(f"{source} {target}: cannot join the Ray cluster ({first_line(err)})") from None
         note = f"Ray: joined the cluster at {target} (from {source})"
     else:
@@ -44,6 +48,21 @@ def connect_ray(address: str | None, workers: int | None) -> str:
         note = f"Ray: started a local instance with {cpus} CPUs (no --address, {ADDRESS_VARIABLE} not set)"
     print(note, file=sys.stderr)
     return note
+
+
+def _unreachable(target: str, timeout_s: float = 5.0) -> str | None:
+    """Why a cluster address cannot be joined, found in seconds: not HOST:PORT (or ``auto``, ``ray://HOST:PORT``),
+    or nothing accepts a connection there; None when something listens (or ``auto`` leaves it to Ray)."""
+    if target == "auto":
+        return None
+    host, colon, port = target.split("://", 1)[-1].rpartition(":")
+    if not colon or not host or not port.isdigit():
+        return "expected HOST:PORT, ray://HOST:PORT or auto"
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            return None
+    except OSError as err:
+        return f"nothing answers there ({err.strerror or first_line(err)})"
 
 
 @contextlib.contextmanager
