@@ -18,11 +18,11 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from alphacode import __version__
 from alphacode.config import Experiment, load_experiment
-from alphacode.errors import CommandFailed, UserError
+from alphacode.errors import CommandFailed, UserError, first_line
 from alphacode.execution.executor import EXECUTORS, ExecutorOptions
 from alphacode.execution.judge import judge_file
 from alphacode.execution.sandbox import SandboxOptions
@@ -623,6 +623,10 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **{"formatter_class": _HelpFormatter, **kwargs})
 
+    def error(self, message: str) -> NoReturn:
+        """A flag mistake in one line, as every other mistake (argparse would print the whole usage first)."""
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="alphacode", description="An open, runnable AlphaCode-style system.")
@@ -656,6 +660,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"alphacode {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        if "RESOURCE_EXHAUSTED" not in str(err):  # the accelerator's (or host's) memory, as JAX reports it
+            raise
+        print(f"alphacode {args.command}: out of device memory ({first_line(err)[:120]}); a smaller --batch-size "
+              "or --max-tokens needs less", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ contest prompt with its header); it is the one place model output becomes text.
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -51,8 +52,8 @@ class SamplingConfig:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
-        if not self.temperatures or any(t < 0 for t in self.temperatures):
-            raise ConfigError(f"temperatures must be one or more values >= 0, got {self.temperatures}")
+        if not self.temperatures or not all(0 <= t < math.inf for t in self.temperatures):
+            raise ConfigError(f"temperatures must be one or more finite values >= 0, got {self.temperatures}")
         if self.no_repeat_ngram < 0 or self.no_repeat_ngram == 1:
             raise ConfigError(f"no_repeat_ngram must be 0 (off) or at least 2, got {self.no_repeat_ngram}")
         if self.top_k < 0 or not 0.0 < self.top_p <= 1.0:
@@ -82,6 +83,12 @@ class ModelSampler:
         self.config = config
         self.tokenizer = model.tokenizer
         self.max_new_tokens = config.max_new_tokens or model.config.max_decoder_length
+        if self.max_new_tokens > model.config.max_decoder_length:
+            raise ConfigError(f"max_new_tokens {self.max_new_tokens} is over the model's "
+                              f"{model.config.max_decoder_length} (max_decoder_length)")
+        if config.no_repeat_ngram > self.max_new_tokens:
+            raise ConfigError(f"no_repeat_ngram {config.no_repeat_ngram} is longer than a sample "
+                              f"({self.max_new_tokens} tokens)")
         self._decoder = decoding.Decoder(model.config, jax.device_put(model.params))
 
     def warmup(self) -> None:

@@ -9,8 +9,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 import alphacode
-from alphacode.cli import build_parser
+from alphacode import cli
+from alphacode.cli import build_parser, main
 from tests.conftest import ROOT
 
 
@@ -63,3 +66,28 @@ def test_provenance_names_the_version_commit_and_utc_date() -> None:
     when = datetime.datetime.fromisoformat(block["date"])
     assert when.utcoffset() == datetime.timedelta(0)
     assert abs((datetime.datetime.now(datetime.UTC) - when).total_seconds()) < 60
+
+
+def test_a_flag_mistake_is_one_line_and_exit_2(capsys: pytest.CaptureFixture) -> None:
+    for argv in (["contest", "probs", "--budgets", "0"], ["nope"], ["judge"]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and err.count("\n") == 1 and ": error: " in err and "--help)" in err
+
+
+def test_running_out_of_device_memory_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    def exhausted(args: argparse.Namespace) -> int:
+        raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 18419001575784 bytes.\nmore detail")
+
+    monkeypatch.setattr(cli, "cmd_judge", exhausted)
+    assert main(["judge", "x.py", "--problem", "p.json"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "out of device memory (RESOURCE_EXHAUSTED: Out of memory" in err
+
+    def broken(args: argparse.Namespace) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "cmd_judge", broken)
+    with pytest.raises(RuntimeError, match="a bug"):  # anything else is a bug to see whole
+        main(["judge", "x.py", "--problem", "p.json"])

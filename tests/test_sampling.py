@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
+import math
 import threading
 import time
 from collections import Counter
@@ -172,6 +173,15 @@ def test_model_sampler_is_deterministic_and_draws_metadata_per_batch(tiny_model_
         assert c.problem_id == problem.name and c.seed == 11 and 1 <= c.num_tokens <= 8 and c.logprob < 0
     with pytest.raises(ValueError, match="python_fraction"):
         SamplingConfig(python_fraction=1.5)
+    for temperature in (math.nan, math.inf):
+        with pytest.raises(ValueError, match="finite"):
+            SamplingConfig(temperatures=(temperature,))
+    model = load_model(tiny_model_dir)
+    too_long = model.config.max_decoder_length + 1
+    with pytest.raises(ValueError, match="over the model's"):
+        ModelSampler(model, SamplingConfig(max_new_tokens=too_long))
+    with pytest.raises(ValueError, match="longer than a sample"):
+        ModelSampler(model, SamplingConfig(max_new_tokens=8, no_repeat_ngram=9))
 
 
 def test_sampling_a_raw_prompt_is_what_sample_does_per_batch(tiny_model_dir: Path) -> None:
