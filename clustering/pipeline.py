@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from alphacode.errors import ConfigError
 from alphacode.execution import Limits
 from alphacode.execution.executor import ExecutionReport
 from alphacode.execution.judge import limits_for, runnable_code, test_verdict
@@ -28,6 +29,7 @@ from clustering.strategies import Strategy, get_strategy
 from sampling.candidate import Candidate, program_key
 
 DEFAULT_INPUTS = 20
+MAX_INPUTS = 1000  # every distinct program runs on each, so a signature of more costs more than it tells
 OVERSAMPLE = 2
 VALIDATORS = 16
 GENERATED_TIME_S = 1.0
@@ -115,6 +117,8 @@ class SelectionRun:
         self.problem, self.cache, self.seed = problem, cache, seed
         self.function_style = problem.entry_point is not None
         self.generator = generator or MutationInputGenerator()
+        if not 1 <= num_inputs <= MAX_INPUTS:
+            raise ConfigError(f"inputs: expected 1 to {MAX_INPUTS} generated inputs per problem, got {num_inputs}")
         self.num_inputs = num_inputs
         self.limits = limits or limits_for(problem)
         self.generated_limits = replace(self.limits, time_s=min(self.limits.time_s, GENERATED_TIME_S))

@@ -90,3 +90,14 @@ def test_select_does_not_import_jax(files):
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["stats"]["sampled"] == 4
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--inputs", "100000000"], "inputs: expected 1 to 1000"),
+    (["--workers", "100000"], "workers: 100000 sandbox workers"),  # refused before any worker starts
+])
+def test_settings_beyond_what_a_machine_can_run_exit_2(files, capsys, flags, message):
+    problem, candidates = files
+    assert main(["select", str(problem), "--candidates", str(candidates), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err

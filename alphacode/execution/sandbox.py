@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from alphacode.errors import CommandFailed, UserError
+from alphacode.errors import CommandFailed, ConfigError, UserError
 from alphacode.execution import pch
 from alphacode.execution.protocol import COMPILE_FAILED, RUNNING, Isolation, Report, receive, send
 from alphacode.execution.records import STDERR_TAIL, Job, Limits, Outcome, SandboxLanguage, Status
@@ -30,6 +30,7 @@ STALE_STAGING_S = 3600.0  # a compile's staging file older than this was left by
 CACHE_BUDGET_BYTES = 4 * 2**30  # compiled binaries beyond this are removed, least recently used first ...
 CACHE_GRACE_S = 600.0  # ... once unused this long (a job compiles its program again if it was removed)
 TRIM_EVERY_COMPILES = 64
+MAX_WORKERS_PER_CORE = 4
 
 
 class SandboxUnavailable(UserError, RuntimeError):
@@ -201,6 +202,10 @@ class Sandbox:
             raise SandboxUnavailable("the sandbox needs Linux (namespaces, seccomp, rlimits)")
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
+        cores = os.cpu_count() or 1
+        if workers is not None and workers > MAX_WORKERS_PER_CORE * cores:
+            raise ConfigError(f"workers: {workers} sandbox workers on {cores} cores; at most "
+                              f"{MAX_WORKERS_PER_CORE * cores} (each is a process that runs one program at a time)")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.cache_dir.chmod(0o711)  # the sandbox uid must reach the binaries, and no other program's by listing
