@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import math
 import os
 import sys
 import types
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alphacode.errors import ConfigError
+from alphacode.errors import ConfigError, first_line
 from alphacode.fileio import atomic_write_text, make_dirs
 from alphacode.model.config import ModelConfig
 from alphacode.provenance import provenance
@@ -74,8 +75,16 @@ class TrainConfig:
         if min(self.steps, self.batch_size, self.grad_accum, self.eval_batches, self.max_warmup_steps) < 1:
             raise ConfigError("train.steps, batch_size, grad_accum, eval_batches and max_warmup_steps must be "
                               f"at least 1: {self}")
-        if self.seconds is not None and self.seconds <= 0:
+        if self.seconds is not None and not 0 < self.seconds < math.inf:
             raise ConfigError(f"train.seconds must be positive, got {self.seconds}")
+        ranges = {"learning_rate": 0 < self.learning_rate < math.inf, "grad_clip": 0 < self.grad_clip < math.inf,
+                  "weight_decay": 0 <= self.weight_decay < math.inf,
+                  "final_lr_fraction": 0 <= self.final_lr_fraction <= 1, "adam_b1": 0 <= self.adam_b1 < 1,
+                  "adam_b2": 0 <= self.adam_b2 < 1}
+        wrong = [f"{name}={getattr(self, name)}" for name, ok in ranges.items() if not ok]
+        if wrong:
+            raise ConfigError(f"train: out of range: {', '.join(wrong)} (need learning_rate and grad_clip > 0, "
+                              "weight_decay >= 0, final_lr_fraction in [0, 1], adam_b1 and adam_b2 in [0, 1))")
         if self.prefetch < 0 or self.keep_checkpoints < 1:
             raise ConfigError(f"train.prefetch must be at least 0 and keep_checkpoints at least 1: {self}")
         for name in ("warmup_steps", "checkpoint_every", "eval_every", "log_every"):
@@ -150,11 +159,20 @@ def load_experiment(name_or_file: str | os.PathLike[str], overrides: Sequence[st
         raise ConfigError(f"{path}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # its dataclasses' annotations resolve through it
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as err:
+        raise ConfigError(f"{path}:{err.lineno}: {err.msg}") from None
     experiment = getattr(module, "get_config", None)
     if experiment is None:
         raise ConfigError(f"{path}: an experiment file must define get_config()")
-    return apply_overrides(experiment(), overrides)
+    try:
+        config = experiment()
+    except ConfigError:
+        raise
+    except Exception as err:  # a mistake in the experiment file: its own line, not the trainer's traceback
+        raise ConfigError(f"{path}: get_config() failed: {type(err).__name__}: {first_line(err)}") from None
+    return apply_overrides(config, overrides)
 
 
 def apply_overrides(config: Any, overrides: Sequence[str]) -> Any:
@@ -222,12 +240,14 @@ def _parse(text: str, kind: Any, key: str) -> Any:
             return lowered in ("true", "1", "yes")
         if kind is int:
             return int(text)
-        if kind is float:
+        if kind is float and math.isfinite(float(text)):
             return float(text)
         if kind is str or kind is Any:
             return text
     except ValueError:
         raise ConfigError(f"--set {key}={text}: expected {getattr(kind, '__name__', kind)}") from None
+    if kind is float:
+        raise ConfigError(f"--set {key}={text}: expected a finite number")
     raise ConfigError(f"--set {key}: settings of type {kind} cannot be set from the command line")
 
 

@@ -188,6 +188,9 @@ def test_experiments_resolve_override_and_guard_their_workdir(source: Path, tmp_
                                                    "data.corpus=/a,/b", "train.seconds=none"])
     assert (experiment.train.steps, experiment.train.batch_size, experiment.data.lengths) == (5, 8, (64, 32))
     assert experiment.data.corpus == ("/a", "/b") and experiment.model.name == "tiny"
+    broken_syntax, raising = tmp_path / "broken.py", tmp_path / "raising.py"
+    broken_syntax.write_text("def get_config(:\n")
+    raising.write_text("def get_config():\n    raise RuntimeError('boom')\n")
     for argv, message in [
         (["--set", "nonexistent.key=1"], "--set nonexistent.key: no field 'nonexistent'"),
         (["--set", "train.steps=five"], "--set train.steps=five: expected int"),
@@ -195,6 +198,11 @@ def test_experiments_resolve_override_and_guard_their_workdir(source: Path, tmp_
         (["--set", "train"], "expected KEY=VALUE"),
         (["--experiment", "no-such-experiment"], "unknown experiment 'no-such-experiment'"),
         (["--experiment", "finetune-tiny"], "is a finetune experiment"),
+        (["--set", "train.learning_rate=nan"], "--set train.learning_rate=nan: expected a finite number"),
+        (["--set", "train.learning_rate=0"], "train: out of range: learning_rate=0.0"),
+        (["--set", "model.num_kv_heads=0"], "model sizes must be at least 1, got num_kv_heads=0"),
+        (["--experiment", str(broken_syntax)], f"{broken_syntax}:1: invalid syntax"),
+        (["--experiment", str(raising)], f"{raising}: get_config() failed: RuntimeError: boom"),
     ]:
         assert cli_main(["pretrain", *argv, "--workdir", str(tmp_path / "never")]) == 2
         err = capsys.readouterr().err

@@ -47,6 +47,13 @@ class ModelConfig:
     attention: str = "xla"  # training attention: "xla", or "cudnn" (fused, on NVIDIA GPUs in 16 bits; else xla)
 
     def __post_init__(self) -> None:
+        sizes = ("vocab_size", "d_model", "num_heads", "num_kv_heads", "head_dim", "d_ff", "encoder_layers",
+                 "decoder_layers", "max_encoder_length", "max_decoder_length")
+        small = [f"{name}={getattr(self, name)}" for name in sizes if getattr(self, name) < 1]
+        if small:
+            raise ConfigError(f"model sizes must be at least 1, got {', '.join(small)}")
+        if not 0 <= self.dropout_rate < 1:
+            raise ConfigError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
         if self.num_heads % self.num_kv_heads:
             raise ConfigError(f"num_heads ({self.num_heads}) must be a multiple of num_kv_heads ({self.num_kv_heads})")
         if self.head_dim % 2:
