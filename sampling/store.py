@@ -101,6 +101,25 @@ def _row_text(row: Mapping[str, Any]) -> str | None:
     return None if raw is None else raw.decode("utf-8", "surrogatepass")
 
 
+def _manifest_fault(data: dict[str, Any]) -> str | None:
+    """What makes a manifest of the right format unusable (a hand edit, another tool's file), or None."""
+    def count(value: Any, least: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+    if not isinstance(data.get("settings"), dict):
+        return "'settings' is not an object"
+    if not count(data.get("unit_size"), 1):
+        return f"'unit_size' is {json.dumps(data.get('unit_size'))}, not a whole number >= 1"
+    problems = data.get("problems")
+    if not isinstance(problems, dict):
+        return "'problems' is not an object"
+    for problem_id, plan in problems.items():
+        if not (isinstance(plan, dict) and isinstance(plan.get("dir"), str) and count(plan.get("samples"), 0)
+                and count(plan.get("units"), 0)):
+            return f"problem {json.dumps(problem_id)}: expected {{dir, samples, units}}, got {json.dumps(plan)[:80]}"
+    return None
+
+
 def _row_fault(rows: list[dict[str, Any]], problem_id: str, unit: int) -> str | None:
     """Why a unit's rows cannot be right, or None: each names its problem and unit, indices run 0..n-1,
     every text matches its hash, and a row without its text names a unit (this one or another) for it."""
@@ -140,6 +159,9 @@ class SampleStore:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             found = data.get("format") if isinstance(data, dict) else None
             raise StoreError(f"{path}: not a {FORMAT} manifest (format {json.dumps(found)}); use a new store")
+        fault = _manifest_fault(data)
+        if fault:
+            raise StoreError(f"{path}: damaged manifest ({fault})")
         return data
 
     def problem_ids(self) -> list[str]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import shutil
 import subprocess
 import sys
-import math
 import threading
 import time
 from collections import Counter
@@ -104,6 +105,12 @@ def test_store_refuses_other_settings_and_a_second_writer_but_grows_a_plan(tmp_p
     assert not (tmp_path / "units" / "x" / ".00000001.parquet.abc.tmp").exists()
     with pytest.raises(StoreError, match="not a sample store"):
         SampleStore(tmp_path / "nothing").manifest()
+    good = json.loads((tmp_path / "manifest.json").read_text())
+    for damage, fault in [({"problems": 5}, "'problems' is not an object"), ({"unit_size": 0}, "'unit_size' is 0"),
+                          ({"problems": {"p": {**good["problems"]["p"], "samples": "x"}}}, 'problem "p": expected')]:
+        (tmp_path / "manifest.json").write_text(json.dumps({**good, **damage}))
+        with pytest.raises(StoreError, match=f"damaged manifest \\({re.escape(fault)}"):
+            SampleStore(tmp_path).manifest()
 
 
 def test_reader_follows_a_store_while_it_is_written(tmp_path: Path) -> None:
