@@ -170,7 +170,7 @@ def load_experiment(name_or_file: str | os.PathLike[str], overrides: Sequence[st
         config = experiment()
     except ConfigError:
         raise
-    except Exception as err:  # a mistake in the experiment file: its own line, not the trainer's traceback
+    except Exception as err:  # noqa: BLE001 - a mistake in the experiment file: one line naming it
         raise ConfigError(f"{path}: get_config() failed: {type(err).__name__}: {first_line(err)}") from None
     return apply_overrides(config, overrides)
 
