@@ -21,6 +21,8 @@ import json
 import math
 import os
 import queue
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -297,6 +299,7 @@ class Trainer:
         self._write_configs()
         leader = is_leader()
         with contextlib.ExitStack() as stack:
+            interrupts = stack.enter_context(_Interrupts(announce=leader))
             manager = stack.enter_context(open_manager(self.workdir, cfg.keep_checkpoints))
             state = self.restore_or_init(manager)
             start = int(state.step)
@@ -315,6 +318,8 @@ class Trainer:
             finished = False
             try:
                 for step, batch in zip(range(start, cfg.steps), batches):
+                    if interrupts.requested:
+                        raise KeyboardInterrupt
                     state, metrics = self.train_step(state, batch, self._learning_rate(step))
                     window_tokens = window_tokens + metrics.pop("tokens")  # summed on the device, read when logged
                     window_steps += 1
@@ -367,6 +372,33 @@ class Trainer:
             for k, v in metrics.items():
                 totals[k] = totals.get(k, 0.0) + float(v) / self.config.eval_batches
         return totals
+
+
+class _Interrupts:
+    """Ctrl-C while one process trains: the first stops the loop before its next step, so no checkpoint save is
+    cut off halfway (orbax's threads then flood the terminal); a second interrupts at once. Elsewhere (many
+    processes, which must stop at the same step, or not the main thread) Ctrl-C raises where it lands."""
+
+    def __init__(self, announce: bool) -> None:
+        self.requested = False
+        self.announce = announce
+        self._previous: Any = None
+
+    def __enter__(self) -> Self:
+        if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        if self.announce:
+            print("\ninterrupted: saving after this step (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 class _Prefetcher:

@@ -25,8 +25,14 @@ def result(done: subprocess.CompletedProcess) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path: Path) -> None:
-    first = run_tiny(tmp_path / "straight", 30)
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess:
+    """A 30-step run from the start to the end, to compare interrupted ones with."""
+    return run_tiny(tmp_path_factory.mktemp("straight"), 30)
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path: Path, uninterrupted: subprocess.CompletedProcess) -> None:
+    first = uninterrupted
     straight = result(first)
     killed = run_tiny(tmp_path / "killed", 30, "--kill-at", "25")
     assert killed.returncode == -signal.SIGKILL
@@ -42,6 +48,21 @@ def test_killed_run_resumes_to_the_same_result(tmp_path: Path) -> None:
     assert logged == list(range(1, 31))  # the steps the killed run logged after its checkpoint were dropped, once
     assert abs(resumed["checksum"] - straight["checksum"]) < 1e-4 * straight["checksum"]
     assert straight["loss"] < 0.6 * straight["first_loss"]
+
+
+def test_ctrl_c_saves_where_it_stopped_and_the_rerun_ends_alike(tmp_path: Path,
+                                                                uninterrupted: subprocess.CompletedProcess) -> None:
+    """The first Ctrl-C stops training before its next step and saves there, never halfway through a save
+    (orbax's threads would flood the terminal); rerun, it ends as an uninterrupted run does."""
+    straight = result(uninterrupted)
+    stopped = run_tiny(tmp_path / "stopped", 30, "--interrupt-at", "14")
+    assert result(stopped) == {"interrupted": True}
+    assert "interrupted: saving after this step" in stopped.stderr and "Traceback" not in stopped.stderr
+    saved = sorted(int(p.name) for p in (tmp_path / "stopped" / "checkpoints").iterdir() if p.name.isdigit())
+    assert 10 < saved[-1] <= 15, saved  # its own save, where it stopped (periodic ones: every 10 steps)
+    resumed = result(run_tiny(tmp_path / "stopped", 30))
+    assert abs(resumed["loss"] - straight["loss"]) < 1e-6
+    assert abs(resumed["checksum"] - straight["checksum"]) < 1e-4 * straight["checksum"]
 
 
 def test_sharded_train_step_matches_single_device(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """Train a very small model on synthetic batches; used by the trainer tests in subprocesses.
 
-``python -m tests.helpers.train_tiny WORKDIR STEPS [--kill-at K] [--mesh SPEC] [--devices N]``
+``python -m tests.helpers.train_tiny WORKDIR STEPS [--kill-at K] [--interrupt-at K] [--mesh SPEC] [--devices N]``
 prints one JSON line with the final loss and a checksum of the parameters. ``--kill-at K`` makes
-the process SIGKILL itself when it builds batch K (after the checkpoint of step 10 was saved).
+the process SIGKILL itself when it builds batch K (after the checkpoint of step 10 was saved);
+``--interrupt-at K`` sends it SIGINT (Ctrl-C) there, and it prints ``{"interrupted": true}`` instead.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def main() -> None:
     parser.add_argument("workdir")
     parser.add_argument("steps", type=int)
     parser.add_argument("--kill-at", type=int, default=-1)
+    parser.add_argument("--interrupt-at", type=int, default=-1)
     parser.add_argument("--mesh", default="")
     parser.add_argument("--devices", type=int, default=1)
     args = parser.parse_args()
@@ -73,12 +75,18 @@ def main() -> None:
         def rows(self, step: int, start: int, stop: int):
             if step == args.kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
+            if step == args.interrupt_at:
+                os.kill(os.getpid(), signal.SIGINT)
             return super().rows(step, start, stop)
 
     train = TrainConfig(steps=args.steps, batch_size=8, learning_rate=3e-3, warmup_steps=3, checkpoint_every=10,
                         log_every=1, eval_every=10**6, mesh=args.mesh, grad_accum=2)
     trainer = Trainer(config, train, pretrain_loss, args.workdir, example_lengths=(16, 16))
-    summary = trainer.train(Source(arrays, 8), progress=False)
+    try:
+        summary = trainer.train(Source(arrays, 8), progress=False)
+    except KeyboardInterrupt:
+        print(json.dumps({"interrupted": True}))
+        return
     params = jax.device_get(trainer.state.params)
     checksum = float(sum(np.abs(np.asarray(p, np.float64)).sum() for p in jax.tree.leaves(params)))
     print(json.dumps({"loss": summary.last_metrics["loss"], "first_loss": summary.first_metrics.get("loss"),
