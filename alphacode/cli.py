@@ -302,6 +302,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     from pretrain.pipeline import train_corpus_tokenizer  # seqio-free, but shares the JAX-side pipeline module
 
+    if str(args.out).endswith("/") or Path(args.out).is_dir():
+        raise UserError(f"--out {args.out}: a folder; give a file prefix in it (e.g. {Path(args.out) / 'spm'}, "
+                        "which writes spm.model)")
     report = train_corpus_tokenizer(args.corpus, args.out, vocab_size=args.vocab_size)
     if report.built_from is not None:
         print(f"corpus: {report.corpus_files} files, {report.corpus_bytes / 2**20:.1f} MiB from {report.built_from}")

@@ -178,6 +178,8 @@ def test_tokenizer_cli_trains_and_reports(tmp_path: Path, capsys: pytest.Capture
     assert (tmp_path / "tok.model").exists() and "vocabulary 400" in out
     assert "NOT exact" not in out
     assert cli_main(["tokenizer", "train", "--corpus", str(tmp_path / "missing")]) == 2
+    assert cli_main(["tokenizer", "train", "--corpus", str(source), "--out", f"{tmp_path}/"]) == 2  # not tmp/.model
+    assert "a folder; give a file prefix" in capsys.readouterr().err
 
 
 def test_experiments_resolve_override_and_guard_their_workdir(source: Path, tmp_path: Path,

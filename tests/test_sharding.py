@@ -24,3 +24,12 @@ def test_sharded_forward_backward_matches_single_device() -> None:
         assert result["devices"] == 8
         assert result["loss_diff"] < 1e-5 and result["grad_diff"] < 1e-5, result
     assert results[0]["sharded_parameters"] > 0 and results[1]["sharded_parameters"] > 0
+
+
+def test_a_mesh_names_each_axis_once() -> None:
+    from alphacode.errors import ConfigError
+    from alphacode.model.sharding import parse_mesh
+
+    assert parse_mesh("data=4,tensor=2") == {**parse_mesh(""), "data": 4, "tensor": 2}
+    with pytest.raises(ConfigError, match="axis 'data' given twice"):
+        parse_mesh("data=3,data=2")

@@ -62,10 +62,14 @@ def rules_for(config: ModelConfig, sizes: Mapping[str, int]) -> tuple[tuple[str,
 def parse_mesh(spec: str) -> dict[str, int]:
     """``"data=64,fsdp=8,tensor=4"`` -> sizes per axis (missing axes are 1)."""
     sizes = dict.fromkeys(MESH_AXES, 1)
+    seen: set[str] = set()
     for part in filter(None, (p.strip() for p in spec.split(","))):
         name, _, value = part.partition("=")
         if name not in sizes or not value.isdigit() or int(value) < 1:
             raise ConfigError(f"bad mesh axis {part!r}: expected NAME=SIZE with NAME in {', '.join(MESH_AXES)}")
+        if name in seen:
+            raise ConfigError(f"mesh {spec!r}: axis {name!r} given twice")
+        seen.add(name)
         sizes[name] = int(value)
     return sizes
 
