@@ -111,6 +111,11 @@ CASES = [
         S.RUNTIME_ERROR, S.MEMORY_LIMIT),
     cpp("c++ daemon", "int main(){ if (fork() == 0) { sleep(1000); } puts(\"bye\"); }", S.SANDBOX_VIOLATION),
     cpp("c++ include secret", "#include \"/etc/shadow\"\nint main(){}", S.COMPILE_ERROR),
+    # an int argument's high 32 bits, which the kernel ignores, must not slip past the filter's comparisons
+    cpp("high bits grow a pipe", "#include <sys/syscall.h>\n#include <fcntl.h>\nint main(){ int p[2]; pipe(p); "
+        "syscall(SYS_fcntl, p[1], (1L << 32) | F_SETPIPE_SZ, 1 << 20); puts(\"grown\"); }", S.SANDBOX_VIOLATION),
+    cpp("high bits send SIGXFSZ", "#include <sys/syscall.h>\n"
+        "int main(){ syscall(SYS_kill, getpid(), (1L << 32) | SIGXFSZ); puts(\"alive\"); }", S.SANDBOX_VIOLATION),
     # a 20 MB binary would stay in the host's cache: over the 16 MiB cap on what g++ writes
     cpp("c++ huge binary", "char ballast[20 << 20] = {1};\nint main(){ return ballast[0] - 1; }", S.COMPILE_ERROR),
 ]

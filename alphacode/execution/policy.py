@@ -81,14 +81,19 @@ def build_bpf(profile: str, exec_address: int = 0) -> bytes:
         f.add_rule(kill, name)
     for number in DENIED_NUMBERS:
         f.add_rule(kill, number)
+    def int_arg(index: int, value: int) -> object:
+        """An ``int`` argument equal to ``value``: the kernel reads its low 32 bits only, so compare only those
+        (a program could set the high ones to slip past a 64-bit comparison)."""
+        return sc.Arg(index, sc.MASKED_EQ, 0xFFFFFFFF, value)
+
     for name, index in SIGNALLING:
-        f.add_rule(kill, name, sc.Arg(index, sc.EQ, signal.SIGXFSZ))
-    f.add_rule(kill, "fcntl", sc.Arg(1, sc.EQ, F_SETSIG))
-    f.add_rule(kill, "fcntl", sc.Arg(1, sc.EQ, F_SETPIPE_SZ))  # megabytes of pipe buffers, outside the measured peak
+        f.add_rule(kill, name, int_arg(index, signal.SIGXFSZ))
+    f.add_rule(kill, "fcntl", int_arg(1, F_SETSIG))
+    f.add_rule(kill, "fcntl", int_arg(1, F_SETPIPE_SZ))  # megabytes of pipe buffers, outside the measured peak
     for option in (PR_SET_SECCOMP, PR_SET_SYSCALL_USER_DISPATCH):
-        f.add_rule(kill, "prctl", sc.Arg(0, sc.EQ, option))
-    f.add_rule(kill, "setrlimit", sc.Arg(0, sc.EQ, RLIMIT_FSIZE))
-    f.add_rule(kill, "prlimit64", sc.Arg(1, sc.EQ, RLIMIT_FSIZE), sc.Arg(2, sc.NE, 0))
+        f.add_rule(kill, "prctl", int_arg(0, option))
+    f.add_rule(kill, "setrlimit", int_arg(0, RLIMIT_FSIZE))
+    f.add_rule(kill, "prlimit64", int_arg(1, RLIMIT_FSIZE), sc.Arg(2, sc.NE, 0))
     if profile != "compile":
         for name in PROCESS_CREATION:
             f.add_rule(kill, name)
