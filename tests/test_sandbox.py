@@ -150,13 +150,17 @@ def test_memory_limit_within_ten_percent(sandbox: Sandbox, language: str) -> Non
 
 def test_files_left_in_the_work_directory_count_as_memory(sandbox: Sandbox) -> None:
     """A program's files live in its tmpfs, in memory: 40 MiB of them under a 32 MiB limit is MEMORY_LIMIT,
-    though each file is under the output cap and the process itself stays small."""
+    though each file is under the output cap and the process itself stays small, and though it deletes them."""
     hoard = ("chunk = b'x' * 60000\nfor i in range(700):\n    open(f'f{i}', 'wb').write(chunk)\nprint('held')")
-    [small, held] = sandbox.run_batch([make_job("open('f', 'wb').write(b'x' * 60000)\nprint('held')", "python3", [""],
-                                                Limits(memory_bytes=32 * 2**20)),
-                                       make_job(hoard, "python3", [""], Limits(memory_bytes=32 * 2**20))])
+    hidden = hoard.replace("print('held')", "import os, time\ntime.sleep(0.2)\nfor i in range(700):\n"
+                                            "    os.unlink(f'f{i}')\nprint('held')")  # gone before it exits
+    limits = Limits(memory_bytes=32 * 2**20)
+    [small, held, deleted] = sandbox.run_batch([
+        make_job("open('f', 'wb').write(b'x' * 60000)\nprint('held')", "python3", [""], limits),
+        make_job(hoard, "python3", [""], limits), make_job(hidden, "python3", [""], limits)])
     assert small[0].status is Status.OK
     assert held[0].status is Status.MEMORY_LIMIT and held[0].peak_memory_bytes > 40 * 2**20
+    assert deleted[0].status is Status.MEMORY_LIMIT and deleted[0].peak_memory_bytes > 40 * 2**20
 
 
 def test_wall_clock_kills_sleepers(sandbox: Sandbox) -> None:

@@ -279,6 +279,11 @@ class Zygote:
             os.close(handle)
             self._give_up(workdir)
 
+    def _work_bytes(self) -> int:
+        """What the files in the work tmpfs take now (its memory, which no process's peak shows)."""
+        usage = os.statvfs(self.work_root)
+        return (usage.f_blocks - usage.f_bfree) * usage.f_frsize
+
     def _give_up(self, workdir: str) -> None:
         if not self.isolation.filesystem:
             _remove_tree(workdir)
@@ -290,9 +295,10 @@ class Zygote:
             self._mount_work()
 
     def _execute(self, limits: Limits, fds: list[int], profile: str, target: str, memory_slack: int,
-                 workdir: str, argv: list[str] | None = None) -> Report:
+                 workdir: str, argv: list[str] | None = None, count_files: bool = False) -> Report:
         """Fork, set up, run ``target`` (a path to exec; the code is in ``fds`` for Python; g++'s ``argv``
-        to compile) in ``workdir``, supervise, and report what was seen."""
+        to compile) in ``workdir``, supervise, and report what was seen; with ``count_files``, the most the
+        work tmpfs held while it ran is memory it used too."""
         status_r, status_w = os.pipe2(os.O_CLOEXEC)
         token = os.urandom(TOKEN_BYTES)
         try:
@@ -313,7 +319,7 @@ class Zygote:
                 os._exit(EXIT_SETUP)
             os.close(status_w)
             status_w = -1
-            killed, rusage, wait_status, wall = self._supervise(pid, limits, started)
+            killed, rusage, wait_status, wall, files = self._supervise(pid, limits, started, count_files)
             said = os.read(status_r, 1 + TOKEN_BYTES + 1)
         finally:
             os.close(status_r)
@@ -323,19 +329,23 @@ class Zygote:
         return Report(exit_code=os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else None,
                       signal=os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None,
                       cpu_time_s=rusage.ru_utime + rusage.ru_stime, wall_time_s=wall,
-                      peak_memory_bytes=rusage.ru_maxrss * 1024, killed=killed, phase=phase,
+                      peak_memory_bytes=rusage.ru_maxrss * 1024 + files, killed=killed, phase=phase,
                       completed=phase == RUNNING and said[1:] == token)
 
-    def _supervise(self, pid: int, limits: Limits, started: float) -> tuple[str | None, resource.struct_rusage, int, float]:
-        """Wait for the child; kill it once its CPU time or the wall clock passes the limit."""
+    def _supervise(self, pid: int, limits: Limits, started: float,
+                   count_files: bool) -> tuple[str | None, resource.struct_rusage, int, float, int]:
+        """Wait for the child; kill it once its CPU time or the wall clock passes the limit. Also returns the
+        most the work tmpfs held at any poll (with ``count_files``; files deleted before exit count too)."""
         pidfd = os.pidfd_open(pid)
         try:
             poller = select.poll()
             poller.register(pidfd, select.POLLIN)
             clock = linux.process_cpu_clock(pid)
             interval_ms = max(1, min(20, int(limits.time_s * 1000 / 50)))
-            killed = None
+            killed, files = None, 0
             while not poller.poll(interval_ms):
+                if count_files:
+                    files = max(files, self._work_bytes())
                 try:
                     cpu = time.clock_gettime(clock)
                 except OSError:
@@ -348,7 +358,9 @@ class Zygote:
                     signal.pidfd_send_signal(pidfd, signal.SIGKILL)
                     break
             _, wait_status, rusage = os.wait4(pid, 0)
-            return killed, rusage, wait_status, time.monotonic() - started
+            if count_files:
+                files = max(files, self._work_bytes())
+            return killed, rusage, wait_status, time.monotonic() - started, files
         finally:
             os.close(pidfd)
 
@@ -361,12 +373,7 @@ class Zygote:
         else:
             profile, slack, target = "cpp", RUNTIME_SLACK_BYTES, os.path.join(self.cache_dir, os.path.basename(key))
         with self._workdir() as workdir:
-            report = self._execute(limits, fds, profile, target, slack, workdir)
-            if self.isolation.filesystem:  # files it left in its tmpfs were memory it held too
-                usage = os.statvfs(self.work_root)
-                left = (usage.f_blocks - usage.f_bfree) * usage.f_frsize
-                report = replace(report, peak_memory_bytes=report.peak_memory_bytes + left)
-            return report
+            return self._execute(limits, fds, profile, target, slack, workdir, count_files=self.isolation.filesystem)
 
     def compile(self, key: str, pch: str | None, fds: list[int]) -> Report:
         """Compile C++ with g++ inside the sandbox (offering the precompiled headers of directory ``pch``, which
