@@ -205,3 +205,24 @@ def test_running_a_cached_binary_marks_it_used_and_a_removed_one_is_compiled_aga
     assert time.time() - binary.stat().st_mtime < 60
     binary.unlink()  # as a trim by another process sharing the cache would
     assert [o.stdout for o in sandbox.run(code, "cpp", ["", ""])] == [b"used\n"] * 2
+
+
+def test_a_full_binary_cache_stops_the_run_instead_of_becoming_a_verdict(tmp_path: Path) -> None:
+    """A binary that cannot be kept is the machine's fault: the batch fails with one line, and no program is
+    marked SANDBOX_VIOLATION for it."""
+    from alphacode.execution.executor import LocalExecutor
+    from alphacode.execution.sandbox import CacheUnwritable
+
+    small = tmp_path / "small"
+    small.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
+                                           capture_output=True).returncode:
+        pytest.skip("needs root to mount a 256 KiB tmpfs as the cache")
+    try:
+        with Sandbox(workers=1, cache_dir=small) as box:
+            job = make_job("#include <cstdio>\nint main(){ std::puts(\"hi\"); }", "cpp", ["", ""])
+            with pytest.raises(CacheUnwritable, match="cannot write the binary cache \\(No space left on device\\)"):
+                LocalExecutor(box).run_batch([job])
+            assert box.run("print('still here')", "python3", [""])[0].stdout == b"still here\n"
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)

@@ -57,6 +57,7 @@ class Report:
     phase: str | None = None
     completed: bool = False
     binary: bool = False  # compile only: the binary is in the cache
+    fault: str | None = None  # compile only: the machine's failure to keep the binary (a full disk), not the program's
 
 
 def send(sock: socket.socket, obj: object, fds: list[int] | tuple[int, ...] = ()) -> None:

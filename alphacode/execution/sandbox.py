@@ -28,8 +28,8 @@ from alphacode.execution.records import STDERR_TAIL, Job, Limits, Outcome, Sandb
 
 STALE_STAGING_S = 3600.0  # a compile's staging file older than this was left by a crashed worker
 CACHE_BUDGET_BYTES = 4 * 2**30  # compiled binaries beyond this are removed, least recently used first ...
-CACHE_GRACE_S = 600.0  # ... once unused this long (a job compiles its program again if it was removed)
-TRIM_EVERY_COMPILES = 64
+CACHE_GRACE_S = 30.0  # ... once unused this long (a job compiles its program again if it was removed)
+TRIM_EVERY_BYTES = 256 * 2**20  # compiled since the last trim
 MAX_WORKERS_PER_CORE = 4
 
 
@@ -39,6 +39,10 @@ class SandboxUnavailable(UserError, RuntimeError):
 
 class SandboxError(CommandFailed):
     """A sandbox worker failed in a way that is not the program's fault."""
+
+
+class CacheUnwritable(CommandFailed):
+    """A compiled binary could not be kept (a full disk): the machine's fault, so the run stops, no verdict."""
 
 
 def _cache_base() -> Path:
@@ -214,7 +218,7 @@ class Sandbox:
                 if time.time() - leftover.stat().st_mtime > STALE_STAGING_S:
                     leftover.unlink()
         trim_cache(self.cache_dir)
-        self._compiles = 0
+        self._compiled_bytes = 0  # since the last trim
         self.pch_dir: Path | None = default_pch_dir()
         try:
             self.pch_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -419,8 +423,9 @@ class Sandbox:
             return None
         with self._lock:
             lock = self._compile_locks.setdefault(key, threading.Lock())
-            self._compiles += 1
-            trim = self._compiles % TRIM_EVERY_COMPILES == 0
+            trim = self._compiled_bytes >= TRIM_EVERY_BYTES
+            if trim:
+                self._compiled_bytes = 0
         if trim:
             trim_cache(self.cache_dir)
         with lock:
@@ -435,7 +440,11 @@ class Sandbox:
             finally:
                 os.close(code)
             if report.binary:
+                with contextlib.suppress(OSError), self._lock:
+                    self._compiled_bytes += (self.cache_dir / key).stat().st_size
                 return None
+            if report.fault:
+                raise CacheUnwritable(f"{self.cache_dir}: {report.fault}")
             outcome = Outcome(Status.COMPILE_ERROR, stderr_tail=stderr, wall_time_s=report.wall_time_s,
                               cpu_time_s=report.cpu_time_s, exit_code=report.exit_code, signal=report.signal)
             self._compile_errors[key] = outcome

@@ -386,8 +386,12 @@ class Zygote:
                 report = self._execute(COMPILE_LIMITS, fds, "compile", GXX[0], 0, workdir, argv)
             finally:
                 self._reap_strays()
-            if report.exit_code == 0 and report.killed is None and _cache_binary(workdir, self.cache_dir, key):
-                return replace(report, binary=True)
+            if report.exit_code == 0 and report.killed is None:
+                try:
+                    if _cache_binary(workdir, self.cache_dir, key):
+                        return replace(report, binary=True)
+                except OSError as err:
+                    return replace(report, fault=f"cannot write the binary cache ({err.strerror or err})")
             return report
 
     def _reap_strays(self) -> None:
