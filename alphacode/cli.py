@@ -202,7 +202,7 @@ def _add_python_fraction_flag(parser: argparse.ArgumentParser) -> None:
 
 
 TAIL_LINES = 12
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def _shown(line: str) -> str:

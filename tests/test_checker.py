@@ -40,6 +40,7 @@ from alphacode.execution.checker import (
         ("123456789012345.678", "123456789012345.671875", True),  # floats as doubles, as the judge has them
         ("5", "1e99999999999999999999", False),  # exponents beyond a decimal's range
         ("0", "1e-99999999999999999999", True),
+        ("5", "\u0665.0", False),  # an Arabic-Indic five: not a number to this judge, as it is not as an integer
         ("1e999999999", "1e999999998", False),
         ("1e-999999999", "0", True),
         ("1.5", "abc", False),

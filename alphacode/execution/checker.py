@@ -30,8 +30,9 @@ FUNCTION_RESULT_SENTINEL = "--alphacode-result-7c3f91d2a6e84b05--"
 # significant digits, plenty to tell it from 1e-5.
 _DECIMAL = decimal.Context(prec=50, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 _DECIMAL_TOLERANCE = decimal.Decimal(str(FLOAT_TOLERANCE))
-_INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# ASCII digits only: float() reads other scripts' digits too, which would match as floats but not as integers
+_INT = re.compile(r"[+-]?\d+", re.ASCII)
+_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
 def normalize_output(text: str | bytes) -> tuple[str, ...]:
