@@ -15,7 +15,7 @@ from typing import Any
 
 import orbax.checkpoint as ocp
 
-from alphacode.errors import UserError
+from alphacode.errors import UserError, first_line
 from alphacode.model.config import ModelConfig
 
 CHECKPOINTS = "checkpoints"
@@ -28,7 +28,17 @@ class _ReadOnlyNotice(logging.Filter):
         return not record.getMessage().startswith("Given directory is read only")
 
 
+class _UnreadArrays(logging.Filter):
+    """Drops asyncio's notes that the other reads of a damaged checkpoint failed too (one per array, each with
+    a TensorStore spec of 60 lines) once :func:`restore` has said in one line that it is damaged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("exception was never retrieved" in message and "reading array index" in message)
+
+
 logging.getLogger("absl").addFilter(_ReadOnlyNotice())
+logging.getLogger("asyncio").addFilter(_UnreadArrays())
 
 
 def open_manager(workdir: str | os.PathLike[str], max_to_keep: int | None = None) -> ocp.CheckpointManager:
@@ -45,6 +55,18 @@ def _reader(workdir: str | os.PathLike[str]) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(Path(workdir).resolve() / CHECKPOINTS, options=options)
 
 
+def restore(manager: ocp.CheckpointManager, step: int, args: Any) -> Any:
+    """``manager.restore`` with a damaged checkpoint (a partial copy, a corrupt file) as one line naming it."""
+    try:
+        return manager.restore(step, args=args)
+    except Exception as err:  # noqa: BLE001 - orbax raises a bare Exception for an array it cannot read
+        if "RESOURCE_EXHAUSTED" in str(err):  # out of memory: not the checkpoint's fault
+            raise
+        reason = first_line(err.__cause__ or err)[:160]  # orbax's own message wraps a 60-line TensorStore spec
+        raise UserError(f"{manager.directory}/{step}: unreadable checkpoint ({reason}); delete that folder to fall "
+                        "back to an earlier one") from None
+
+
 def restore_latest(workdir: str | os.PathLike[str], target: Any) -> Any:
     """The latest state saved in ``workdir``, laid out as ``target`` says (a tree of ``jax.ShapeDtypeStruct``
     with shardings): on many hosts every process calls this and reads only its shards."""
@@ -52,7 +74,7 @@ def restore_latest(workdir: str | os.PathLike[str], target: Any) -> Any:
         step = manager.latest_step()
         if step is None:
             raise UserError(f"{workdir}: no checkpoint saved yet")
-        return manager.restore(step, args=ocp.args.StandardRestore(target))
+        return restore(manager, step, ocp.args.StandardRestore(target))
 
 
 def latest_step(workdir: str | os.PathLike[str]) -> int | None:
@@ -78,5 +100,5 @@ def load_checkpoint(workdir: str | os.PathLike[str], step: int | None = None) ->
         step = step if step is not None else manager.latest_step()
         if step is None:
             raise UserError(f"{workdir}: no checkpoint saved yet")
-        restored = manager.restore(step, args=ocp.args.StandardRestore())
+        restored = restore(manager, step, ocp.args.StandardRestore())
     return config, restored["params"]

@@ -655,10 +655,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except UserError as err:
-        print(f"alphacode {args.command}: error: {err}", file=sys.stderr)
+        print(f"alphacode {args.command}: error: {_reason(err)}", file=sys.stderr)
         return EXIT_USAGE
     except CommandFailed as err:
-        print(f"alphacode {args.command}: {err}", file=sys.stderr)
+        print(f"alphacode {args.command}: {_reason(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"alphacode {args.command}: interrupted", file=sys.stderr)
@@ -666,9 +666,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if "RESOURCE_EXHAUSTED" not in str(err):  # the accelerator's (or host's) memory, as JAX reports it
             raise
-        print(f"alphacode {args.command}: out of device memory ({first_line(err)[:120]}); a smaller --batch-size "
-              "or --max-tokens needs less", file=sys.stderr)
+        print(f"alphacode {args.command}: out of device memory ({first_line(_reason(err))[:120]}); a smaller "
+              "--batch-size or --max-tokens needs less", file=sys.stderr)
         return 1
+
+
+def _reason(err: BaseException) -> str:
+    """An error's one line; for one raised in a Ray actor, the original error's (Ray's adds its traceback)."""
+    cause = getattr(err, "cause", None)
+    return str(cause).strip() if isinstance(cause, BaseException) else str(err)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ except ImportError:  # accelerator images often lack it; metrics.jsonl still hol
     SummaryWriter = None
 from tqdm import tqdm
 
-from alphacode.checkpoint import open_manager, restore_latest
+from alphacode.checkpoint import open_manager, restore, restore_latest
 from alphacode.config import TrainConfig, record_run, saved_steps
 from alphacode.errors import ConfigError
 from alphacode.fileio import atomic_write_text
@@ -259,7 +259,7 @@ class Trainer:
         shardings) or ``init_params`` (host arrays, e.g. a model export) with a fresh optimizer."""
         latest = manager.latest_step()
         if latest is not None:
-            return manager.restore(latest, args=ocp.args.StandardRestore(self.abstract_state))
+            return restore(manager, latest, ocp.args.StandardRestore(self.abstract_state))
         state = self.init_state(jax.random.PRNGKey(self.config.seed))
         if self._init_checkpoint is not None:  # e.g. fine-tuning from a pretraining run
             params = restore_latest(self._init_checkpoint, self.abstract_state).params

@@ -39,7 +39,7 @@ from alphacode.lazy import lazy_import
 from alphacode.model.export import load_model
 from alphacode.problems import Problem, check_unique_names, load_problems
 from sampling.candidate import Candidate
-from sampling.model_sampler import ModelSampler, SamplingConfig
+from sampling.model_sampler import ModelSampler, SamplingConfig, sample_length
 from sampling.store import SampleStore
 from sampling.units import WorkUnit, plan_units
 
@@ -173,6 +173,7 @@ def run_sampling(problems: Sequence[Problem], model: Any, store_dir: str | os.Pa
     if unit_size % config.batch_size:
         raise ValueError(f"unit size {unit_size} is not a multiple of the batch size {config.batch_size}")
     check_unique_names(problems, "problems")
+    sample_length(config, model.config)  # here, before the store records the settings, not in a Ray actor
     settings = {"model": model_fingerprint(model), "sampling": config.to_json(), "seed": seed}
     with SampleStore.open_for_writing(store_dir, settings, {p.name: samples for p in problems}, unit_size) as store:
         units = plan_units([p.name for p in problems], samples, unit_size, seed)

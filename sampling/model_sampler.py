@@ -76,19 +76,25 @@ class Drawn:
     ended: bool = True
 
 
+def sample_length(config: SamplingConfig, model_config: Any) -> int:
+    """The most tokens a sample may have under ``config`` with a model of ``model_config`` (checked: no more than
+    its decoder holds, and no shorter than the repetition guard); callers check before they write anything."""
+    length = config.max_new_tokens or model_config.max_decoder_length
+    if length > model_config.max_decoder_length:
+        raise ConfigError(f"max_new_tokens {length} is over the model's {model_config.max_decoder_length} "
+                          "(max_decoder_length)")
+    if config.no_repeat_ngram > length:
+        raise ConfigError(f"no_repeat_ngram {config.no_repeat_ngram} is longer than a sample ({length} tokens)")
+    return length
+
+
 class ModelSampler:
     """Draws candidates from a loaded model (``alphacode.model.export.load_model``); deterministic in ``seed``."""
 
     def __init__(self, model: Any, config: SamplingConfig = SamplingConfig()) -> None:
         self.config = config
         self.tokenizer = model.tokenizer
-        self.max_new_tokens = config.max_new_tokens or model.config.max_decoder_length
-        if self.max_new_tokens > model.config.max_decoder_length:
-            raise ConfigError(f"max_new_tokens {self.max_new_tokens} is over the model's "
-                              f"{model.config.max_decoder_length} (max_decoder_length)")
-        if config.no_repeat_ngram > self.max_new_tokens:
-            raise ConfigError(f"no_repeat_ngram {config.no_repeat_ngram} is longer than a sample "
-                              f"({self.max_new_tokens} tokens)")
+        self.max_new_tokens = sample_length(config, model.config)
         self._decoder = decoding.Decoder(model.config, jax.device_put(model.params))
 
     def warmup(self) -> None:

@@ -91,3 +91,21 @@ def test_running_out_of_device_memory_is_one_line_and_exit_1(monkeypatch: pytest
     monkeypatch.setattr(cli, "cmd_judge", broken)
     with pytest.raises(RuntimeError, match="a bug"):  # anything else is a bug to see whole
         main(["judge", "x.py", "--problem", "p.json"])
+
+
+def test_an_error_from_a_ray_actor_is_its_cause_in_one_line(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """Ray re-raises an actor's error with its traceback in the message; the user gets the cause's line."""
+    from alphacode.errors import ConfigError
+
+    class RayTaskError(ConfigError):  # the shape of ray.exceptions.RayTaskError(ConfigError)
+        def __init__(self) -> None:
+            super().__init__("ray::SamplingWorker.ready() (pid=1)\n  File ...\nConfigError: max_new_tokens ...")
+            self.cause = ConfigError("max_new_tokens 100000 is over the model's 768 (max_decoder_length)")
+
+    def fails_in_an_actor(args: argparse.Namespace) -> int:
+        raise RayTaskError()
+
+    monkeypatch.setattr(cli, "cmd_judge", fails_in_an_actor)
+    assert main(["judge", "x.py", "--problem", "p.json"]) == 2
+    assert capsys.readouterr().err == ("alphacode judge: error: max_new_tokens 100000 is over the model's 768 "
+                                       "(max_decoder_length)\n")
