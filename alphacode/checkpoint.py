@@ -59,7 +59,7 @@ def restore(manager: ocp.CheckpointManager, step: int, args: Any) -> Any:
     """``manager.restore`` with a damaged checkpoint (a partial copy, a corrupt file) as one line naming it."""
     try:
         return manager.restore(step, args=args)
-    except Exception as err:  # noqa: BLE001 - orbax raises a bare Exception for an array it cannot read
+    except Exception as err:  # orbax raises a bare Exception for an array it cannot read
         if "RESOURCE_EXHAUSTED" in str(err):  # out of memory: not the checkpoint's fault
             raise
         reason = first_line(err.__cause__ or err)[:160]  # orbax's own message wraps a 60-line TensorStore spec
