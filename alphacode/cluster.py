@@ -21,6 +21,7 @@ from alphacode.lazy import lazy_import
 ray = lazy_import("ray")  # ~1 s: only when a command uses Ray
 
 ADDRESS_VARIABLE = "RAY_ADDRESS"
+MAX_LOCAL_WORKERS_PER_CORE = 4
 
 
 def cluster_address(address: str | None) -> str | None:
@@ -43,7 +44,11 @@ def connect_ray(address: str | None, workers: int | None) -> str:
             raise UserError(f"{source} {target}: cannot join the Ray cluster ({first_line(err)})") from None
         note = f"Ray: joined the cluster at {target} (from {source})"
     else:
-        cpus = workers or max(1, (os.cpu_count() or 1) - 1)
+        cores = os.cpu_count() or 1
+        if workers is not None and workers > MAX_LOCAL_WORKERS_PER_CORE * cores:
+            raise UserError(f"{workers} workers on a local Ray of this machine's {cores} cores: at most "
+                            f"{MAX_LOCAL_WORKERS_PER_CORE * cores} (each holds a model replica or a sandbox)")
+        cpus = workers or max(1, cores - 1)
         ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
         note = f"Ray: started a local instance with {cpus} CPUs (no --address, {ADDRESS_VARIABLE} not set)"
     print(note, file=sys.stderr)

@@ -77,3 +77,9 @@ def test_an_address_nothing_answers_at_is_refused_in_seconds_not_minutes(tmp_pat
         assert main(["select", str(problem), "--candidates", str(candidates), "--address", address]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"--address {address}: {reason}" in err
+
+
+def test_a_local_ray_gets_at_most_four_workers_per_core(init_calls) -> None:
+    with pytest.raises(UserError, match="at most"):
+        connect_ray(None, 4 * (os.cpu_count() or 1) + 1)
+    assert init_calls == []

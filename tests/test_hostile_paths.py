@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -425,3 +426,24 @@ def test_a_killed_driver_leaves_no_directory_behind(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "TMPDIR": str(scratch)})
     assert run.returncode == -signal.SIGKILL
     assert list(scratch.iterdir()) == []
+
+
+def test_ctrl_c_while_a_program_spins_is_one_line_and_leaves_no_zygote(tmp_path, problem_file):
+    """Ctrl-C reaches the terminal's whole process group: only the driver answers it (the sandbox's
+    processes have their own session and die with it), so the user sees one line, not their tracebacks."""
+    def zygotes() -> int:
+        return len(subprocess.run(["pgrep", "-f", "alphacode.execution.zygote"], capture_output=True).stdout.split())
+
+    before = zygotes()
+    spin = write(tmp_path / "spin.py", "while True:\n    pass\n")
+    judging = subprocess.Popen([sys.executable, "-m", "alphacode", "judge", str(spin), "--problem", str(problem_file),
+                                "--workers", "1"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True, env={**os.environ, "ALPHACODE_CACHE": str(tmp_path)})
+    time.sleep(3)  # the program is spinning in the sandbox by now
+    os.killpg(judging.pid, signal.SIGINT)
+    _, err = judging.communicate(timeout=60)
+    assert judging.returncode == 130 and err == "alphacode judge: interrupted\n", err
+    deadline = time.monotonic() + 10
+    while zygotes() > before and time.monotonic() < deadline:  # they die with the driver
+        time.sleep(0.1)
+    assert zygotes() == before

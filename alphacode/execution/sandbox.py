@@ -67,8 +67,10 @@ class _Worker:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
         try:
+            # its own session: the terminal's Ctrl-C is the driver's to handle (the zygote dies with it)
             self.process = subprocess.Popen([sys.executable, "-I", "-m", "alphacode.execution.zygote"], stdin=theirs,
-                                            stdout=subprocess.DEVNULL, env=env, cwd="/", close_fds=True)
+                                            stdout=subprocess.DEVNULL, env=env, cwd="/", close_fds=True,
+                                            start_new_session=True)
         finally:
             theirs.close()
         self.sock = ours
