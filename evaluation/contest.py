@@ -346,7 +346,7 @@ PENALTY_PER_REJECTION = 10
 def read_standings(path: str | os.PathLike[str]) -> list[tuple[int, int]]:
     """(solved, penalty) of every participant from a CSV with ``solved`` and ``penalty`` columns."""
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # utf-8-sig: Excel starts its CSVs with a BOM
             rows = list(csv.DictReader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise ConfigError(f"{path}: unreadable standings ({err})") from None

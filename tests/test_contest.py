@@ -218,6 +218,8 @@ def test_placement_among_standings(tmp_path: Path) -> None:
     standings_file = tmp_path / "standings.csv"
     standings_file.write_text("handle,solved,penalty\na,5,100\nb,3,40\nc,3,60\nd,3,60\ne,1,0\n")
     standings = read_standings(standings_file)
+    standings_file.write_text("\ufeff" + standings_file.read_text())  # as Excel writes it
+    assert read_standings(standings_file) == standings
     assert place(standings, 3, 60).rank == 3  # behind a and b, level with c and d
     assert place(standings, 6, 999).rank == 1 and place(standings, 0, 0).rank == 6
     assert place(standings, 3, 50).top_percent == pytest.approx(100 * 3 / 6)
