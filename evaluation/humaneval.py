@@ -24,7 +24,7 @@ from alphacode.execution import Limits, Outcome, Sandbox, Status, make_job
 from alphacode.execution.checker import parse_literal
 from alphacode.execution.judge import Verdict, judge_many, solution_submission
 from alphacode.execution.sandbox import SandboxOptions
-from alphacode.fileio import atomic_write_text, read_json_lines
+from alphacode.fileio import atomic_write_text, make_dirs, read_json_lines
 from alphacode.metrics import Interval, bootstrap_ci, pass_at_k, pass_key
 from alphacode.model.export import DEFAULT_MODEL_DIR, load_model
 from alphacode.problems import Language, Problem, Solution, Test
@@ -336,7 +336,7 @@ def run_humaneval(out_dir: str | os.PathLike[str], ks: Sequence[int], *, problem
     the provenance)."""
     all_tasks = load_tasks(problem_file)
     task_ids = [t["task_id"] for t in all_tasks]
-    out = Path(out_dir)
+    out = make_dirs(out_dir)  # now: a folder that cannot be made is refused before any program runs
     drawn_file = None
     if samples_file is not None:
         chosen = read_samples(samples_file, task_ids)
