@@ -176,7 +176,10 @@ def init_source(data: FinetuneData) -> tuple[Path | None, Any, ModelConfig | Non
     init = Path(data.init)
     try:
         if checkpoint.is_training_dir(init):
-            return init, None, read_model_config(init), {"pretrain": checkpoint.latest_step(init) or 0}
+            step = checkpoint.latest_step(init)
+            if step is None:  # said now, not after the data is prepared
+                raise UserError(f"{init}: no checkpoint saved yet (data.init)")
+            return init, None, read_model_config(init), {"pretrain": step}
         loaded = load_model(init)
     except ModelFormatError as err:
         raise UserError(f"{init}: neither a pretraining run nor a model export ({err})") from None

@@ -67,3 +67,8 @@ def test_finetune_init_names_what_is_missing(tmp_path: Path, public_layout: Path
     assert cli_main(["finetune", "--init", str(tmp_path), "--data", str(public_layout),
                      "--workdir", str(tmp_path / "run")]) == 2
     assert "no config.json" in capsys.readouterr().err
+    started = tmp_path / "started"  # a pretraining run killed before its first checkpoint
+    (started / "checkpoints").mkdir(parents=True)
+    assert cli_main(["finetune", "--init", str(started), "--data", str(public_layout),
+                     "--workdir", str(tmp_path / "run2")]) == 2
+    assert f"{started}: no checkpoint saved yet (data.init)" in capsys.readouterr().err
