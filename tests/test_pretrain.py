@@ -223,8 +223,7 @@ def test_experiments_resolve_override_and_guard_their_workdir(source: Path, tmp_
     assert cli_main([*small, "--steps", "3", "--set", "train.learning_rate=0.1", "--set", "data.mlm_rate=0.2"]) == 2
     err = capsys.readouterr().err
     assert "differs in data.mlm_rate, train.learning_rate" in err and err.count("\n") == 1
-    for manifest in (tmp_path / "run" / "checkpoints" / "3").rglob("manifest.ocdbt"):  # a damaged copy of the run
-        manifest.write_bytes(b"not a manifest")
+    (tmp_path / "run" / "checkpoints" / "3" / "default" / "_METADATA").write_text("{")  # a damaged copy of the run
     assert cli_main([*small, "--steps", "4"]) == 2
     err = capsys.readouterr().err
     assert err.count("alphacode pretrain: error: ") == 1 and "checkpoints/3: unreadable checkpoint" in err
