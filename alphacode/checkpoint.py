@@ -21,24 +21,23 @@ from alphacode.model.config import ModelConfig
 CHECKPOINTS = "checkpoints"
 
 
-class _ReadOnlyNotice(logging.Filter):
-    """Drops orbax's warning that a manager opened read-only is read-only: every restore would print it."""
+class _Drop(logging.Filter):
+    """Drops the log records whose message holds every one of ``fragments``."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Given directory is read only")
-
-
-class _UnreadArrays(logging.Filter):
-    """Drops asyncio's notes that the other reads of a damaged checkpoint failed too (one per array, each with
-    a TensorStore spec of 60 lines) once :func:`restore` has said in one line that it is damaged."""
+    def __init__(self, *fragments: str) -> None:
+        super().__init__()
+        self.fragments = fragments
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not ("exception was never retrieved" in message and "reading array index" in message)
+        return not all(fragment in message for fragment in self.fragments)
 
 
-logging.getLogger("absl").addFilter(_ReadOnlyNotice())
-logging.getLogger("asyncio").addFilter(_UnreadArrays())
+# orbax's warning that a manager opened read-only is read-only (every restore would print it), and asyncio's notes
+# that the other reads of a damaged checkpoint failed too (one per array, each with a 60-line TensorStore spec)
+# once restore() has said in one line that it is damaged
+logging.getLogger("absl").addFilter(_Drop("Given directory is read only"))
+logging.getLogger("asyncio").addFilter(_Drop("exception was never retrieved", "reading array index"))
 
 
 def open_manager(workdir: str | os.PathLike[str], max_to_keep: int | None = None) -> ocp.CheckpointManager:
