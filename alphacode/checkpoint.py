@@ -55,15 +55,24 @@ def _reader(workdir: str | os.PathLike[str]) -> ocp.CheckpointManager:
 
 
 def restore(manager: ocp.CheckpointManager, step: int, args: Any) -> Any:
-    """``manager.restore`` with a damaged checkpoint (a partial copy, a corrupt file) as one line naming it."""
+    """``manager.restore``, with a checkpoint that cannot be read (a partial copy, a corrupt file) or that does not
+    fit this run (another model's shapes or structure) as one line naming it."""
     try:
         return manager.restore(step, args=args)
-    except Exception as err:  # orbax raises a bare Exception for an array it cannot read
-        if "RESOURCE_EXHAUSTED" in str(err):  # out of memory: not the checkpoint's fault
+    except (ValueError, OSError, KeyError) as err:
+        raise UserError(_restore_problem(manager, step, err)) from None
+    except Exception as err:
+        if type(err) is not Exception:  # orbax wraps a failed array read in a bare Exception; the rest are bugs
             raise
-        reason = first_line(err.__cause__ or err)[:160]  # orbax's own message wraps a 60-line TensorStore spec
-        raise UserError(f"{manager.directory}/{step}: unreadable checkpoint ({reason}); delete that folder to fall "
-                        "back to an earlier one") from None
+        raise UserError(_restore_problem(manager, step, err)) from None
+
+
+def _restore_problem(manager: ocp.CheckpointManager, step: int, err: BaseException) -> str:
+    reason = first_line(err.__cause__ or err)[:160]  # orbax's own message wraps a 60-line TensorStore spec
+    where = f"{manager.directory}/{step}"
+    if isinstance(err, KeyError) or any(word in reason.lower() for word in ("shape", "structure", "missing key")):
+        return f"{where}: does not fit this run's state ({reason}); was it written with another model or mesh?"
+    return f"{where}: unreadable checkpoint ({reason}); delete that folder to fall back to an earlier one"
 
 
 def restore_latest(workdir: str | os.PathLike[str], target: Any) -> Any:

@@ -107,16 +107,23 @@ def test_a_time_budget_plans_with_the_step_the_run_uses(tmp_path: Path) -> None:
     assert abs(summary.last_metrics["learning_rate"] - 0.1 * 2e-3) < 1e-6
 
 
-def test_reading_a_run_prints_no_read_only_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_reading_a_run_is_quiet_and_one_of_another_structure_is_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Fine-tuning from a run and loading its weights open its checkpoints read-only; orbax's notice of that
     would reach the user's terminal on every such command."""
     import numpy as np
     import orbax.checkpoint as ocp
 
-    from alphacode.checkpoint import latest_step, open_manager
+    import jax
+
+    from alphacode.checkpoint import latest_step, open_manager, restore_latest
+    from alphacode.errors import UserError
 
     with open_manager(tmp_path) as manager:
         manager.save(3, args=ocp.args.StandardSave({"x": np.zeros(2)}))
     with caplog.at_level(logging.WARNING):
         assert latest_step(tmp_path) == 3
     assert not [record for record in caplog.records if "read only" in record.getMessage()]
+    leaf = jax.ShapeDtypeStruct((2,), np.float32)
+    other = {"x": leaf, "y": leaf}  # a run of another structure: not a damaged checkpoint
+    with pytest.raises(UserError, match=r"checkpoints/3: does not fit this run's state"):
+        restore_latest(tmp_path, other)
