@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import tempfile
+import secrets
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,18 +30,18 @@ def make_dirs(path: str | os.PathLike[str]) -> Path:
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
-    """Call ``write`` on a temporary file beside ``path``, then rename it over ``path`` (with the permissions
-    a plain ``open`` would give it, where ``mkstemp`` gives 0600)."""
+    """Call ``write`` on a temporary file beside ``path``, then rename it over ``path`` (created as ``open`` would,
+    so the umask sets its permissions)."""
     path = Path(path)
     make_dirs(path.parent)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as err:
         raise UnwritablePath(f"{path}: cannot write here ({err.strerror or err})") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
-        os.chmod(tmp, 0o666 & ~_umask())
         try:
             os.replace(tmp, path)
         except IsADirectoryError:
@@ -49,13 +49,6 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
     except BaseException:
         os.unlink(tmp)
         raise
-
-
-def _umask() -> int:
-    """The process's umask (reading it means setting it: set it straight back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
