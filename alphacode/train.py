@@ -359,6 +359,8 @@ class Trainer:
                     manager.save(int(state.step), args=ocp.args.StandardSave(state), force=True)
                 manager.wait_until_finished()
         self.state = state
+        if interrupts.requested:  # Ctrl-C after the last step: saved, and the command stops here too
+            raise KeyboardInterrupt
         return TrainSummary(first_step=int((first or {}).get("step", start)), last_step=int(state.step),
                             first_metrics=first or {}, last_metrics=last, eval_metrics=evaluated,
                             tokens_per_second=tokens_per_second, mfu=mfu, startup_seconds=startup,
@@ -382,11 +384,14 @@ class _Interrupts:
     def __init__(self, announce: bool) -> None:
         self.requested = False
         self.announce = announce
+        self._installed = False
         self._previous: Any = None
 
     def __enter__(self) -> Self:
-        if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
+        if (jax.process_count() == 1 and threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN):  # ignored (a background job) stays so
             self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
         return self
 
     def _handle(self, signum: int, frame: object) -> None:
@@ -397,8 +402,8 @@ class _Interrupts:
             print("\ninterrupted: saving after this step (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        if self._installed:  # None: a handler set outside Python, which cannot be put back; the default then
+            signal.signal(signal.SIGINT, signal.SIG_DFL if self._previous is None else self._previous)
 
 
 class _Prefetcher:
