@@ -666,8 +666,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if "RESOURCE_EXHAUSTED" not in str(err):  # the accelerator's (or host's) memory, as JAX reports it
             raise
-        print(f"alphacode {args.command}: out of device memory ({first_line(_reason(err))[:120]}); a smaller "
-              "--batch-size or --max-tokens needs less", file=sys.stderr)
+        print(f"alphacode {args.command}: out of device memory ({first_line(_reason(err))[:120]}); smaller batches "
+              "or shorter sequences need less", file=sys.stderr)
         return 1
 
 

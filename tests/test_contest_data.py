@@ -1,5 +1,6 @@
 """The bundled contest problems are sound: each has Python 3 and C++ solutions, every correct solution is accepted
-and every incorrect one rejected on all its tests."""
+on all its tests and every incorrect one rejected on one (the default run compiles a fifth of the correct C++ ones,
+``make test-all`` all of them)."""
 
 from __future__ import annotations
 

@@ -207,6 +207,27 @@ def test_running_a_cached_binary_marks_it_used_and_a_removed_one_is_compiled_aga
     assert [o.stdout for o in sandbox.run(code, "cpp", ["", ""])] == [b"used\n"] * 2
 
 
+def test_a_binary_removed_between_a_jobs_inputs_is_compiled_again(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from alphacode.execution import sandbox as sandbox_module
+
+    execute = sandbox_module._Worker.execute
+    runs: list[str] = []
+
+    def execute_then_trim(worker: object, message: tuple, *args: object) -> object:
+        result = execute(worker, message, *args)
+        if message[0] == "run":
+            runs.append(message[2])
+            if len(runs) == 1:
+                (tmp_path / message[2]).unlink()  # a trim elsewhere, between this job's first and second input
+        return result
+
+    monkeypatch.setattr(sandbox_module._Worker, "execute", execute_then_trim)
+    with Sandbox(workers=1, cache_dir=tmp_path) as box:
+        outcomes = box.run("#include <cstdio>\nint main(){ std::puts(\"again\"); }", "cpp", ["", "", ""])
+    assert [o.stdout for o in outcomes] == [b"again\n"] * 3 and len(runs) == 3
+
+
 def test_a_full_binary_cache_stops_the_run_instead_of_becoming_a_verdict(tmp_path: Path) -> None:
     """A binary that cannot be kept is the machine's fault: the batch fails with one line, and no program is
     marked SANDBOX_VIOLATION for it."""
