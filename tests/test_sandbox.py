@@ -247,3 +247,24 @@ def test_a_full_binary_cache_stops_the_run_instead_of_becoming_a_verdict(tmp_pat
             assert box.run("print('still here')", "python3", [""])[0].stdout == b"still here\n"
     finally:
         subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+def test_a_binary_removed_just_before_its_exec_is_compiled_and_run_again(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The narrowest race with a trim elsewhere: the binary goes after this run marked it used, before the
+    zygote's execve. That execution is the machine's failure, so it runs again on a fresh compile."""
+    from alphacode.execution import sandbox as sandbox_module
+
+    execute = sandbox_module._Worker.execute
+    removed: list[str] = []
+
+    def remove_then_execute(worker: object, message: tuple, *args: object) -> object:
+        if message[0] == "run" and not removed:
+            removed.append(message[2])
+            (tmp_path / message[2]).unlink()
+        return execute(worker, message, *args)
+
+    monkeypatch.setattr(sandbox_module._Worker, "execute", remove_then_execute)
+    with Sandbox(workers=1, cache_dir=tmp_path) as box:
+        [outcome] = box.run("#include <cstdio>\nint main(){ std::puts(\"ran\"); }", "cpp", [""])
+    assert removed and outcome.status is Status.OK and outcome.stdout == b"ran\n"

@@ -40,6 +40,7 @@ class Isolation:
 
 COMPILE_FAILED = "compile-failed"  # the Python program did not compile (the child said so before running it)
 RUNNING = "running"  # set-up finished and the program (or g++) was started
+EXIT_SETUP = 109  # the sandbox could not set the child up, or exec the program (verdicts never read exit codes)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from alphacode.errors import CommandFailed, ConfigError, UserError
 from alphacode.execution import pch
-from alphacode.execution.protocol import COMPILE_FAILED, RUNNING, Isolation, Report, receive, send
+from alphacode.execution.protocol import COMPILE_FAILED, EXIT_SETUP, RUNNING, Isolation, Report, receive, send
 from alphacode.execution.records import STDERR_TAIL, Job, Limits, Outcome, SandboxLanguage, Status
 
 STALE_STAGING_S = 3600.0  # a compile's staging file older than this was left by a crashed worker
@@ -396,9 +396,14 @@ class Sandbox:
             allowance = max(limits.memory_bytes, worker.runtime_bytes)  # the launcher's pages count before exec
             outcomes = []
             for data in job.inputs:  # each run marks the binary used (compiling it again if a trim removed it)
-                failed = self._compile(worker, source, job.code_hash)
-                outcomes.append(failed or classify(*worker.execute(("run", job.language.value, job.code_hash, limits),
-                                                                   data, None, limits.output_bytes), limits, allowance))
+                for _ in range(2):
+                    outcome = self._compile(worker, source, job.code_hash) or classify(
+                        *worker.execute(("run", job.language.value, job.code_hash, limits), data, None,
+                                        limits.output_bytes), limits, allowance)
+                    # removed between its check and its execve (a trim elsewhere): compile it and run once more
+                    if outcome.exit_code != EXIT_SETUP or self._cached(job.code_hash):
+                        break
+                outcomes.append(outcome)
             return outcomes
         allowance = limits.memory_bytes + worker.runtime_bytes  # the interpreter's own pages come on top
         code = _memfd("code", source)

@@ -39,7 +39,7 @@ from dataclasses import asdict, replace
 
 from alphacode.execution import _linux as linux
 from alphacode.execution import policy
-from alphacode.execution.protocol import COMPILE_FAILED, RUNNING, Isolation, Report, receive, send
+from alphacode.execution.protocol import COMPILE_FAILED, EXIT_SETUP, RUNNING, Isolation, Report, receive, send
 from alphacode.execution.records import CXX_FLAGS, Limits, SandboxLanguage
 
 # Modules contest programs commonly import: loaded once here so children do not pay for them.
@@ -47,7 +47,6 @@ PRELOADED = (
     "array", "bisect", "collections", "copy", "decimal", "fractions", "functools", "hashlib",
     "heapq", "itertools", "math", "operator", "random", "re", "statistics", "string", "typing",
 )
-EXIT_SETUP = 109  # the sandbox could not set the child up (verdicts never read exit codes)
 RUNTIME_SLACK_BYTES = 16 * 1024 * 1024  # address space for the runtime itself (imports, stacks) on top of the limit
 ADDRESS_SPACE_FACTOR = 2  # RLIMIT_AS allows twice the limit: the verdict comes from the measured peak
 WORK_BYTES = 64 * 1024 * 1024
