@@ -30,9 +30,10 @@ work=${WORK:-/tmp/default-model}
 pretrain_seconds=${PRETRAIN_SECONDS:-170} finetune_seconds=${FINETUNE_SECONDS:-45}
 humaneval_samples=${HUMANEVAL_SAMPLES:-200} contest_samples=${CONTEST_SAMPLES:-1000}
 conditioning_samples=${CONDITIONING_SAMPLES:-32} throughput_steps=10
-budget=()
+budget=() drawing=()
 if [ "$mode" = smoke ]; then
   budget=(--set train.seconds=none --set train.steps=3 --set train.batch_size=4 --set train.log_every=1)
+  drawing=(--max-tokens 16)  # so that a CPU draws them within the stage's limit too
   pretrain_seconds=0 finetune_seconds=0 humaneval_samples=2 contest_samples=4 conditioning_samples=2 throughput_steps=2
 fi
 carried=(--set "data.tokens=$data/pretrain/tokens" --set "data.tokenizer=$data/pretrain/tokenizer.model")
@@ -64,7 +65,7 @@ train_and_sample() {
   done
   stage samples; timeout 150 $python benchmarks/draw_samples.py --checkpoint $work/export --out "$out" \
     --humaneval-file "$data/HumanEval.jsonl.gz" --humaneval-samples $humaneval_samples --temperatures 0.2,0.8 \
-    --contest-samples $contest_samples
+    --contest-samples $contest_samples "${drawing[@]}"
 }
 throughput() {  # one call per model, each under its own limit (300m compiles for ~2 min)
   local base=default-pretrain-gpu; [ "$mode" = smoke ] && base=pretrain-tiny
