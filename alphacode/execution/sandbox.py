@@ -390,12 +390,11 @@ class Sandbox:
             return [bad] * len(job.inputs)
         limits = job.limits
         if job.language is SandboxLanguage.CPP:
-            failed = self._compile(worker, source, job.code_hash)
-            if failed is not None:
-                return [failed] * len(job.inputs)
             allowance = max(limits.memory_bytes, worker.runtime_bytes)  # the launcher's pages count before exec
             outcomes = []
-            for data in job.inputs:  # each run marks the binary used (compiling it again if a trim removed it)
+            # before each run the binary is marked used, or compiled if missing (the first time, or after a trim);
+            # a source that does not compile gets its one compile error for every input
+            for data in job.inputs:
                 for _ in range(2):
                     outcome = self._compile(worker, source, job.code_hash) or classify(
                         *worker.execute(("run", job.language.value, job.code_hash, limits), data, None,
