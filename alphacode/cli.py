@@ -401,8 +401,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
 def cmd_contest(args: argparse.Namespace) -> int:
     budgets = sorted(set(args.budgets))
     samples = args.samples or budgets[-1]
-    config = contests.ContestConfig(budgets=tuple(budgets), samples=samples,
-                                    strategies=tuple(args.strategies or contests.STRATEGIES),
+    strategies = contests.STRATEGIES if args.strategies is None else tuple(args.strategies)
+    config = contests.ContestConfig(budgets=tuple(budgets), samples=samples, strategies=strategies,
                                     submissions=args.submissions, subsets=args.subsets, seed=args.seed,
                                     unsafe_no_isolation=args.unsafe_no_isolation)
     sampling = SamplingConfig(batch_size=args.batch_size, max_new_tokens=args.max_tokens,

@@ -77,6 +77,7 @@ def test_cli_rejects_bad_requests(tmp_path: Path, capsys: pytest.CaptureFixture)
     for argv, message in [
         ([valid, "--budgets", "10,100", "--samples", "50"], "cannot give a budget of 100"),
         ([valid, "--strategies", "best"], "unknown strategy 'best'"),
+        ([valid, "--strategies", ","], "unknown strategy (none)"),
         ([str(tmp_path / "missing")], "no such file"),
         ([valid, "--checkpoint", str(tmp_path), "--budgets", "2"], "no config.json"),
         ([str(twice), "--budgets", "2"], "twice: field 'name': problem names must be unique, repeated: 'plot-area'"),
