@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,13 @@ logging.getLogger("absl").addFilter(_Drop("Given directory is read only"))
 logging.getLogger("asyncio").addFilter(_Drop("exception was never retrieved", "reading array index"))
 
 
+def _drop_closed_loop_errors(unraisable: Any) -> None:
+    """An unraisable-exception hook that drops "Event loop is closed": after a damaged checkpoint's first failed
+    read ends orbax's event loop, TensorStore's other reads still call back into it, a traceback each."""
+    if not (isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"):
+        sys.__unraisablehook__(unraisable)
+
+
 def open_manager(workdir: str | os.PathLike[str], max_to_keep: int | None = None) -> ocp.CheckpointManager:
     """The checkpoint manager of a training work directory (its ``checkpoints/`` folder, created if missing)."""
     options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
@@ -57,14 +65,16 @@ def _reader(workdir: str | os.PathLike[str]) -> ocp.CheckpointManager:
 def restore(manager: ocp.CheckpointManager, step: int, args: Any) -> Any:
     """``manager.restore``, with a checkpoint that cannot be read (a partial copy, a corrupt file) or that does not
     fit this run (another model's shapes or structure) as one line naming it."""
+    sys.unraisablehook = _drop_closed_loop_errors  # before the reads start: a failed one ends the loop at once
     try:
         return manager.restore(step, args=args)
     except (ValueError, OSError, KeyError) as err:
-        raise UserError(_restore_problem(manager, step, err)) from None
+        problem = _restore_problem(manager, step, err)
     except Exception as err:
         if type(err) is not Exception:  # orbax wraps a failed array read in a bare Exception; the rest are bugs
             raise
-        raise UserError(_restore_problem(manager, step, err)) from None
+        problem = _restore_problem(manager, step, err)
+    raise UserError(problem)
 
 
 def _restore_problem(manager: ocp.CheckpointManager, step: int, err: BaseException) -> str:

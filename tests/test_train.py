@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import signal
 import subprocess
@@ -127,3 +128,26 @@ def test_reading_a_run_is_quiet_and_one_of_another_structure_is_named(tmp_path: 
     other = {"x": leaf, "y": leaf}  # a run of another structure: not a damaged checkpoint
     with pytest.raises(UserError, match=r"checkpoints/3: does not fit this run's state"):
         restore_latest(tmp_path, other)
+
+
+def test_a_checkpoint_of_random_bytes_is_one_line(tmp_path: Path) -> None:
+    """A damaged copy's first failed read ends orbax's event loop; TensorStore's other reads then called back into
+    it, each printing a traceback after the one-line error."""
+    import numpy as np
+    import orbax.checkpoint as ocp
+
+    from alphacode.checkpoint import open_manager
+
+    with open_manager(tmp_path) as manager:
+        manager.save(1, args=ocp.args.StandardSave({f"w{i}": np.arange(4096.0) + i for i in range(24)}))
+    data = [path for path in (tmp_path / "checkpoints" / "1").rglob("*") if path.parent.name == "d"]
+    assert data
+    for path in data:
+        path.write_bytes(os.urandom(path.stat().st_size))
+    script = ("import sys\nfrom alphacode.checkpoint import load_checkpoint\nfrom alphacode.errors import UserError\n"
+              "try:\n    load_checkpoint(sys.argv[1])\nexcept UserError as err:\n    sys.exit(f'error: {err}')\n")
+    (tmp_path / "config.json").write_text(json.dumps({"model": {}}))
+    for _ in range(3):  # the stray callbacks race the exit: most runs printed some
+        run = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 1 and "unreadable checkpoint" in run.stderr
+        assert run.stderr.count("\n") == 1, run.stderr
