@@ -13,6 +13,7 @@ import argparse
 import functools
 import importlib
 import json
+import math
 import sys
 import time
 import unicodedata
@@ -281,12 +282,19 @@ def _train_command(args: argparse.Namespace, stage: str) -> int:
     summary = getattr(pipeline, stage)(experiment, workdir, started=args.started)
     if not is_leader():
         return 0
+    if summary.last_step == summary.resumed_from:
+        print(f"nothing to train: {workdir} is at step {summary.last_step} already (more steps: --set train.steps=N)")
+        return 0
     m = summary.metric
+    held_out = f"; eval decoder loss {m('eval', 'decoder_loss'):.3f}" if summary.eval_metrics else ""
     print(f"step {summary.first_step}: decoder loss {m('first', 'decoder_loss'):.3f}; step {summary.last_step}: "
-          f"loss {m('last', 'loss'):.3f}, decoder loss {m('last', 'decoder_loss'):.3f}; "
-          f"eval decoder loss {m('eval', 'decoder_loss'):.3f}")
-    print(f"speed: {summary.tokens_per_second:,.0f} tokens/s, MFU {summary.mfu:.1%}; first step done "
-          f"{summary.startup_seconds:.1f} s after the start; waited {summary.host_ms_per_step:.1f} ms/step for batches")
+          f"loss {m('last', 'loss'):.3f}, decoder loss {m('last', 'decoder_loss'):.3f}{held_out}")
+    started = f"first step done {summary.startup_seconds:.1f} s after the start"
+    if math.isnan(summary.mfu):  # the first step of a run compiles, so one step alone gives no speed
+        print(f"speed: not measured (one step); {started}")
+    else:
+        print(f"speed: {summary.tokens_per_second:,.0f} tokens/s, MFU {summary.mfu:.1%}; {started}; "
+              f"waited {summary.host_ms_per_step:.1f} ms/step for batches")
     print(f"run: {workdir} (config.json, metrics.jsonl, checkpoints/)")
     return 0
 

@@ -340,7 +340,8 @@ class Trainer:
                                         batch_ms=1e3 * built / window_steps, step_seconds=step_seconds)
                         if writer is not None:
                             writer.write(done, "train", first if done == first["step"] else last)
-                        bar.set_postfix(loss=f"{last['loss']:.3f}", tok_s=f"{tokens_per_second:,.0f}", mfu=f"{mfu:.1%}")
+                        speed = {} if math.isnan(mfu) else {"tok_s": f"{tokens_per_second:,.0f}", "mfu": f"{mfu:.1%}"}
+                        bar.set_postfix(loss=f"{last['loss']:.3f}", **speed)
                         window_tokens, window_start, window_steps = 0, time.perf_counter(), 0
                     if eval_source is not None and (done % cfg.eval_every == 0 or done == cfg.steps):
                         evaluated = self.evaluate(state.params, eval_source)

@@ -219,7 +219,10 @@ def test_experiments_resolve_override_and_guard_their_workdir(source: Path, tmp_
     assert saved["experiment"]["train"]["steps"] == 2 and saved["experiment"]["data"]["lengths"] == [32, 32]
     assert saved["provenance"]["version"] and "commit" in saved["provenance"]
     assert cli_main([*small, "--steps", "3"]) == 0  # more steps: trains on
-    assert "resumed from step 2" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "resumed from step 2" in out and "speed: not measured (one step)" in out and "nan" not in out, out
+    assert cli_main([*small, "--steps", "3"]) == 0
+    assert "nothing to train: " in capsys.readouterr().out
     assert cli_main([*small, "--steps", "3", "--set", "train.learning_rate=0.1", "--set", "data.mlm_rate=0.2"]) == 2
     err = capsys.readouterr().err
     assert "differs in data.mlm_rate, train.learning_rate" in err and err.count("\n") == 1
