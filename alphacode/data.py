@@ -24,7 +24,7 @@ import numpy as np
 
 from alphacode.errors import UserError
 from alphacode.fileio import atomic_write, atomic_write_text, make_dirs
-from alphacode.model.config import BOS_ID, EOS_ID, MASK_ID, PAD_ID
+from alphacode.model.config import BOS_ID, EOS_ID, MASK_ID, MLM_RATE, PAD_ID
 
 MANIFEST = "manifest.json"
 ENCODER_FEATURES = ("encoder_input_tokens", "encoder_target_tokens", "encoder_loss_weights")
@@ -33,7 +33,7 @@ FEATURES = ENCODER_FEATURES + DECODER_FEATURES  # what every training row holds 
 
 
 def encoder_decoder_features(inputs: Sequence[int], targets: Sequence[int], encoder_length: int, decoder_length: int,
-                             rng: np.random.Generator, mlm_rate: float = 0.15) -> dict[str, np.ndarray]:
+                             rng: np.random.Generator, mlm_rate: float = MLM_RATE) -> dict[str, np.ndarray]:
     """One example's model features: the encoder reads ``inputs`` (their beginning, when longer) with an
     ``mlm_rate`` share of the tokens replaced by ``MASK_ID`` for the MLM loss; the decoder reads BOS + the
     target shifted right and predicts ``targets`` (their first ``decoder_length - 1`` tokens) + EOS."""

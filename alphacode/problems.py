@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from alphacode.errors import UserError
+from alphacode.execution.records import MAX_MEMORY_BYTES, MAX_TIME_S
 from alphacode.fileio import atomic_write, atomic_write_text
 from alphacode.lazy import lazy_import
 from alphacode.splits import SPLITS, file_split, split_of
@@ -37,8 +38,6 @@ from alphacode.splits import SPLITS, file_split, split_of
 pa = lazy_import("pyarrow")  # ~0.3 s: only for Parquet files
 pq = lazy_import("pyarrow.parquet")
 
-MAX_TIME_LIMIT_S = 3600.0
-MAX_MEMORY_LIMIT_BYTES = 2**40
 PARQUET_BATCH_ROWS = 64  # a CodeContests row with its generated tests and solutions can take megabytes
 
 
@@ -237,7 +236,7 @@ class _Parser:
     def time_limit(self, value: Any) -> float | None:
         if value is None:
             return None
-        out_of_range = f"expected 0 to {MAX_TIME_LIMIT_S:.0f} seconds"
+        out_of_range = f"expected 0 to {MAX_TIME_S:.0f} seconds"
         try:
             if isinstance(value, Mapping):
                 seconds = self.integer(value.get("seconds"), "time_limit.seconds")
@@ -249,7 +248,7 @@ class _Parser:
                 raise self.fail("time_limit", f"expected seconds or {{seconds, nanos}}, got {_kind(value)}")
         except OverflowError:  # an integer beyond any float
             raise self.fail("time_limit", out_of_range) from None
-        if not math.isfinite(limit) or not 0 <= limit <= MAX_TIME_LIMIT_S:
+        if not math.isfinite(limit) or not 0 <= limit <= MAX_TIME_S:
             raise self.fail("time_limit", f"{out_of_range}, got {limit!r}")
         return limit or None
 
@@ -268,7 +267,7 @@ class _Parser:
             raise self.fail("description", "missing")
         tags = data.get("cf_tags")
         memory = self.integer(data.get("memory_limit_bytes"), "memory_limit_bytes")
-        if not 0 <= memory <= MAX_MEMORY_LIMIT_BYTES:
+        if not 0 <= memory <= MAX_MEMORY_BYTES:
             raise self.fail("memory_limit_bytes", f"expected 0 to 2**40 bytes, got {memory}")
         known = {f for f in Problem.__dataclass_fields__ if f != "extra"}
         return Problem(

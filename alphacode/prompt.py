@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from alphacode.execution.records import SANDBOX_LANGUAGES
+
 # The Codeforces tag list used by CodeContests' ``cf_tags``.
 CODECONTESTS_TAGS = (
     "*special", "2-sat", "binary search", "bitmasks", "brute force", "chinese remainder theorem",
@@ -20,7 +22,6 @@ CODECONTESTS_TAGS = (
     "probabilities", "schedules", "shortest paths", "sortings", "string suffix structures", "strings",
     "ternary search", "trees", "two pointers",
 )
-LANGUAGES = ("python3", "cpp")
 RATING_RANGE = (800, 3500)
 
 
@@ -34,8 +35,8 @@ class PromptHeader:
     tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.language not in LANGUAGES:
-            raise ValueError(f"language must be one of {LANGUAGES}, got {self.language!r}")
+        if self.language not in SANDBOX_LANGUAGES:
+            raise ValueError(f"language must be one of {SANDBOX_LANGUAGES}, got {self.language!r}")
 
     def render(self) -> str:
         lines = []

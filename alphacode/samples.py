@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from alphacode.errors import UserError
-from alphacode.execution.judge import SUFFIX_LANGUAGES
+from alphacode.execution.records import SUFFIX_LANGUAGES
 from alphacode.fileio import JSON_ERRORS, TextFileError, atomic_write, json_error, read_json_lines, read_user_text
 from alphacode.problems import Problem
 

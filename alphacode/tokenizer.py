@@ -34,9 +34,8 @@ import sentencepiece as spm
 
 from alphacode.errors import ConfigError
 from alphacode.fileio import atomic_write_bytes, make_dirs
-from alphacode.model.config import BOS_ID, EOS_ID, PAD_ID
+from alphacode.model.config import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
-UNK_ID = 3
 DEFAULT_MAX_CHARACTERS = 60_000_000
 SENTENCE_BYTES = 4096  # training text is cut on line boundaries into pieces of at most this many bytes
 _META = "\u2581"

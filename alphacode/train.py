@@ -135,7 +135,7 @@ class Trainer:
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, loss_fn: LossFn,
                  workdir: str | os.PathLike[str], *, init_params: Any | None = None,
-                 example_lengths: tuple[int, int] | None = None, mlm_fraction: float = 0.25,
+                 example_lengths: tuple[int, int] | None = None,
                  run_info: Mapping[str, Any] | None = None, started: float | None = None,
                  init_checkpoint: str | os.PathLike[str] | None = None) -> None:
         self.model_config, self.loss_fn = model_config, loss_fn
@@ -158,7 +158,7 @@ class Trainer:
                               f"micro-batches divisible by data x fsdp = {data_split}")
         enc_len, dec_len = example_lengths or (model_config.max_encoder_length, model_config.max_decoder_length)
         self.lengths = (enc_len, dec_len)
-        self.flops_per_step = flops_per_example(model_config, enc_len, dec_len, mlm_fraction) * self.config.batch_size
+        self.flops_per_step = flops_per_example(model_config, enc_len, dec_len) * self.config.batch_size
         self.peak_flops, self.peak_source = peak_flops(devices[0])
         self.peak_flops *= len(devices)
         self._init_params, self._init_checkpoint = init_params, init_checkpoint

@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 from mutants import rewrites, sample_mutants  # noqa: E402
 
 from alphacode.execution import Sandbox  # noqa: E402
-from alphacode.execution.judge import Verdict, test_verdict  # noqa: E402
-from alphacode.problems import Language, Problem, load_problems  # noqa: E402
+from alphacode.execution.judge import SOLUTION_LANGUAGES, Verdict, test_verdict  # noqa: E402
+from alphacode.problems import Language, Problem, Solution, load_problems  # noqa: E402
 from alphacode.splits import split_of  # noqa: E402
 from clustering.cache import ExecutionCache  # noqa: E402
 from clustering.pipeline import SelectionRun  # noqa: E402
@@ -47,7 +47,6 @@ from clustering.strategies import STRATEGIES  # noqa: E402
 from sampling.candidate import Candidate  # noqa: E402
 
 K = 10
-_LANGUAGES = {Language.PYTHON3: "python3", Language.CPP: "cpp"}
 
 
 @dataclass(frozen=True)
@@ -62,18 +61,23 @@ class Outcome:
     ten: dict[str, float]
 
 
+def _runnable(solutions: Sequence[Solution]) -> list[tuple[str, str]]:
+    """(sandbox language, code) of each of ``solutions`` the sandbox can run."""
+    return [(SOLUTION_LANGUAGES[s.language].value, s.solution) for s in solutions if s.language in SOLUTION_LANGUAGES]
+
+
 def build_pool(problem: Problem, wrong: int, seed: int) -> list[Candidate]:
     """References, rewrites of the Python reference, its mutants and the bundled wrong programs, shuffled,
     each with a synthetic log-probability."""
     rng = random.Random(f"{seed}:{problem.name}")
-    references = [(_LANGUAGES[s.language], s.solution) for s in problem.solutions if s.language in _LANGUAGES]
+    references = _runnable(problem.solutions)
     python = next((code for lang, code in references if lang == "python3"), None)
     programs = list(references)
     if python is not None:
         keep = frozenset({problem.entry_point} if problem.entry_point else ())
         programs += [("python3", code) for code in rewrites(python, keep)]
         programs += [("python3", code) for _, code in sample_mutants(python, wrong, seed)]
-    programs += [(_LANGUAGES[s.language], s.solution) for s in problem.incorrect_solutions if s.language in _LANGUAGES]
+    programs += _runnable(problem.incorrect_solutions)
     rng.shuffle(programs)
     return [Candidate(problem.name, lang, code, logprob=rng.gauss(-50, 10), num_tokens=100) for lang, code in programs]
 
@@ -114,10 +118,10 @@ def sample_stream(problem: Problem, length: int, correct_rate: float, seed: int)
     ``correct_rate``, otherwise one of the problem's mutants or bundled wrong programs."""
     rng = random.Random(f"stream:{seed}:{problem.name}")
     python = next(s.solution for s in problem.solutions if s.language is Language.PYTHON3)
-    correct = [(_LANGUAGES[s.language], s.solution) for s in problem.solutions if s.language in _LANGUAGES]
+    correct = _runnable(problem.solutions)
     correct += [("python3", code) for code in rewrites(python)]
     wrong = [("python3", code) for _, code in sample_mutants(python, 60, seed)]
-    wrong += [(_LANGUAGES[s.language], s.solution) for s in problem.incorrect_solutions if s.language in _LANGUAGES]
+    wrong += _runnable(problem.incorrect_solutions)
     drawn = [rng.choice(correct if rng.random() < correct_rate else wrong) for _ in range(length)]
     return [Candidate(problem.name, lang, code) for lang, code in drawn]
 

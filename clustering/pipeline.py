@@ -21,6 +21,7 @@ from alphacode.errors import ConfigError
 from alphacode.execution import Limits
 from alphacode.execution.executor import ExecutionReport
 from alphacode.execution.judge import limits_for, runnable_code, test_verdict
+from alphacode.execution.records import SANDBOX_LANGUAGES
 from alphacode.problems import Problem
 from clustering.cache import ExecutionCache
 from clustering.inputs import InputGenerator, MutationInputGenerator
@@ -33,7 +34,6 @@ MAX_INPUTS = 1000  # every distinct program runs on each, so a signature of more
 OVERSAMPLE = 2
 VALIDATORS = 16
 GENERATED_TIME_S = 1.0
-SANDBOX_LANGUAGES = ("python3", "cpp")
 BATCH_PER_WORKER = 32  # candidates filtered per batch and execution worker: a cluster gets batches its size
 UNSUPPORTED = "UNSUPPORTED_LANGUAGE"
 

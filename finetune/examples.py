@@ -27,14 +27,15 @@ from typing import Any, TypeVar
 import numpy as np
 
 from alphacode.data import RecordShards, RowSource, encoder_decoder_features, row_rng, write_record_shards
-from alphacode.problems import Language, Problem
+from alphacode.execution.judge import SOLUTION_LANGUAGES
+from alphacode.model.config import MLM_RATE
+from alphacode.problems import Problem
 from alphacode.prompt import PromptHeader, build_prompt, input_generation_prompt
 from finetune.functions import docstring_functions, split_functions
 from pretrain.corpus import iter_corpus
 
 TASKS = ("contest", "functions", "exercises", "test_inputs")
 MIXTURE_RATES = {"contest": 1.0, "functions": 1.0, "exercises": 1.0, "test_inputs": 0.25}  # the default mixture
-_LANGUAGES = {Language.PYTHON3: "python3", Language.CPP: "cpp"}
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -54,12 +55,12 @@ def contest_rows(problems: Iterable[Problem], skipped: Counter | None = None) ->
     for problem in problems:
         for correct, solutions in ((True, problem.solutions), (False, problem.incorrect_solutions)):
             for solution in solutions:
-                language = _LANGUAGES.get(solution.language)
+                language = SOLUTION_LANGUAGES.get(solution.language)
                 if language is None:
                     if skipped is not None:
                         skipped[solution.language.name] += 1
                     continue
-                header = PromptHeader(language=language, correct=correct, rating=problem.cf_rating or None,
+                header = PromptHeader(language=language.value, correct=correct, rating=problem.cf_rating or None,
                                       tags=problem.cf_tags)
                 yield TextRow(build_prompt(problem.description, header), solution.solution, correct)
 
@@ -110,7 +111,7 @@ class MixtureRows(RowSource):
     ``(seed, step, r)``; each row carries ``correct`` ([1]) for the value-conditioning losses."""
 
     def __init__(self, tasks: Mapping[str, RecordShards], rates: Mapping[str, float], batch_size: int,
-                 lengths: tuple[int, int], seed: int = 0, mlm_rate: float = 0.15) -> None:
+                 lengths: tuple[int, int], seed: int = 0, mlm_rate: float = MLM_RATE) -> None:
         self.names = [name for name in tasks if rates.get(name, 0) > 0]
         if not self.names:
             raise ValueError(f"no task has both examples and a positive rate (tasks {sorted(tasks)}, rates {dict(rates)})")

@@ -24,7 +24,7 @@ from alphacode.splits import SPLITS
 from finetune.functions import FunctionExample, docstring_functions, split_functions
 from pretrain.corpus import iter_corpus
 
-LIMITS = Limits(time_s=2.0, memory_bytes=256 * 1024 * 1024)
+LIMITS = Limits()  # the usual contest limits
 MAX_EXAMPLES = 10
 _HARNESS = """
 

@@ -24,7 +24,7 @@ from alphacode.errors import ConfigError, UserError
 from alphacode.execution.sandbox import SandboxOptions
 from alphacode.fileio import atomic_write_text
 from alphacode.lazy import lazy_import
-from alphacode.model.config import ModelConfig
+from alphacode.model.config import MLM_RATE, ModelConfig
 from alphacode.model.export import WEIGHT_FORMATS, ModelFormatError, load_model, read_model_config, tokenizer_file
 from alphacode.problems import load_problems, split_files
 from alphacode.splits import EVALUATION_SPLITS, file_split
@@ -71,7 +71,7 @@ class FinetuneData:
     corpus: str | None = None
     rates: Mapping[str, float] = field(default_factory=lambda: dict(MIXTURE_RATES))
     lengths: tuple[int, int] = (256, 256)
-    mlm_rate: float = 0.15
+    mlm_rate: float = MLM_RATE
     max_functions: int = 20000
     corpus_sources: tuple[str, ...] = ()
     max_files: int = 6000

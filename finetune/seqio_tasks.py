@@ -13,12 +13,13 @@ from pathlib import Path
 
 import seqio
 
+from alphacode.model.config import MLM_RATE
 from finetune.examples import MIXTURE_RATES, MixtureRows, load_task_shards
 from pretrain.seqio_tasks import register_rows_task
 
 
 def register_finetune_tasks(name: str, tasks_dir: str | os.PathLike[str], tokenizer_model: str | os.PathLike[str],
-                            batch_size: int, lengths: tuple[int, int], seed: int = 0, mlm_rate: float = 0.15,
+                            batch_size: int, lengths: tuple[int, int], seed: int = 0, mlm_rate: float = MLM_RATE,
                             rates: Mapping[str, float] = MIXTURE_RATES) -> seqio.Mixture:
     """Register ``NAME_TASK`` for each task found under ``tasks_dir`` (``train/TASK``, ``valid/TASK``, as the
     fine-tuning run writes them) and the mixture ``NAME`` of those with a positive rate."""

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from alphacode.data import RecordShards, RowSource, encoder_decoder_features, row_rng, write_record_shards
+from alphacode.model.config import MLM_RATE
 from pretrain.corpus import HELDOUT_FRACTION, is_heldout, iter_corpus
 
 
@@ -36,7 +37,7 @@ class PretrainRows(RowSource):
     ``step`` is a pure function of ``(seed, step, r)``."""
 
     def __init__(self, shards: RecordShards, batch_size: int, lengths: tuple[int, int], seed: int = 0,
-                 mlm_rate: float = 0.15, prefix_fraction: float = 1.0) -> None:
+                 mlm_rate: float = MLM_RATE, prefix_fraction: float = 1.0) -> None:
         self.shards, self.batch_size, self.lengths, self.seed, self.mlm_rate = shards, batch_size, lengths, seed, mlm_rate
         self.prefix_fraction = prefix_fraction
 

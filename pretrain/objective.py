@@ -15,6 +15,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from alphacode.model.config import MLM_POSITIONS_FRACTION
 from alphacode.model.transformer import EncoderDecoder
 
 Batch = Mapping[str, Any]
@@ -32,9 +33,6 @@ def token_cross_entropy(logits: jax.Array, targets: jax.Array, weights: jax.Arra
     """Sum of weighted token negative log-likelihoods, and the sum of the weights."""
     weights = weights.astype(jnp.float32)
     return -jnp.sum(target_log_probs(logits, targets) * weights), jnp.sum(weights)
-
-
-MLM_POSITIONS_FRACTION = 0.25  # room for the masked positions (15% expected) of one example
 
 
 def masked_positions(weights: jax.Array, fraction: float = MLM_POSITIONS_FRACTION) -> jax.Array:

@@ -24,6 +24,7 @@ from alphacode.config import Experiment, start_run
 from alphacode.data import RecordShards, read_manifest
 from alphacode.errors import UserError
 from alphacode.lazy import lazy_import
+from alphacode.model.config import MLM_RATE
 from alphacode.tokenizer import Tokenizer, train_tokenizer
 from pretrain.corpus import (
     HELDOUT_FRACTION,
@@ -56,7 +57,7 @@ class PretrainData:
     tokenizer: str | None = None
     tokens: str | None = None
     lengths: tuple[int, int] = (128, 128)
-    mlm_rate: float = 0.15
+    mlm_rate: float = MLM_RATE
     prefix_fraction: float = 1.0
     shards: int = 8
     threads: int = 0

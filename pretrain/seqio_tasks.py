@@ -20,6 +20,7 @@ import seqio  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from alphacode.data import FEATURES, RecordShards  # noqa: E402
+from alphacode.model.config import MLM_RATE
 from pretrain.examples import PretrainRows  # noqa: E402
 
 
@@ -51,7 +52,7 @@ def register_rows_task(name: str, rows_of_split: Callable[[str], Any], tokenizer
 
 
 def register_pretraining_task(name: str, tokens_dir: str | os.PathLike[str], tokenizer_model: str | os.PathLike[str],
-                              batch_size: int, lengths: tuple[int, int], seed: int = 0, mlm_rate: float = 0.15,
+                              batch_size: int, lengths: tuple[int, int], seed: int = 0, mlm_rate: float = MLM_RATE,
                               prefix_fraction: float = 1.0) -> seqio.Task:
     """The pretraining examples of a record shard directory (``train/``, ``valid/``), as :class:`PretrainRows`
     builds them for batches of ``batch_size`` (the valid split uses ``seed + 1``, as the trainer does)."""

@@ -18,14 +18,10 @@ from alphacode.execution.checker import (
     function_outputs_match,
     outputs_match,
 )
-from alphacode.execution.records import DEFAULT_OUTPUT_CAP, Limits, Outcome, SandboxLanguage, Status
+from alphacode.execution.records import DEFAULT_OUTPUT_CAP, SUFFIX_LANGUAGES, Limits, Outcome, SandboxLanguage, Status
 from alphacode.execution.sandbox import Sandbox, SandboxOptions, make_job
 from alphacode.fileio import read_user_text
 from alphacode.problems import Language, Problem, Solution, Test
-
-DEFAULT_TIME_LIMIT_S = 2.0
-DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024
-
 
 # A judge's verdict on one test or a whole submission: ACCEPTED, WRONG_ANSWER, or how the run ended when it
 # did not end cleanly (every sandbox Status but OK, under the same name).
@@ -87,9 +83,10 @@ def limits_for(problem: Problem) -> Limits:
     """The sandbox limits a problem asks for, with the usual contest defaults where it is silent;
     the output cap leaves room for twice the longest expected output."""
     longest = max((len(t.output.encode("utf-8")) for t in problem.tests()), default=0)
+    usual = Limits()
     return Limits(
-        time_s=problem.time_limit or DEFAULT_TIME_LIMIT_S,
-        memory_bytes=problem.memory_limit_bytes or DEFAULT_MEMORY_BYTES,
+        time_s=problem.time_limit or usual.time_s,
+        memory_bytes=problem.memory_limit_bytes or usual.memory_bytes,
         output_bytes=max(DEFAULT_OUTPUT_CAP, 2 * longest + 4096),
     )
 
@@ -146,7 +143,8 @@ class Submission:
     labels: tuple[tuple[str, int], ...] = ()
 
 
-_SANDBOX_LANGUAGES = {Language.PYTHON3: SandboxLanguage.PYTHON3, Language.CPP: SandboxLanguage.CPP}
+# The sandbox language of each problem-solution language the sandbox runs.
+SOLUTION_LANGUAGES = {Language.PYTHON3: SandboxLanguage.PYTHON3, Language.CPP: SandboxLanguage.CPP}
 
 _FUNCTION_DRIVER = """\
 def __alphacode_call(source, entry_point, sentinel):
@@ -198,9 +196,9 @@ def make_submission(problem: Problem, code: str, language: str | SandboxLanguage
 
 def solution_submission(problem: Problem, solution: Solution, tests: str = "all") -> Submission:
     """A problem's own (correct or incorrect) solution, to judge on its tests under its limits."""
-    if solution.language not in _SANDBOX_LANGUAGES:
+    if solution.language not in SOLUTION_LANGUAGES:
         raise ValueError(f"{problem.name}: the sandbox runs Python 3 and C++, not {solution.language.name}")
-    return make_submission(problem, solution.solution, _SANDBOX_LANGUAGES[solution.language], tests)
+    return make_submission(problem, solution.solution, SOLUTION_LANGUAGES[solution.language], tests)
 
 
 def judge_many(sandbox: Sandbox, submissions: Sequence[Submission], progress: str | None = None) -> list[JudgeResult]:
@@ -216,9 +214,6 @@ def judge(sandbox: Sandbox, code: str, language: str | SandboxLanguage, problem:
     """Judge one program on one of the problem's test sets (``public``, ``private``, ``generated``, ``all``)."""
     return judge_many(sandbox, [make_submission(problem, code, language, tests, limits)])[0]
 
-
-# The sandbox language of a program file by its suffix (judge's PROGRAM, a samples folder's files).
-SUFFIX_LANGUAGES = {".py": "python3", ".cpp": "cpp", ".cc": "cpp", ".cxx": "cpp", ".c++": "cpp"}
 
 
 def program_language(path: str | os.PathLike[str], given: str | None = None) -> str:

@@ -32,6 +32,11 @@ class SandboxLanguage(str, enum.Enum):
     CPP = "cpp"
 
 
+SANDBOX_LANGUAGES = tuple(language.value for language in SandboxLanguage)
+# The sandbox language of a program file by its suffix (judge's PROGRAM, a samples folder's files).
+SUFFIX_LANGUAGES = {".py": "python3", ".cpp": "cpp", ".cc": "cpp", ".cxx": "cpp", ".c++": "cpp"}
+
+
 @dataclass(frozen=True)
 class Limits:
     """Per-execution limits. ``wall_time_s`` defaults to twice the CPU limit plus half a second."""

@@ -20,6 +20,8 @@ EOS_ID = 2
 UNK_ID = 3
 # The tokenizer falls back to bytes, so UNK never occurs in real text: it doubles as the MLM mask.
 MASK_ID = UNK_ID
+MLM_RATE = 0.15  # the share of encoder tokens masked for the MLM loss
+MLM_POSITIONS_FRACTION = 0.25  # encoder positions that get vocabulary logits: room for the 15% masked
 ATTENTION_IMPLEMENTATIONS = ("xla", "cudnn")
 
 

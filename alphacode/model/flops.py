@@ -7,7 +7,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from alphacode.model.config import ModelConfig
+from alphacode.model.config import MLM_POSITIONS_FRACTION, ModelConfig
 
 # Dense bf16 peaks (no sparsity) of accelerators we know; others are measured.
 KNOWN_PEAKS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "TPU v4": 275e12, "TPU v5": 459e12}
@@ -21,7 +21,8 @@ def layer_parameters(config: ModelConfig) -> tuple[int, int]:
     return attention + mlp, 2 * attention + mlp
 
 
-def flops_per_example(config: ModelConfig, encoder_length: int, decoder_length: int, mlm_fraction: float = 0.25) -> float:
+def flops_per_example(config: ModelConfig, encoder_length: int, decoder_length: int,
+                      mlm_fraction: float = MLM_POSITIONS_FRACTION) -> float:
     """Training FLOPs (forward and backward, 3x the forward) for one example, as in MFU accounting (PaLM's,
     Chowdhery et al. 2022, appendix B): 6 x matrix parameters x tokens, plus 12 x attention width x query
     length x key length per attention layer for the score and value products (the causal half included).
