@@ -28,13 +28,21 @@ class FunctionExample:
     body: str
 
 
-def docstring_functions(source: str) -> list[FunctionExample]:
-    """The qualifying functions of one Python file (none if it does not parse)."""
+def parse_python(source: str) -> ast.Module | None:
+    """The syntax tree of a corpus file, or None if it does not parse (quietly: old files warn of escapes)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = ast.parse(source)
+            return ast.parse(source)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+
+
+def docstring_functions(source: str, tree: ast.Module | None = None) -> list[FunctionExample]:
+    """The qualifying functions of one Python file (none if it does not parse); ``tree``: its syntax tree, if
+    the caller has parsed it already."""
+    tree = tree or parse_python(source)
+    if tree is None:
         return []
     lines = source.splitlines(keepends=True)
     found = []

@@ -184,7 +184,7 @@ def test_cli_opens_the_sandbox_before_sampling_loads_jax(tmp_path: Path, sandbox
     events = []
 
     @contextlib.contextmanager
-    def open_sandbox(options: SandboxOptions, cache_dir: object = None):
+    def open_sandbox(options: SandboxOptions):
         events.append("sandbox")
         yield sandbox
 

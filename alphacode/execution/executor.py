@@ -161,11 +161,11 @@ class ExecutorOptions:
         return self.kind or ("ray" if cluster_address(address) else "local")
 
     @contextlib.contextmanager
-    def open(self, address: str | None = None, cache_dir: str | os.PathLike[str] | None = None) -> Iterator[Executor]:
+    def open(self, address: str | None = None) -> Iterator[Executor]:
         """The executor for the block, closed at its end; the Ray one joins (or starts) Ray as
         :func:`~alphacode.cluster.ray_session` does, unless Ray is already initialised here."""
         if self.resolve(address) == "local":
-            executor = LocalExecutor(self.sandbox.open(cache_dir))
+            executor = LocalExecutor(self.sandbox.open())
             try:
                 yield executor
             finally:
@@ -184,16 +184,16 @@ class ExecutorLost(CommandFailed):
 
 
 class ExecutionWorker:
-    """The body of one Ray actor: a sandbox of its own on its node, running chunks of jobs.
+    """The body of one Ray actor: a one-worker sandbox of its own on its node, running chunks of jobs.
 
     A machine without the isolation the sandbox needs is reported by :meth:`ready` (so the driver can
     say which node) rather than by failing the actor's creation."""
 
-    def __init__(self, workers: int, unsafe_no_isolation: bool) -> None:
+    def __init__(self, unsafe_no_isolation: bool) -> None:
         self._sandbox: Sandbox | None = None
         self._unavailable: str | None = None
         try:
-            self._sandbox = Sandbox(workers=workers, unsafe_no_isolation=unsafe_no_isolation)
+            self._sandbox = Sandbox(workers=1, unsafe_no_isolation=unsafe_no_isolation)
         except SandboxUnavailable as err:
             self._unavailable = str(err)
 
@@ -258,7 +258,7 @@ class _Actor:
 
 
 class RayExecutor:
-    """A pool of Ray actors, each holding a sandbox of ``workers_per_actor`` zygotes on its node.
+    """A pool of Ray actors (one per CPU of the cluster by default), each holding a one-worker sandbox on its node.
 
     ``run_batch`` cuts its jobs into chunks (consecutive jobs, :data:`CHUNK_EXECUTIONS`), one dispatcher
     thread keeps every started actor fed with up to :data:`PREFETCH` chunks (from any number of calling
@@ -268,13 +268,10 @@ class RayExecutor:
     that returned is used, so each result is counted once. Ray must be initialised.
     """
 
-    def __init__(self, actors: int | None = None, workers_per_actor: int = 1,
-                 unsafe_no_isolation: bool = False) -> None:
-        if workers_per_actor < 1 or (actors is not None and actors < 1):
-            raise ConfigError(f"need at least one actor and one worker per actor, got {actors} and {workers_per_actor}")
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        self._size = actors or max(1, cpus // workers_per_actor)
-        self._workers_per_actor = workers_per_actor
+    def __init__(self, actors: int | None = None, unsafe_no_isolation: bool = False) -> None:
+        if actors is not None and actors < 1:
+            raise ConfigError(f"need at least one actor, got {actors}")
+        self._size = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._unsafe = unsafe_no_isolation
         self._cond = threading.Condition()
         self._queue: deque[_Chunk] = deque()
@@ -292,7 +289,7 @@ class RayExecutor:
 
     @property
     def workers(self) -> int:
-        return self._size * self._workers_per_actor
+        return self._size
 
     def run_batch(self, jobs: Sequence[Job], progress: str | None = None) -> list[list[Outcome]]:
         """Run ``jobs`` on the pool; results in the order of ``jobs``."""
@@ -361,7 +358,7 @@ class RayExecutor:
 
     def _serve(self) -> None:
         try:
-            self._actor_class = ray.remote(num_cpus=self._workers_per_actor, max_restarts=0)(ExecutionWorker)
+            self._actor_class = ray.remote(num_cpus=1, max_restarts=0)(ExecutionWorker)
             for _ in range(self._size):
                 self._start_actor()
             while True:
@@ -387,7 +384,7 @@ class RayExecutor:
             self._fail_everything(err)
 
     def _start_actor(self) -> None:
-        actor = _Actor(self._actor_class.remote(self._workers_per_actor, self._unsafe))
+        actor = _Actor(self._actor_class.remote(self._unsafe))
         with self._cond:
             self._actors.append(actor)
         self._starting[actor.handle.ready.remote()] = actor

@@ -59,7 +59,6 @@ F_SETSIG = 10
 F_SETPIPE_SZ = 1031
 RLIMIT_FSIZE = 1
 PROCESS_CREATION = ("fork", "vfork")
-EXEC = ("execve", "execveat")
 PROFILES = ("python", "cpp", "compile")
 
 

@@ -502,5 +502,5 @@ class SandboxOptions:
     workers: int | None = None
     unsafe_no_isolation: bool = False
 
-    def open(self, cache_dir: str | os.PathLike[str] | None = None) -> Sandbox:
-        return Sandbox(workers=self.workers, cache_dir=cache_dir, unsafe_no_isolation=self.unsafe_no_isolation)
+    def open(self) -> Sandbox:
+        return Sandbox(workers=self.workers, unsafe_no_isolation=self.unsafe_no_isolation)
