@@ -324,14 +324,11 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    unit_size = args.unit_size or 4 * args.batch_size
-    if unit_size % args.batch_size:
-        raise UserError(f"--unit-size {unit_size} must be a multiple of --batch-size {args.batch_size}")
     config = SamplingConfig(batch_size=args.batch_size, max_new_tokens=args.max_tokens,
                             temperatures=_temperatures(args, several=True), top_k=args.top_k, top_p=args.top_p,
                             no_repeat_ngram=args.no_repeat_ngram, python_fraction=args.python_fraction)
     summary = distributed.sample(args.problems, args.out, args.samples, config, checkpoint=args.checkpoint,
-                                 unit_size=unit_size, seed=args.seed, workers=args.workers,
+                                 unit_size=args.unit_size, seed=args.seed, workers=args.workers,
                                  address=args.address)
     if summary.units_written:
         print(f"sampled {summary.samples_written} programs in {summary.units_written} units with {summary.workers} "

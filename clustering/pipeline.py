@@ -4,8 +4,8 @@
 candidates on the public tests as it arrives (so filtering runs while sampling continues), and
 ``select`` clusters the survivors and applies a strategy. Every execution goes through an
 :class:`~clustering.cache.ExecutionCache`; ``select(..., samples=subset)`` re-selects from any subset
-of the pool without running anything new. :func:`select_submissions` is the one-call form that
-``alphacode select``, ``solve`` and ``contest`` use.
+of the pool without running anything new. :func:`select_submissions` is the one-call form
+(``alphacode select`` uses it); ``solve`` and ``contest`` keep a run per problem to grow or re-select it.
 """
 
 from __future__ import annotations

@@ -25,7 +25,14 @@ from alphacode.execution.sandbox import SandboxOptions
 from alphacode.fileio import atomic_write_text
 from alphacode.lazy import lazy_import
 from alphacode.model.config import MLM_RATE, ModelConfig
-from alphacode.model.export import WEIGHT_FORMATS, ModelFormatError, load_model, read_model_config, tokenizer_file
+from alphacode.model.export import (
+    WEIGHT_FORMATS,
+    ModelFormatError,
+    export_model,
+    load_model,
+    read_model_config,
+    tokenizer_file,
+)
 from alphacode.problems import load_problems, split_files
 from alphacode.splits import EVALUATION_SPLITS, file_split
 from alphacode.tokenizer import Tokenizer
@@ -47,7 +54,6 @@ hosts = lazy_import("alphacode.hosts")
 training = lazy_import("alphacode.train")
 objective = lazy_import("finetune.objective")
 checkpoint = lazy_import("alphacode.checkpoint")
-export = lazy_import("alphacode.model.export")
 
 MINED_TASKS = ("functions", "exercises")  # mined from a corpus
 DONE = "examples.json"  # written last: the task shards of both splits are complete
@@ -224,7 +230,7 @@ def finetune(experiment: Experiment, workdir: str | os.PathLike[str], *, started
         if leader:
             steps = {**init_steps, "finetune": init_steps.get("finetune", 0) + summary.last_step}
             lineage = {"experiment": run_info["experiment"], "provenance": run_info["provenance"], "steps": steps}
-            exported = export.export_model(model.replace(dtype="float32"), trained, _sources(data)[0], data.export,
+            exported = export_model(model.replace(dtype="float32"), trained, _sources(data)[0], data.export,
                                            weights=data.export_weights, metadata=lineage)
             say(f"export: {exported} ({sum(f.stat().st_size for f in exported.iterdir()) / 2**20:.1f} MiB, "
                 f"weights {data.export_weights})")

@@ -34,7 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from alphacode.cluster import ray_session
-from alphacode.errors import CommandFailed, UserError
+from alphacode.errors import CommandFailed, ConfigError, UserError
 from alphacode.lazy import lazy_import
 from alphacode.model.export import load_model
 from alphacode.problems import Problem, check_unique_names, load_problems
@@ -171,7 +171,7 @@ def run_sampling(problems: Sequence[Problem], model: Any, store_dir: str | os.Pa
     started = time.monotonic()
     unit_size = unit_size or 4 * config.batch_size
     if unit_size % config.batch_size:
-        raise ValueError(f"unit size {unit_size} is not a multiple of the batch size {config.batch_size}")
+        raise ConfigError(f"the unit size ({unit_size}) must be a multiple of the batch size ({config.batch_size})")
     check_unique_names(problems, "problems")
     sample_length(config, model.config)  # here, before the store records the settings, not in a Ray actor
     settings = {"model": model_fingerprint(model), "sampling": config.to_json(), "seed": seed}

@@ -255,7 +255,8 @@ def test_sample_command_rejects_bad_input_in_one_line(tmp_path: Path, tiny_model
         (base, "no bundled default model"),
         (base + ["--checkpoint", str(tmp_path)], "no config.json"),
         (["sample", "--problems", str(tmp_path / "none.json"), "--out", "x"], "no such file"),
-        (base + ["--checkpoint", str(tiny_model_dir), "--batch-size", "3", "--unit-size", "4"], "multiple of --batch-size"),
+        (base + ["--checkpoint", str(tiny_model_dir), "--batch-size", "3", "--unit-size", "4"],
+         "unit size (4) must be a multiple of the batch size (3)"),
         (base + ["--checkpoint", str(tiny_model_dir), "--python-fraction", "2"], "python_fraction"),
     ]
     with SampleStore.open_for_writing(tmp_path / "other", SETTINGS, {}, 8):
