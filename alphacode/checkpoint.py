@@ -1,13 +1,12 @@
 """Training checkpoints on disk: the orbax manager of a work directory, and a run's weights read back.
 
-The trainer saves through :func:`open_manager`; loading a model from a training directory
-(:func:`alphacode.model.export.load_model`) and fine-tuning from a pretraining run read through
-:func:`load_checkpoint`. orbax is slow to import, so only these paths import this module.
+The trainer saves and resumes through :func:`open_manager` and :func:`restore_latest`; loading a model from a
+training directory (:func:`alphacode.model.export.load_model`, which fine-tuning from a pretraining run uses too)
+reads its weights through :func:`load_params`. orbax is slow to import, so only these paths import this module.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -17,7 +16,6 @@ from typing import Any
 import orbax.checkpoint as ocp
 
 from alphacode.errors import UserError, first_line
-from alphacode.model.config import ModelConfig
 
 CHECKPOINTS = "checkpoints"
 
@@ -106,17 +104,12 @@ def is_training_dir(path: str | os.PathLike[str]) -> bool:
     return (Path(path) / CHECKPOINTS).is_dir()
 
 
-def load_checkpoint(workdir: str | os.PathLike[str], step: int | None = None) -> tuple[ModelConfig, Any]:
-    """The model config and parameters saved by a run in ``workdir`` (latest step by default), on CPU."""
-    workdir = Path(workdir)
-    try:
-        payload = json.loads((workdir / "config.json").read_text())
-    except FileNotFoundError:
-        raise UserError(f"{workdir}: no config.json; not a training directory") from None
-    config = ModelConfig(**payload["model"])
+def load_params(workdir: str | os.PathLike[str], step: int | None = None) -> Any:
+    """The parameters saved by a run in ``workdir`` (latest step by default), on CPU; its model config is
+    the caller's to read (:func:`alphacode.model.export.read_model_config` checks it)."""
     with _reader(workdir) as manager:
         step = step if step is not None else manager.latest_step()
         if step is None:
             raise UserError(f"{workdir}: no checkpoint saved yet")
         restored = restore(manager, step, ocp.args.StandardRestore())
-    return config, restored["params"]
+    return restored["params"]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from alphacode.errors import ConfigError, first_line
-from alphacode.fileio import atomic_write_text, make_dirs
+from alphacode.fileio import atomic_write_text, make_dirs, read_json_file
 from alphacode.model.config import ModelConfig
 from alphacode.provenance import provenance
 
@@ -293,12 +293,9 @@ def check_rerun(saved: Mapping[str, Any], resolved: Mapping[str, Any], where: st
 def read_run(workdir: str | os.PathLike[str]) -> dict[str, Any]:
     """What a run in ``workdir`` recorded about itself (``config.json``); empty where no run started there."""
     path = Path(workdir) / "config.json"
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    payload = read_json_file(path, ConfigError)
+    if payload is None:
         return {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{path}: unreadable ({err})") from None
     if not isinstance(payload, dict):
         raise ConfigError(f"{path}: not a run's config.json")
     return payload

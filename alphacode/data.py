@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from alphacode.errors import UserError
-from alphacode.fileio import atomic_write, atomic_write_text, make_dirs
+from alphacode.fileio import atomic_write, atomic_write_text, make_dirs, read_json_file
 from alphacode.model.config import BOS_ID, EOS_ID, MASK_ID, MLM_RATE, PAD_ID
 
 MANIFEST = "manifest.json"
@@ -160,10 +160,7 @@ def _savez_lzma(handle: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
 
 def read_manifest(shard_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The manifest of a complete record shard directory, or None if there is none (yet)."""
-    try:
-        return json.loads((Path(shard_dir) / MANIFEST).read_text())
-    except FileNotFoundError:
-        return None
+    return read_json_file(Path(shard_dir) / MANIFEST, UserError)
 
 
 class RecordShards:

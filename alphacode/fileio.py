@@ -99,6 +99,22 @@ def json_error(err: BaseException) -> str:
     return getattr(err, "msg", None) or str(err)
 
 
+def read_json_file(path: str | os.PathLike[str], error: Callable[[str], Exception]) -> Any:
+    """The JSON value in ``path`` (``.gz`` too), or None if there is no such file (the caller says what that
+    means); an unreadable file or invalid JSON raises ``error`` with one line naming the file."""
+    path = Path(path)
+    try:
+        text = read_user_text(path, "a JSON file")
+    except TextFileError as err:
+        if not path.exists() and not path.is_symlink():
+            return None
+        raise error(str(err)) from None
+    try:
+        return json.loads(text)
+    except JSON_ERRORS as err:
+        raise error(f"{path}: not JSON ({json_error(err)})") from None
+
+
 def read_json_lines(path: str | os.PathLike[str], error: type[ValueError]) -> Iterator[tuple[str, Any]]:
     """("FILE:N", value) for every non-blank line of a JSON Lines file (``.gz`` too); an unreadable
     file, or a line that is not JSON, raises ``error`` naming the file (and line)."""

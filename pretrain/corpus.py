@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from alphacode.decontamination import humaneval_guard
 from alphacode.errors import UserError
-from alphacode.fileio import atomic_write, atomic_write_bytes, make_dirs
+from alphacode.fileio import atomic_write, atomic_write_bytes, make_dirs, read_json_file
 from alphacode.tokenizer import DEFAULT_MAX_CHARACTERS
 
 
@@ -209,12 +209,9 @@ def build_corpus(sources: Sequence[str | Path], out_dir: str | Path, *, shard_si
 def read_manifest(corpus_dir: str | Path) -> dict[str, Any]:
     """The manifest of a built corpus; FileNotFoundError when ``corpus_dir`` holds no complete corpus."""
     path = Path(corpus_dir) / _MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{corpus_dir}: not a corpus directory (no {_MANIFEST})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CorpusError(f"{path}: not a valid corpus manifest ({error})") from None
+    manifest = read_json_file(path, CorpusError)
+    if manifest is None:
+        raise FileNotFoundError(f"{corpus_dir}: not a corpus directory (no {_MANIFEST})")
     if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
         raise CorpusError(f"{path}: not a valid corpus manifest (no 'shards' list)")
     return manifest

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from alphacode.errors import UserError, first_line
-from alphacode.fileio import atomic_write, atomic_write_text
+from alphacode.fileio import atomic_write, atomic_write_text, read_json_file
 from alphacode.lazy import lazy_import
 from alphacode.samples import write_samples
 from sampling.candidate import Candidate, program_key
@@ -150,12 +150,9 @@ class SampleStore:
     def manifest(self) -> dict[str, Any]:
         """The manifest; :class:`StoreError` when the directory is not a store."""
         path = self.root / MANIFEST
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise StoreError(f"{self.root}: not a sample store (no {MANIFEST})") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise StoreError(f"{path}: unreadable manifest ({err})") from None
+        data = read_json_file(path, StoreError)
+        if data is None:
+            raise StoreError(f"{self.root}: not a sample store (no {MANIFEST})")
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             found = data.get("format") if isinstance(data, dict) else None
             raise StoreError(f"{path}: not a {FORMAT} manifest (format {json.dumps(found)}); use a new store")

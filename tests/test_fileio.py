@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from alphacode.errors import UserError
-from alphacode.fileio import TextFileError, atomic_write_text, read_json_lines, read_user_text
+from alphacode.fileio import TextFileError, atomic_write_text, read_json_file, read_json_lines, read_user_text
 
 
 def test_unwritable_paths_are_one_line_user_errors(tmp_path: Path) -> None:
@@ -41,3 +42,19 @@ def test_corrupt_gzip_and_overlong_integers_are_one_line_errors(tmp_path: Path) 
     (tmp_path / "big.jsonl").write_text('{"num_tokens": ' + "1" * 5000 + "}\n")
     with pytest.raises(ValueError, match=r"big\.jsonl:1: not JSON \(Exceeds the limit"):
         list(read_json_lines(tmp_path / "big.jsonl", ValueError))
+
+
+def test_a_json_file_is_its_value_none_if_missing_and_one_line_if_broken(tmp_path: Path) -> None:
+    (tmp_path / "ok.json.gz").write_bytes(gzip.compress(b'{"a": [1, 2]}'))
+    assert read_json_file(tmp_path / "ok.json.gz", UserError) == {"a": [1, 2]}
+    assert read_json_file(tmp_path / "missing.json", UserError) is None
+    (tmp_path / "dangling.json").symlink_to(tmp_path / "gone")
+    (tmp_path / "bad.json").write_text('{"a": ')
+    (tmp_path / "deep.json").write_text("[" * 100_000)
+    (tmp_path / "latin1.json").write_bytes(b'"\xe9"')
+    for name, reason in [("dangling.json", "no such file"), ("bad.json", "not JSON (Expecting value)"),
+                         ("deep.json", "not JSON (too deeply nested)"), ("latin1.json", "not UTF-8 text"),
+                         (".", "is a directory")]:
+        with pytest.raises(UserError, match=re.escape(reason)) as caught:
+            read_json_file(tmp_path / name, UserError)
+        assert str(tmp_path) in str(caught.value) and "\n" not in str(caught.value)

@@ -22,7 +22,7 @@ import ml_dtypes
 import numpy as np
 
 from alphacode.errors import UserError, first_line
-from alphacode.fileio import atomic_write, atomic_write_bytes, atomic_write_text, make_dirs
+from alphacode.fileio import atomic_write, atomic_write_bytes, atomic_write_text, make_dirs, read_json_file
 from alphacode.lazy import lazy_import
 from alphacode.model.config import ModelConfig
 from alphacode.tokenizer import Tokenizer
@@ -207,10 +207,7 @@ def _read_config(path: Path) -> tuple[dict[str, Any], ModelConfig]:
     config_file = path / "config.json"
     if not config_file.is_file():
         raise ModelFormatError(f"{path}: no config.json; not a model export or training directory")
-    try:
-        payload = json.loads(config_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise ModelFormatError(f"{config_file}: unreadable ({err})") from None
+    payload = read_json_file(config_file, ModelFormatError)
     if not isinstance(payload, dict):
         raise ModelFormatError(f"{config_file}: expected a JSON object")
     return payload, _model_config(payload, config_file)
@@ -228,7 +225,7 @@ def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
         _check_params(params, config, path / "params.npz")
     else:
         try:
-            config, params = checkpoint.load_checkpoint(path)
+            params = checkpoint.load_params(path)
         except (UserError, OSError, ValueError, KeyError) as err:
             raise ModelFormatError(f"{path}: not a readable training directory ({first_line(err)})") from None
         params = _unflatten(_flatten(params))
