@@ -37,7 +37,7 @@ from clustering.strategies import STRATEGIES
 from evaluation import contest as contests
 from evaluation import humaneval
 from sampling import distributed, store
-from sampling.model_sampler import NO_REPEAT_NGRAM, SamplingConfig
+from sampling.model_sampler import NO_REPEAT_NGRAM, TEMPERATURE, SamplingConfig
 
 EXIT_USAGE = 2
 
@@ -519,7 +519,7 @@ def _add_sample_parser(sub: argparse._SubParsersAction) -> None:
                    functools.partial(_add_samples_flag, default=1000, help_text="programs per problem"),
                    functools.partial(_add_out_flag, help_text="sample store directory", required=True),
                    functools.partial(_add_workers_flag, help_text="model replicas (default: one per GPU, else per Ray CPU)"),
-                   _add_model_flags, _add_ray_flag, functools.partial(_add_decoding_flags, temperature=0.25, several=True),
+                   _add_model_flags, _add_ray_flag, functools.partial(_add_decoding_flags, temperature=TEMPERATURE, several=True),
                    _add_guard_flag,
                    _add_seed_flag, _add_python_fraction_flag)
     sam.add_argument("--problems", required=True, help="problems: JSON, JSONL, Parquet, or a directory")
@@ -557,7 +557,7 @@ def _add_solve_parser(sub: argparse._SubParsersAction) -> None:
                                      allow_auto=True),
                    _add_selection_flags, _add_json_flag, _add_seed_flag, _add_python_fraction_flag,
                    functools.partial(_add_out_flag, help_text="output directory (default: runs/solve/PROBLEM)"),
-                   _add_model_flags, _add_ray_flag, functools.partial(_add_decoding_flags, temperature=0.25),
+                   _add_model_flags, _add_ray_flag, functools.partial(_add_decoding_flags, temperature=TEMPERATURE),
                    _add_guard_flag,
                    _add_executor_flags)
     sol.add_argument("problem", help="problem file in the CodeContests layout")
@@ -578,7 +578,7 @@ def _add_contest_parser(sub: argparse._SubParsersAction) -> None:
                    functools.partial(_add_model_flags, samples_file_help="judge these samples instead of sampling (the "
                                      "first --samples of each problem; JSON Lines rows need a language, as "
                                      "draw_samples.py writes them)"),
-                   _add_ray_flag, functools.partial(_add_decoding_flags, temperature=0.25), _add_guard_flag,
+                   _add_ray_flag, functools.partial(_add_decoding_flags, temperature=TEMPERATURE), _add_guard_flag,
                    functools.partial(_add_samples_flag, default=None,
                                      help_text="samples per problem, at least the largest budget (default: it)"),
                    functools.partial(_add_workers_flag, help_text="Ray CPUs of a local Ray, and sampling replicas"),
@@ -590,7 +590,7 @@ def _add_contest_parser(sub: argparse._SubParsersAction) -> None:
                                                      "public CodeContests layout (train-*.parquet, ...), else a fixed "
                                                      "hash of each problem's name")
     con.add_argument("--strategies", type=lambda text: [t for t in text.split(",") if t],
-                     help="comma-separated selection strategies (default: cluster,codet,logprob,random)")
+                     help=f"comma-separated selection strategies (default: {','.join(contests.STRATEGIES)})")
     con.add_argument("--submissions", type=_positive_int, default=10, help="submissions per problem (the n of n@k)")
     con.add_argument("--subsets", type=_positive_int, default=20, help="random size-k subsets per budget")
     con.add_argument("--standings", help="CSV of a contest's participants (solved,penalty columns): where the "
@@ -602,7 +602,7 @@ def _add_humaneval_parser(sub: argparse._SubParsersAction) -> None:
                   "Sample completions from a model (or read any model's samples file), run each against its task's "
                   "hidden check in the sandbox, estimate pass@k; writes OUT/results.jsonl and OUT/report.json.",
                   functools.partial(_add_model_flags, samples_file_help="judge these samples instead of sampling"),
-                  functools.partial(_add_decoding_flags, temperature=0.8, max_tokens=384),
+                  functools.partial(_add_decoding_flags, temperature=humaneval.TEMPERATURE, max_tokens=humaneval.MAX_TOKENS),
                   functools.partial(_add_samples_flag, default=100, help_text="programs per task when sampling"),
                   _add_seed_flag, functools.partial(_add_out_flag, help_text="output directory", default="runs/humaneval"),
                   _add_sandbox_flags)

@@ -19,6 +19,7 @@ from clustering.inputs import InputGenerator, MutationInputGenerator
 from sampling.model_sampler import ModelSampler, SamplingConfig
 
 MAX_INPUT_TOKENS = 128
+INPUT_TEMPERATURE = 0.8  # varied inputs
 INPUT_SOURCES = ("mutation", "model", "both")
 
 
@@ -26,7 +27,7 @@ class ModelInputGenerator:
     """Inputs drawn from a :class:`sampling.model_sampler.ModelSampler` under the input-generation
     header; empty and repeated inputs, and inputs with too few lines for the examples' shape, are dropped."""
 
-    def __init__(self, sampler: object, temperature: float = 0.8) -> None:
+    def __init__(self, sampler: object, temperature: float = INPUT_TEMPERATURE) -> None:
         self.sampler, self.temperature = sampler, temperature
 
     def generate(self, problem: Problem, n: int, seed: int) -> list[str]:
@@ -61,6 +62,6 @@ def input_generator(source: str, model: Any) -> InputGenerator:
     a loaded model's sampler), or ``both``."""
     if source == "mutation":
         return MutationInputGenerator()
-    sampler = ModelSampler(model, SamplingConfig(batch_size=16, max_new_tokens=MAX_INPUT_TOKENS, temperatures=(0.8,)))
+    sampler = ModelSampler(model, SamplingConfig(batch_size=16, max_new_tokens=MAX_INPUT_TOKENS, temperatures=(INPUT_TEMPERATURE,)))
     generated = ModelInputGenerator(sampler)
     return generated if source == "model" else CombinedInputGenerator((MutationInputGenerator(), generated))

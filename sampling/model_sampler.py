@@ -31,6 +31,7 @@ jax = lazy_import("jax")
 decoding = lazy_import("alphacode.decoding")
 
 
+TEMPERATURE = 0.25  # AlphaCode's tuned sampling temperature: the contest commands' default
 NO_REPEAT_NGRAM = 12  # the commands' guard against loops: 35% -> 9% of samples at the token limit (docs/results.md)
 
 
@@ -40,7 +41,7 @@ class SamplingConfig:
 
     batch_size: int = 32
     max_new_tokens: int | None = None
-    temperatures: tuple[float, ...] = (0.25,)
+    temperatures: tuple[float, ...] = (TEMPERATURE,)
     top_k: int = 0
     top_p: float = 1.0
     no_repeat_ngram: int = 0

@@ -42,12 +42,14 @@ POLL_S = 0.01  # how often the dispatcher looks for new chunks while others are 
 
 class Executor(Protocol):
     """Runs batches of jobs; results come back in the order of ``jobs``. ``workers`` is how many
-    executions it runs at once (callers size their batches by it)."""
+    executions it runs at once (callers size their batches by it); ``report`` says where they ran."""
 
     @property
     def workers(self) -> int: ...
 
     def run_batch(self, jobs: Sequence[Job], progress: str | None = None) -> list[list[Outcome]]: ...
+
+    def report(self) -> ExecutionReport: ...
 
     def close(self) -> None: ...
 
