@@ -25,7 +25,7 @@ from alphacode import __version__
 from alphacode.config import Experiment, load_experiment
 from alphacode.errors import CommandFailed, UserError, first_line
 from alphacode.execution.executor import EXECUTORS, ExecutorOptions
-from alphacode.execution.judge import judge_file
+from alphacode.execution.judge import Verdict, judge_file
 from alphacode.execution.sandbox import SandboxOptions
 from alphacode.hosts import Hosts, is_leader
 from alphacode.problems import load_problem
@@ -223,7 +223,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
     for i, test in enumerate(result.tests, start=1):
         print(f"test {i:3d}  {test.kind:<9} {test.verdict.value:<17} {test.time_s:7.3f}s  "
               f"{test.memory_bytes / 2**20:6.1f} MiB")
-    passed = sum(t.verdict.value == "ACCEPTED" for t in result.tests)
+    passed = sum(t.verdict is Verdict.ACCEPTED for t in result.tests)
     print(f"verdict: {result.verdict.value} ({passed}/{len(result.tests)} tests passed)")
     if result.first_failure is None:
         return 0
@@ -233,7 +233,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
         print(f"  {test.difference.describe()}")
     tail = [line for line in test.stderr_tail.splitlines() if line.strip()][-TAIL_LINES:]
     if tail:
-        print("  compiler output (tail):" if test.verdict.value == "COMPILE_ERROR" else "  stderr (tail):")
+        print("  compiler output (tail):" if test.verdict is Verdict.COMPILE_ERROR else "  stderr (tail):")
         print("".join(f"    {_shown(line)}\n" for line in tail), end="")
     return 1
 

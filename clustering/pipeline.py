@@ -20,8 +20,8 @@ from typing import Any
 from alphacode.errors import ConfigError
 from alphacode.execution import Limits
 from alphacode.execution.executor import ExecutionReport
-from alphacode.execution.judge import limits_for, runnable_code, test_verdict
-from alphacode.execution.records import SANDBOX_LANGUAGES
+from alphacode.execution.judge import Verdict, limits_for, runnable_code, test_verdict
+from alphacode.execution.records import SANDBOX_LANGUAGES, Status
 from alphacode.problems import Problem
 from clustering.cache import ExecutionCache
 from clustering.inputs import InputGenerator, MutationInputGenerator
@@ -147,8 +147,8 @@ class SelectionRun:
         tests = self.problem.public_tests
         outcomes = self.cache.run([(e.runnable, e.language) for e in fresh], [t.input for t in tests], self.limits)
         for entry, results in zip(fresh, outcomes):
-            verdicts = (test_verdict(o, t.output, self.function_style).value for o, t in zip(results, tests))
-            entry.rejection = next((v for v in verdicts if v != "ACCEPTED"), None)
+            verdicts = (test_verdict(o, t.output, self.function_style) for o, t in zip(results, tests))
+            entry.rejection = next((v.value for v in verdicts if v is not Verdict.ACCEPTED), None)
         self._entries.update(new)  # the pool changes only once the batch is filtered
         for entry, score in batch:
             entry.positions.append(len(self._sample_keys))
@@ -182,7 +182,7 @@ class SelectionRun:
         outcomes = self.cache.run([(e.runnable, e.language) for e in validators], self._proposed,
                                   self.generated_limits)
         kept = [data for j, data in enumerate(self._proposed)
-                if 2 * sum(o[j].status.value == "OK" for o in outcomes) > len(validators)]
+                if 2 * sum(o[j].status is Status.OK for o in outcomes) > len(validators)]
         self._inputs, self._validated_by = tuple(kept[:self.num_inputs]), keys
         self.seconds["inputs"] += time.perf_counter() - started
         return self._inputs
