@@ -1,5 +1,6 @@
 """The CPU smoke run of fine-tuning: ``tiny`` from the ``pretrain-tiny`` run, 200 steps of 16 x (256 + 256) tokens
-on the contest problems' train split, the corpus' docstring functions and the test-input task."""
+on the default mixture: the contest problems' train split, the corpus' docstring functions and the exercises among
+them whose examples pass, and the test-input task."""
 
 from alphacode.config import Experiment, TrainConfig
 from alphacode.model.config import PRESETS
