@@ -158,7 +158,7 @@ def _savez_lzma(handle: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
                 np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
-def read_manifest(shard_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+def read_shard_manifest(shard_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The manifest of a complete record shard directory, or None if there is none (yet)."""
     return read_json_file(Path(shard_dir) / MANIFEST, UserError)
 
@@ -168,7 +168,7 @@ class RecordShards:
 
     def __init__(self, shard_dir: str | os.PathLike[str]) -> None:
         self.root = Path(shard_dir)
-        manifest = read_manifest(self.root)
+        manifest = read_shard_manifest(self.root)
         if manifest is None:
             raise UserError(f"{shard_dir}: no {MANIFEST}; not a complete record shard directory")
         if not manifest["records"]:

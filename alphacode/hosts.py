@@ -7,6 +7,7 @@ On CPUs the processes' collectives go over gloo (what tests use on one machine, 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,14 @@ from alphacode.lazy import lazy_import
 
 jax = lazy_import("jax")  # the command line names the hosts before anything loads JAX
 multihost_utils = lazy_import("jax.experimental.multihost_utils")
+
+
+class UnsharedWorkdir(UserError):
+    """Process 0 prepared a run's data but this process cannot see it: the hosts do not share ``workdir``."""
+
+    def __init__(self, workdir: str | os.PathLike[str]) -> None:
+        super().__init__(f"{workdir}: process 0 prepared the data but this process does not see it; every process "
+                         f"of a multi-host run needs the same work directory (a shared file system)")
 
 
 @dataclass(frozen=True)

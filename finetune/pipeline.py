@@ -47,7 +47,7 @@ from finetune.examples import (
     write_task_shards,
 )
 from finetune.exercises import mine_exercises
-from pretrain.corpus import build_corpus, default_corpus_sources
+from pretrain.corpus import ensure_corpus, is_corpus
 
 # JAX, orbax and the trainer: only for training, after the data stages (which run without them)
 hosts = lazy_import("alphacode.hosts")
@@ -113,7 +113,7 @@ def _sources(data: FinetuneData) -> tuple[Path, Path | None]:
         raise UserError(f"{tokenizer or 'data.tokenizer'}: no tokenizer model; set data.init to a pretraining run or "
                         f"export, or data.tokenizer to a tokenizer.model")
     corpus = Path(data.corpus) if data.corpus else init / "corpus" if init else None
-    if corpus is not None and not (corpus / "manifest.json").exists():
+    if corpus is not None and not is_corpus(corpus):
         if data.corpus:
             raise UserError(f"{corpus}: not a corpus directory (data.corpus)")
         corpus = None
@@ -131,8 +131,7 @@ def prepare(data: FinetuneData, workdir: str | os.PathLike[str], say: Callable[[
     if (out / DONE).exists():
         return out
     if not build:
-        raise UserError(f"{workdir}: process 0 prepared the data but this process does not see it; every process "
-                        f"of a multi-host run needs the same work directory (a shared file system)")
+        raise hosts.UnsharedWorkdir(workdir)
     started = time.perf_counter()
     tokenizer = Tokenizer.load(tokenizer_file)
     encode = functools.partial(tokenizer.encode_batch, num_threads=data.threads)
@@ -143,10 +142,7 @@ def prepare(data: FinetuneData, workdir: str | os.PathLike[str], say: Callable[[
                         f"train-*.parquet files only (set data.allow_eval_splits=true to train on it anyway)")
     if corpus is None and any(data.rates.get(task, 0) > 0 for task in MINED_TASKS):
         corpus = Path(workdir) / "corpus"
-        if not (corpus / "manifest.json").exists():
-            built = build_corpus(list(data.corpus_sources) or default_corpus_sources(), corpus,
-                                 max_files=data.max_files or None)
-            say(f"corpus: {built['files']} files, {built['bytes'] / 2**20:.1f} MiB in {corpus}")
+        ensure_corpus(corpus, data.corpus_sources, data.max_files or None, say)
     mined = mine(corpus, data, say) if corpus is not None else {}
     counts = {}
     for split in ("train", "valid"):

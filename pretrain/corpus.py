@@ -19,7 +19,7 @@ import json
 import os
 import stat
 import sysconfig
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -204,6 +204,19 @@ def build_corpus(sources: Sequence[str | Path], out_dir: str | Path, *, shard_si
         if stale.name not in current:
             stale.unlink()
     return manifest
+
+
+def is_corpus(path: str | Path) -> bool:
+    """Whether ``path`` holds a complete corpus (its manifest is written last), not raw sources."""
+    return (Path(path) / _MANIFEST).is_file()
+
+
+def ensure_corpus(out_dir: Path, sources: Sequence[str | Path], max_files: int | None,
+                  say: Callable[[str], None]) -> None:
+    """Build a corpus of ``sources`` (none: :func:`default_corpus_sources`) into ``out_dir`` unless one is there."""
+    if not is_corpus(out_dir):
+        built = build_corpus(list(sources) or default_corpus_sources(), out_dir, max_files=max_files)
+        say(f"corpus: {built['files']} files, {built['bytes'] / 2**20:.1f} MiB in {out_dir}")
 
 
 def read_manifest(corpus_dir: str | Path) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from alphacode.config import Experiment, start_run
-from alphacode.data import RecordShards, read_manifest
+from alphacode.data import RecordShards, read_shard_manifest
 from alphacode.errors import UserError
 from alphacode.lazy import lazy_import
 from alphacode.model.config import MLM_RATE
@@ -29,7 +29,8 @@ from alphacode.tokenizer import Tokenizer, train_tokenizer
 from pretrain.corpus import (
     HELDOUT_FRACTION,
     build_corpus,
-    default_corpus_sources,
+    ensure_corpus,
+    is_corpus,
     is_heldout,
     iter_corpus,
     tokenizer_texts,
@@ -96,16 +97,13 @@ def prepare(data: PretrainData, workdir: str | os.PathLike[str], say: Callable[[
         if given and not Path(given).exists():
             raise UserError(f"{given}: no such file or directory ({what})")
     if not build and not (tokenizer_file.exists() and tokens.is_dir()):
-        raise UserError(f"{root}: process 0 prepared the data but this process does not see it; every process "
-                        f"of a multi-host run needs the same work directory (a shared file system)")
+        raise hosts.UnsharedWorkdir(root)
     corpus = root / "corpus"
-    if not (tokenizer_file.exists() and tokens.is_dir()) and not (corpus / "manifest.json").exists():
+    if not (tokenizer_file.exists() and tokens.is_dir() or is_corpus(corpus)):
         for source in data.corpus:
             if not Path(source).exists():
                 raise UserError(f"{source}: no such file or directory (data.corpus)")
-        sources = list(data.corpus) or default_corpus_sources()
-        built = build_corpus(sources, corpus, max_files=data.max_files or None)
-        say(f"corpus: {built['files']} files, {built['bytes'] / 2**20:.1f} MiB in {corpus}")
+        ensure_corpus(corpus, data.corpus, data.max_files or None, say)
     if not tokenizer_file.exists():
         trained = train_tokenizer(tokenizer_texts(corpus), root / "tokenizer", vocab_size=data.vocab_size)
         say(f"tokenizer: vocabulary {trained.vocab_size} in {tokenizer_file}")
@@ -130,7 +128,7 @@ def check_tokens(tokens: Path, tokenizer: Tokenizer, max_file_tokens: int = 0) -
     ``max_file_tokens`` on other data than the config says: refuse them. ``train/`` must be there; ``valid/`` is
     optional (a corpus too small to hold a file out has none)."""
     for split in ("train", "valid"):
-        manifest = read_manifest(tokens / split)
+        manifest = read_shard_manifest(tokens / split)
         if manifest is None:
             if split == "train":
                 raise UserError(f"{tokens / split}: no record shards (make them with `alphacode pretrain "
@@ -158,7 +156,7 @@ def pretrain(experiment: Experiment, workdir: str | os.PathLike[str], *, started
     train_rows, valid_rows = (
         PretrainRows(RecordShards(prepared.tokens / split), train.batch_size, data.lengths, seed=train.seed + offset,
                      mlm_rate=data.mlm_rate, prefix_fraction=data.prefix_fraction)
-        if read_manifest(prepared.tokens / split) is not None else None
+        if read_shard_manifest(prepared.tokens / split) is not None else None
         for split, offset in (("train", 0), ("valid", 1)))
     if valid_rows is None and leader:
         say(f"{prepared.tokens}: no valid split: no held-out evaluation")
@@ -199,7 +197,7 @@ def train_corpus_tokenizer(corpus: str | os.PathLike[str], out_prefix: str | os.
         raise UserError(f"{corpus}: no such file or directory")
     with tempfile.TemporaryDirectory(prefix="alphacode-corpus-") as scratch:
         built = None
-        if not (corpus / "manifest.json").exists():  # raw sources: build a corpus first
+        if not is_corpus(corpus):  # raw sources: build a corpus first
             built = build_corpus([corpus], scratch)
             source, corpus = str(corpus), Path(scratch)
         tokenizer = train_tokenizer(tokenizer_texts(corpus), out_prefix, vocab_size=vocab_size)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from alphacode.config import TrainConfig, load_experiment
-from alphacode.data import RecordShards, read_manifest
+from alphacode.data import RecordShards, read_shard_manifest
 from alphacode.errors import UserError
 from alphacode.model import BOS_ID, EOS_ID, PAD_ID, get_config
 from alphacode.model.config import MASK_ID
@@ -94,7 +94,7 @@ def test_shards_are_reused_not_rewritten_and_carry_their_tokenizer(prepared: Pat
     data = PretrainData(corpus=(str(source),), vocab_size=600, lengths=LENGTHS, shards=3)
     prepare(data, prepared, say=lambda _: None)
     assert (prepared / "tokens" / "train" / "manifest.json").stat().st_mtime_ns == before
-    manifest = read_manifest(prepared / "tokens" / "train")
+    manifest = read_shard_manifest(prepared / "tokens" / "train")
     assert manifest["tokenizer"] == Tokenizer.load(prepared / "tokenizer.model").digest and len(manifest["shards"]) == 3
     # carried elsewhere: shards and tokenizer are used as they are, no corpus is built
     carried = prepare(PretrainData(tokens=str(prepared / "tokens"), tokenizer=str(prepared / "tokenizer.model")),
@@ -136,7 +136,7 @@ def test_prepare_finds_complete_work_and_needs_no_valid_split(prepared: Path, so
     with pytest.raises(UserError, match="needs the same work directory"):
         prepare(data, work, never, build=False)
     prepare(data, work, lambda _: None)
-    assert read_manifest(work / "tokens" / "valid") is not None and not (work / "tokens.partial").exists()
+    assert read_shard_manifest(work / "tokens" / "valid") is not None and not (work / "tokens.partial").exists()
 
 
 def test_the_training_path_imports_no_tensorflow() -> None:
