@@ -125,3 +125,17 @@ def test_each_process_builds_only_its_rows_of_the_same_batches(tmp_path: Path, c
         assert (value == [*halves[0][key], *halves[1][key]]).all(), key
     assert len(first.shards._loaded) == len(second.shards._loaded) == 2  # of the 4 shards
     assert set(first.shards._loaded).isdisjoint(second.shards._loaded)
+
+
+def test_a_process_that_cannot_see_the_prepared_data_says_the_hosts_must_share_the_workdir(tmp_path: Path) -> None:
+    """On many hosts only process 0 prepares the data; the others find it in the same work directory."""
+    from alphacode.hosts import UnsharedWorkdir
+    from finetune import pipeline as finetune_pipeline
+    from pretrain import pipeline as pretrain_pipeline
+
+    with pytest.raises(UnsharedWorkdir, match="needs the same work directory"):
+        pretrain_pipeline.prepare(pretrain_pipeline.PretrainData(), tmp_path / "pretrain", build=False)
+    data = finetune_pipeline.FinetuneData(problems=str(ROOT / "data" / "contest"),
+                                          tokenizer=str(ROOT / "alphacode" / "default_model" / "tokenizer.model"))
+    with pytest.raises(UnsharedWorkdir, match="needs the same work directory"):
+        finetune_pipeline.prepare(data, tmp_path / "finetune", build=False)
