@@ -47,7 +47,8 @@ class Program:
     """A distinct program that passed the filter, with what selection needs to know about it.
 
     ``samples`` counts the candidates in the pool that are this exact program (duplicates count
-    towards a cluster's size, as in AlphaCode); ``first`` is the position of the earliest of them.
+    towards a cluster's size, as in AlphaCode); ``first`` is the position of the earliest of them; ``score``
+    is the best of its samples' mean token log-probabilities (their totals where token counts are unknown).
     """
 
     key: str
@@ -55,7 +56,7 @@ class Program:
     language: str
     samples: int
     first: int
-    mean_logprob: float | None
+    score: float | None
     signature: tuple[Behaviour, ...]
 
 
@@ -72,8 +73,8 @@ class Cluster:
 
 
 def preference(program: Program) -> tuple[float, int]:
-    """Sort key among equals: higher mean log-probability first, then the earlier sample."""
-    return (-(program.mean_logprob if program.mean_logprob is not None else float("-inf")), program.first)
+    """Sort key among equals: higher score (mean log-probability) first, then the earlier sample."""
+    return (-(program.score if program.score is not None else float("-inf")), program.first)
 
 
 def cluster_programs(programs: Sequence[Program]) -> list[Cluster]:
