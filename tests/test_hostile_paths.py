@@ -229,6 +229,20 @@ def test_replaying_another_candidates_answer_does_not_pass_select(capsys, tmp_pa
     assert data["stats"]["passed_filter"] == 1
 
 
+def test_a_function_result_without_a_repr_is_its_own_behaviour_in_select(capsys, tmp_path):
+    """A hex literal of any length parses, but an int of over 4,300 digits has no repr: clustering crashed."""
+    problem = {"name": "double", "description": "Write double(x) returning 2 * x.", "entry_point": "double",
+               "public_tests": {"input": ["(3,)"], "output": ["6"]},
+               "private_tests": {"input": ["(5,)"], "output": ["10"]}}
+    path = write(tmp_path / "double.json", json.dumps(problem))
+    honest = "def double(x):\n    return 2 * x\n"
+    huge = ("class H:\n    def __repr__(self):\n        return '0x' + 'f' * 4000\n"
+            "def double(x):\n    return 6 if x == 3 else H()\n")
+    data = select_cli(capsys, path, [{"code": honest, "language": "python3"}, {"code": huge, "language": "python3"}],
+                      tmp_path)
+    assert data["stats"]["passed_filter"] == 2 and data["stats"]["clusters"] == 2
+
+
 # 4. A HumanEval pass cannot be printed or exited into existence.
 
 TASK = {"task_id": "Toy/0", "prompt": "def add(a, b):\n    \"\"\"The sum of a and b.\"\"\"\n", "entry_point": "add",
