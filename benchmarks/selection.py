@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from mutants import rewrites, sample_mutants  # noqa: E402
 
 from alphacode.execution import Sandbox  # noqa: E402
-from alphacode.execution.judge import SOLUTION_LANGUAGES, Verdict, test_verdict  # noqa: E402
+from alphacode.execution.judge import SOLUTION_LANGUAGES, Verdict  # noqa: E402
 from alphacode.problems import Language, Problem, Solution, load_problems  # noqa: E402
 from alphacode.splits import split_of  # noqa: E402
 from clustering.cache import ExecutionCache  # noqa: E402
@@ -91,8 +91,8 @@ def hidden_pass(cache: ExecutionCache, problem: Problem, run: SelectionRun,
         return [r.passed for r in judge_hidden(cache.executor, problem, [code for code, _ in programs])]
     passing = list(range(len(programs)))
     for test in problem.private_tests:
-        outcomes = cache.run([programs[i] for i in passing], [test.input], run.limits)
-        passing = [i for i, [o] in zip(passing, outcomes) if test_verdict(o, test.output) is Verdict.ACCEPTED]
+        verdicts = cache.verdicts([programs[i] for i in passing], [test], run.limits)
+        passing = [i for i, [v] in zip(passing, verdicts) if v is Verdict.ACCEPTED]
     return [i in passing for i in range(len(programs))]
 
 

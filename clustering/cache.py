@@ -2,7 +2,9 @@
 
 The results come from an :class:`~alphacode.execution.executor.Executor` (this machine's sandbox, or
 a pool of Ray actors); keys and contents do not depend on which one ran them. Filtering, input
-validation, clustering and hidden-test judging all go through one :class:`ExecutionCache`. To
+validation, clustering and hidden-test judging all go through one :class:`ExecutionCache`, which keeps
+what they need of each execution (a verdict, or how it ended and a digest of its behaviour), never the
+output itself: a pool of programs that print megabytes costs a few hundred bytes per execution. To
 estimate n@k on many subsets of one pool, build one :class:`clustering.pipeline.SelectionRun` over
 the whole pool (every program runs once on every input) and call ``run.select(strategy,
 samples=subset)`` per subset: no new executions happen.
@@ -11,50 +13,82 @@ samples=subset)`` per subset: no new executions happen.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from alphacode.execution import Limits, Outcome, make_job
+from alphacode.execution import Limits, Outcome, Status, make_job
 from alphacode.execution.executor import Executor
+from alphacode.execution.judge import Verdict, test_verdict
+from alphacode.problems import Test
+from clustering.signatures import Behaviour, behaviour
 from sampling.candidate import program_key
 
+OUTPUT_BUDGET = 64 * 2**20  # the outputs one executor batch may return at most, before they are reduced
 
-def _input_key(data: str) -> str:
-    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+def _key(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What clustering keeps of a program's run on a generated input: how it ended, and its behaviour."""
+
+    status: Status
+    behaviour: Behaviour
 
 
 class ExecutionCache:
-    """Outcomes of programs on inputs, computed through the executor's batch API on first request only.
+    """What programs did on inputs, each pair run through the executor's batch API on first request only.
 
     >>> cache = ExecutionCache(executor)
-    >>> cache.run([(code, "python3")], ["1 2\\n"], limits)   # runs once
-    >>> cache.run([(code, "python3")], ["1 2\\n"], limits)   # answered from memory
+    >>> cache.verdicts([(code, "python3")], problem.public_tests, limits)   # runs once
+    >>> cache.verdicts([(code, "python3")], problem.public_tests, limits)   # answered from memory
     """
 
     def __init__(self, executor: Executor) -> None:
         self.executor = executor
-        self._outcomes: dict[tuple[str, str, Limits], Outcome] = {}
+        self._kept: dict[tuple[str, str, Limits], Any] = {}
         self.executions = 0
         self.hits = 0
 
-    def run(self, programs: Sequence[tuple[str, str]], inputs: Sequence[str], limits: Limits) -> list[list[Outcome]]:
-        """One outcome per (program, input): ``programs`` are ``(code, language)`` pairs; the missing
-        pairs run in one executor batch (one job per program, over all its missing inputs)."""
-        keys = [program_key(code, language) for code, language in programs]
-        input_keys = [_input_key(i) for i in inputs]
+    def verdicts(self, programs: Sequence[tuple[str, str]], tests: Sequence[Test], limits: Limits,
+                 function_style: bool = False) -> list[list[Verdict]]:
+        """Each program's verdict on each test; ``programs`` are ``(code, language)`` pairs."""
+        keys = [_key("verdict", str(function_style), t.input, t.output) for t in tests]
+        return self._run(programs, [t.input for t in tests], keys, limits,
+                         lambda j, outcome: test_verdict(outcome, tests[j].output, function_style))
+
+    def runs(self, programs: Sequence[tuple[str, str]], inputs: Sequence[str], limits: Limits,
+             function_style: bool = False) -> list[list[Ran]]:
+        """How each program ended on each input, and what it did (:func:`clustering.signatures.behaviour`)."""
+        keys = [_key("run", str(function_style), data) for data in inputs]
+        return self._run(programs, inputs, keys, limits,
+                         lambda j, outcome: Ran(outcome.status, behaviour(outcome, function_style)))
+
+    def _run(self, programs: Sequence[tuple[str, str]], inputs: Sequence[str], keys: Sequence[str], limits: Limits,
+             keep: Callable[[int, Outcome], Any]) -> list[list[Any]]:
+        """``keep(j, outcome)`` for every program on every ``inputs[j]`` (cached under ``keys[j]``); the missing
+        pairs run in executor batches of one job per program, over all its missing inputs (as many jobs a batch as
+        :data:`OUTPUT_BUDGET` holds at the output cap, and at least four per worker)."""
+        programs_keys = [program_key(code, language) for code, language in programs]
         jobs, owners = [], []
         seen: set[str] = set()
-        for (code, language), key in zip(programs, keys):
+        for (code, language), key in zip(programs, programs_keys):
             if key in seen:
                 continue
             seen.add(key)
-            missing = [i for i, ik in zip(inputs, input_keys) if (key, ik, limits) not in self._outcomes]
+            missing = [j for j, input_key in enumerate(keys) if (key, input_key, limits) not in self._kept]
             if missing:
-                jobs.append(make_job(code, language, missing, limits))
+                jobs.append(make_job(code, language, [inputs[j] for j in missing], limits))
                 owners.append((key, missing))
-        for (key, missing), outcomes in zip(owners, self.executor.run_batch(jobs)):
-            for data, outcome in zip(missing, outcomes):
-                self._outcomes[(key, _input_key(data), limits)] = outcome
-            self.executions += len(missing)
-        results = [[self._outcomes[(key, ik, limits)] for ik in input_keys] for key in keys]
-        self.hits += len(keys) * len(inputs) - sum(len(m) for _, m in owners)
-        return results
+        step = max(4 * self.executor.workers, OUTPUT_BUDGET // (max(1, len(inputs)) * limits.output_bytes))
+        for start in range(0, len(jobs), step):
+            batch = self.executor.run_batch(jobs[start:start + step])
+            for (key, missing), outcomes in zip(owners[start:start + step], batch):
+                for j, outcome in zip(missing, outcomes):
+                    self._kept[(key, keys[j], limits)] = keep(j, outcome)
+                self.executions += len(missing)
+        self.hits += len(programs_keys) * len(inputs) - sum(len(m) for _, m in owners)
+        return [[self._kept[(key, input_key, limits)] for input_key in keys] for key in programs_keys]

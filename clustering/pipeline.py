@@ -20,12 +20,12 @@ from typing import Any
 from alphacode.errors import ConfigError
 from alphacode.execution import Limits
 from alphacode.execution.executor import ExecutionReport
-from alphacode.execution.judge import Verdict, limits_for, runnable_code, test_verdict
+from alphacode.execution.judge import Verdict, limits_for, runnable_code
 from alphacode.execution.records import SANDBOX_LANGUAGES, Status
 from alphacode.problems import Problem
 from clustering.cache import ExecutionCache
 from clustering.inputs import InputGenerator, MutationInputGenerator
-from clustering.signatures import Cluster, Program, cluster_programs, signature
+from clustering.signatures import Cluster, Program, cluster_programs
 from clustering.strategies import Strategy, get_strategy
 from sampling.candidate import Candidate, program_key
 
@@ -145,10 +145,10 @@ class SelectionRun:
             batch.append((entry, _score(candidate)))
         fresh = [e for e in new.values() if e.rejection is None]
         tests = self.problem.public_tests
-        outcomes = self.cache.run([(e.runnable, e.language) for e in fresh], [t.input for t in tests], self.limits)
-        for entry, results in zip(fresh, outcomes):
-            verdicts = (test_verdict(o, t.output, self.function_style) for o, t in zip(results, tests))
-            entry.rejection = next((v.value for v in verdicts if v is not Verdict.ACCEPTED), None)
+        verdicts = self.cache.verdicts([(e.runnable, e.language) for e in fresh], tests, self.limits,
+                                       self.function_style)
+        for entry, row in zip(fresh, verdicts):
+            entry.rejection = next((v.value for v in row if v is not Verdict.ACCEPTED), None)
         self._entries.update(new)  # the pool changes only once the batch is filtered
         for entry, score in batch:
             entry.positions.append(len(self._sample_keys))
@@ -179,10 +179,10 @@ class SelectionRun:
             public = {t.input for t in self.problem.public_tests}
             proposed = self.generator.generate(self.problem, OVERSAMPLE * self.num_inputs, self.seed)
             self._proposed = [i for i in dict.fromkeys(proposed) if i not in public]
-        outcomes = self.cache.run([(e.runnable, e.language) for e in validators], self._proposed,
-                                  self.generated_limits)
+        runs = self.cache.runs([(e.runnable, e.language) for e in validators], self._proposed,
+                               self.generated_limits, self.function_style)
         kept = [data for j, data in enumerate(self._proposed)
-                if 2 * sum(o[j].status is Status.OK for o in outcomes) > len(validators)]
+                if 2 * sum(r[j].status is Status.OK for r in runs) > len(validators)]
         self._inputs, self._validated_by = tuple(kept[:self.num_inputs]), keys
         self.seconds["inputs"] += time.perf_counter() - started
         return self._inputs
@@ -198,12 +198,13 @@ class SelectionRun:
             positions = entry.positions if chosen is None else [p for p in entry.positions if p in chosen]
             if positions:
                 survivors.append((entry, positions))
-        outcomes = self.cache.run([(e.runnable, e.language) for e, _ in survivors], inputs, self.generated_limits)
+        runs = self.cache.runs([(e.runnable, e.language) for e, _ in survivors], inputs, self.generated_limits,
+                               self.function_style)
         programs = []
-        for (entry, positions), results in zip(survivors, outcomes):
+        for (entry, positions), results in zip(survivors, runs):
             scores = [s for p in positions if (s := self._sample_scores[p]) is not None]
             programs.append(Program(entry.key, entry.code, entry.language, len(positions), positions[0],
-                                    max(scores, default=None), signature(results, self.function_style)))
+                                    max(scores, default=None), tuple(r.behaviour for r in results)))
         self.seconds["cluster"] += time.perf_counter() - started
         return programs
 

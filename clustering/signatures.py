@@ -19,7 +19,7 @@ from alphacode.execution.checker import canonical_token, function_behaviour
 
 Behaviour = tuple[str, ...]
 """``("OK", digest of the canonical tokens)`` for a normal exit, ``(status,)`` otherwise; a function-style
-program's ``("OK", result)``, or ``("NO_RESULT",)`` when it exited without returning."""
+program's ``("OK", digest of its result)``, or ``("NO_RESULT",)`` when it exited without returning."""
 
 
 def output_digest(tokens: Sequence[str]) -> str:
@@ -33,13 +33,8 @@ def behaviour(outcome: Outcome, function_style: bool = False) -> Behaviour:
         return (outcome.status.value,)
     if function_style:
         result = function_behaviour(outcome.stdout) if outcome.completed else None
-        return ("NO_RESULT",) if result is None else ("OK", result)
+        return ("NO_RESULT",) if result is None else ("OK", output_digest([result]))
     return ("OK", output_digest([canonical_token(t) for t in normalize_output(outcome.stdout)]))
-
-
-def signature(outcomes: Sequence[Outcome], function_style: bool = False) -> tuple[Behaviour, ...]:
-    """A program's behaviour on every generated input, in input order."""
-    return tuple(behaviour(o, function_style) for o in outcomes)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from alphacode.cluster import ray_session
 from alphacode.errors import ConfigError, UserError
 from alphacode.execution.executor import Executor, ExecutorOptions
-from alphacode.execution.judge import Verdict, runnable_code, test_verdict
+from alphacode.execution.judge import Verdict, runnable_code
 from alphacode.execution.sandbox import SandboxOptions
 from alphacode.fileio import atomic_write, atomic_write_text
 from alphacode.lazy import lazy_import
@@ -108,10 +108,8 @@ def _hidden_solvers(problem: Problem, programs: Sequence[Any], run: Any, executo
         return {p.key for p, r in zip(programs, results) if r.passed}, 1
     tests = problem.private_tests + problem.generated_tests
     runnable = [(runnable_code(problem, p.code, p.language), p.language) for p in programs]
-    outcomes = run.cache.run(runnable, [t.input for t in tests], run.limits)
-    solvers = {p.key for p, results in zip(programs, outcomes)
-               if all(test_verdict(o, t.output, problem.entry_point is not None) is Verdict.ACCEPTED
-                      for o, t in zip(results, tests))}
+    verdicts = run.cache.verdicts(runnable, tests, run.limits, problem.entry_point is not None)
+    solvers = {p.key for p, row in zip(programs, verdicts) if all(v is Verdict.ACCEPTED for v in row)}
     return solvers, len(tests)
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tracemalloc
 from collections.abc import Iterator
 
 import pytest
 
+from alphacode.execution import Limits, Outcome, Status
+from alphacode.execution.judge import Verdict
 from alphacode.problems import Problem, Test
 from clustering.cache import ExecutionCache
 from clustering.pipeline import SelectionRun, select_submissions
@@ -122,3 +126,32 @@ def test_function_style_problems_run_through_the_driver(cache):
     run.add(pool)
     assert run.stats().rejected == {"WRONG_ANSWER": 1}
     assert [c.size for c in run.clusters()] == [2, 1]
+
+
+class LoudExecutor:
+    """Every program prints 64 KiB on every input (the output cap's worth), without running anything."""
+
+    workers = 1
+
+    def run_batch(self, jobs, progress=None):
+        return [[Outcome(Status.OK, stdout=os.urandom(32 * 1024).hex().encode(), completed=True) for _ in job.inputs]
+                for job in jobs]
+
+
+def test_the_cache_keeps_verdicts_and_digests_not_outputs() -> None:
+    """A pool of programs that print the output cap on every input held all of it in the driver's memory."""
+    cache = ExecutionCache(LoudExecutor())
+    programs = [(f"print({i})", "python3") for i in range(200)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        runs = cache.runs(programs, [f"{j}\n" for j in range(4)], Limits())
+        verdicts = cache.verdicts(programs, [Test("1\n", "1\n")], Limits())
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert {r.status for row in runs for r in row} == {Status.OK}
+    assert len({r.behaviour for row in runs for r in row}) == 800
+    assert {v for row in verdicts for v in row} == {Verdict.WRONG_ANSWER}
+    assert kept < 2**20, kept  # 1,000 executions of 64 KiB each: 64 MB before, now a few hundred bytes each
+    assert cache.executions == 1000 and cache.runs(programs[:1], ["0\n"], Limits()) == [[runs[0][0]]]

@@ -445,19 +445,25 @@ def test_a_killed_driver_leaves_no_directory_behind(tmp_path):
 def test_ctrl_c_while_a_program_spins_is_one_line_and_leaves_no_zygote(tmp_path, problem_file):
     """Ctrl-C reaches the terminal's whole process group: only the driver answers it (the sandbox's
     processes have their own session and die with it), so the user sees one line, not their tracebacks."""
-    def zygotes() -> int:
-        return len(subprocess.run(["pgrep", "-f", "alphacode.execution.zygote"], capture_output=True).stdout.split())
+    def alive(pid: int) -> bool:
+        try:
+            return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return False
 
-    before = zygotes()
     spin = write(tmp_path / "spin.py", "while True:\n    pass\n")
     judging = subprocess.Popen([sys.executable, "-m", "alphacode", "judge", str(spin), "--problem", str(problem_file),
                                 "--workers", "1"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True, env={**os.environ, "ALPHACODE_CACHE": str(tmp_path)})
     time.sleep(3)  # the program is spinning in the sandbox by now
+    found = subprocess.run(["pgrep", "-P", str(judging.pid), "-f", "alphacode.execution.zygote"], capture_output=True,
+                           text=True, check=False)
+    zygotes = [int(pid) for pid in found.stdout.split()]  # this driver's, not those of anything else running here
+    assert zygotes
     os.killpg(judging.pid, signal.SIGINT)
     _, err = judging.communicate(timeout=60)
     assert judging.returncode == 130 and err == "alphacode judge: interrupted\n", err
     deadline = time.monotonic() + 10
-    while zygotes() > before and time.monotonic() < deadline:  # they die with the driver
+    while any(map(alive, zygotes)) and time.monotonic() < deadline:  # they die with the driver
         time.sleep(0.1)
-    assert zygotes() == before
+    assert not any(map(alive, zygotes))
