@@ -214,6 +214,22 @@ def test_a_program_finds_no_trace_of_earlier_programs_in_its_memory(tmp_path):
     assert leaked == set(), f"a later program read the earlier one's {sorted(leaked)}"
 
 
+def test_work_directories_carry_nothing_to_later_executions(tmp_path):
+    """A program set its directory's times from its input, and a later one stat'ed /work/N to read them; one
+    that left empty files (inodes but no blocks) showed later ones how many."""
+    probe = ("import os, sys\nusage = os.statvfs('.')\nname = os.path.basename(os.getcwd())\n"
+             "print(usage.f_files - usage.f_ffree, name, os.path.exists('/work/1'))\n"
+             "secret = int(sys.stdin.read())\nos.utime('.', ns=(secret, secret))\n"
+             "for i in range(secret % 7 + 1):\n    open(f'f{i}', 'w').close()\n")
+    with Sandbox(workers=1, cache_dir=tmp_path) as box:
+        ran = box.run(probe, "python3", [f"{10**15 + i}\n" for i in range(8)])
+    seen = [o.stdout.decode().split() for o in ran]
+    assert all(o.status is Status.OK for o in ran), [o.stderr_tail for o in ran]
+    assert {inodes for inodes, _, _ in seen} == {seen[0][0]}  # the same fresh /work every time
+    assert len({name for _, name, _ in seen}) == 8 and all(len(name) == 32 for _, name, _ in seen)
+    assert {exists for _, _, exists in seen} == {"False"}
+
+
 def test_replaying_another_candidates_answer_does_not_pass_select(capsys, tmp_path):
     """The attack that made a submission: print whatever correct-looking answer memory holds."""
     token = uuid.uuid4().hex

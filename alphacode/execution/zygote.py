@@ -51,7 +51,7 @@ RUNTIME_SLACK_BYTES = 16 * 1024 * 1024  # address space for the runtime itself (
 ADDRESS_SPACE_FACTOR = 2  # RLIMIT_AS allows twice the limit: the verdict comes from the measured peak
 WORK_BYTES = 64 * 1024 * 1024
 WORK_INODES = 4096
-RETIRED_INODES = 64  # /work is remounted (every retired work directory dropped at once) past this many
+RETIRED_DIRECTORIES = 64  # /work is remounted (every retired work directory dropped at once) past this many
 STATUS_FD = 3  # the child's phase pipe: "C" (did not compile) or "R" (running), then a Python program's token
 SOURCE_FD = 4  # the code (Python) or source (C++ compile) memfd, closed before any untrusted code runs
 TOKEN_BYTES = 16
@@ -156,9 +156,9 @@ class Zygote:
         self.baseline_vm = baseline_vm
         self.work_root = "/work" if isolation.filesystem else cache_dir + "/work"
         os.makedirs(self.work_root, exist_ok=True)
+        self.retired = self.empty_inodes = 0
         if isolation.filesystem:
             self._mount_work()
-        self.counter = 0
 
     # -- per-execution set-up, in the child -------------------------------------------------
 
@@ -254,6 +254,8 @@ class Zygote:
     def _mount_work(self) -> None:
         linux.mount("tmpfs", self.work_root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV,
                     f"size={WORK_BYTES},nr_inodes={WORK_INODES},mode=0711")
+        usage = os.statvfs(self.work_root)
+        self.retired, self.empty_inodes = 0, usage.f_files - usage.f_ffree
 
     @contextlib.contextmanager
     def _workdir(self) -> Iterator[str]:
@@ -261,10 +263,10 @@ class Zygote:
 
         The zygote never walks what a program left (its depth, names and permissions are the program's
         to choose, and its names are its data): the directory is handed to root with no permissions,
-        and the whole ``/work`` tmpfs is dropped and mounted again once anything was written there
-        (or after ``RETIRED_INODES`` executions; after every one without a separate uid)."""
-        self.counter += 1
-        workdir = f"{self.work_root}/{self.counter}"
+        and the whole ``/work`` tmpfs is dropped and mounted again once anything was written there or
+        left in it (or after ``RETIRED_DIRECTORIES`` executions; after every one without a separate uid).
+        Its name is random, so no later program can find it to read the times or sizes a program set."""
+        workdir = f"{self.work_root}/{os.urandom(16).hex()}"
         os.mkdir(workdir, 0o700)
         handle = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
@@ -287,9 +289,10 @@ class Zygote:
         if not self.isolation.filesystem:
             _remove_tree(workdir)
             return
+        self.retired += 1
         usage = os.statvfs(self.work_root)
-        if (not self.isolation.uid or usage.f_bfree < usage.f_blocks
-                or usage.f_files - usage.f_ffree > RETIRED_INODES):
+        if (not self.isolation.uid or usage.f_bfree < usage.f_blocks or self.retired >= RETIRED_DIRECTORIES
+                or usage.f_files - usage.f_ffree > self.empty_inodes + self.retired):  # it left an empty file
             linux.umount(self.work_root, linux.MNT_DETACH)
             self._mount_work()
 
