@@ -56,7 +56,7 @@ STATUS_FD = 3  # the child's phase pipe: "C" (did not compile) or "R" (running),
 SOURCE_FD = 4  # the code (Python) or source (C++ compile) memfd, closed before any untrusted code runs
 TOKEN_BYTES = 16
 # output_bytes caps each file g++ writes (the object, the static binary: about 2 MB for a contest program)
-COMPILE_LIMITS = Limits(time_s=30.0, memory_bytes=2 * 1024**3, output_bytes=16 * 1024**2, wall_time_s=60.0,
+COMPILE_LIMITS = Limits(time_s=30.0, memory_bytes=1024**3, output_bytes=16 * 1024**2, wall_time_s=60.0,
                         max_threads=64)
 GXX = ("/usr/bin/g++", *CXX_FLAGS, "-static", "-pipe", "-o", "prog", "main.cpp")
 
