@@ -31,7 +31,7 @@ from typing import Any
 
 from alphacode.errors import UserError
 from alphacode.execution.records import MAX_MEMORY_BYTES, MAX_TIME_S
-from alphacode.fileio import atomic_write, atomic_write_text
+from alphacode.fileio import TextFileError, atomic_write, atomic_write_text, read_user_text
 from alphacode.lazy import lazy_import
 from alphacode.splits import SPLITS, file_split, split_of
 
@@ -336,15 +336,9 @@ _SUFFIXES = (".json", ".jsonl", ".parquet")
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProblemFormatError(str(path), "", "no such file") from None
-    except IsADirectoryError:
-        raise ProblemFormatError(str(path), "", "is a directory, expected a problem file") from None
-    except UnicodeDecodeError as err:
-        raise ProblemFormatError(str(path), "", f"not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except OSError as err:
-        raise ProblemFormatError(str(path), "", err.strerror or str(err)) from None
+        return read_user_text(path, "a problem file")
+    except TextFileError as err:
+        raise ProblemFormatError(str(path), "", str(err).removeprefix(f"{path}: ")) from None
 
 
 def _decode_json(text: str, source: str) -> Any:
