@@ -14,6 +14,8 @@ import functools
 import importlib
 import json
 import math
+import os
+import signal
 import sys
 import time
 import unicodedata
@@ -668,6 +670,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"alphacode {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as a shell tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the final flush has somewhere to go
+        return 128 + signal.SIGPIPE
     except Exception as err:
         if "RESOURCE_EXHAUSTED" not in str(err):  # the accelerator's (or host's) memory, as JAX reports it
             raise

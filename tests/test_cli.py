@@ -109,3 +109,12 @@ def test_an_error_from_a_ray_actor_is_its_cause_in_one_line(monkeypatch: pytest.
     assert main(["judge", "x.py", "--problem", "p.json"]) == 2
     assert capsys.readouterr().err == ("alphacode judge: error: max_new_tokens 100000 is over the model's 768 "
                                        "(max_decoder_length)\n")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    """`alphacode ... | head` closes the pipe early: that was a BrokenPipeError traceback."""
+    command = subprocess.Popen([sys.executable, "-m", "alphacode", "model-info", "--config", "41b"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    command.stdout.close()
+    err = command.stderr.read()
+    assert command.wait(timeout=120) == 141 and err == b""
