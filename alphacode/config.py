@@ -32,8 +32,9 @@ from alphacode.provenance import provenance
 
 # Settings a rerun may raise: training on from the last checkpoint is what a rerun is for.
 GROWABLE = ("train.steps", "train.seconds")
-# Settings of the machine a run happens to be on, not of the experiment: a rerun may change them.
-RUNTIME = ("data.threads", "train.prefetch", "train.mesh", "model.attention")
+# Settings of the machine a run happens to be on, or of where it writes its model, not of the experiment: a
+# rerun may change them.
+RUNTIME = ("data.threads", "train.prefetch", "train.mesh", "model.attention", "data.export")
 
 
 @dataclass(frozen=True)
@@ -307,14 +308,19 @@ def record_run(workdir: str | os.PathLike[str], **entries: Any) -> None:
     atomic_write_text(path, json.dumps({**read_run(workdir), **entries}, indent=1))
 
 
-def start_run(experiment: Experiment, workdir: str | os.PathLike[str], leader: bool = True) -> dict[str, Any]:
-    """Refuse a work directory that holds a run of another experiment; on the leader process, record this
-    experiment there before any work starts (``config.json``). Returns what the run records about itself."""
-    resolved = to_json(experiment)
+def check_workdir(experiment: Experiment, workdir: str | os.PathLike[str]) -> None:
+    """Refuse a work directory that holds a run of another experiment (:func:`check_rerun`)."""
     saved = read_run(workdir).get("experiment")
     if saved is not None:
-        check_rerun(saved, resolved, str(workdir))
-    info = {"experiment": resolved, "provenance": provenance()}
+        check_rerun(saved, to_json(experiment), str(workdir))
+
+
+def start_run(experiment: Experiment, workdir: str | os.PathLike[str], leader: bool = True) -> dict[str, Any]:
+    """:func:`check_workdir`, then on the leader process record this experiment there (``config.json``). Called
+    once the data is ready, so a run that failed before leaves nothing that refuses the corrected rerun.
+    Returns what the run records about itself."""
+    check_workdir(experiment, workdir)
+    info = {"experiment": to_json(experiment), "provenance": provenance()}
     if leader:
         record_run(workdir, **info)
     return info

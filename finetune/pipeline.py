@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alphacode.config import Experiment, start_run
+from alphacode.config import Experiment, check_workdir, start_run
 from alphacode.errors import ConfigError, UserError
 from alphacode.execution.sandbox import SandboxOptions
 from alphacode.fileio import atomic_write_text
@@ -202,13 +202,16 @@ def finetune(experiment: Experiment, workdir: str | os.PathLike[str], *, started
         raise ConfigError(f"{data.init}: holds a model of another shape: {differ}; make the experiment's model match")
     experiment.check_vocab(Tokenizer.load(_sources(data)[0]).vocab_size)
     leader = hosts.is_leader()
-    run_info = start_run(experiment, workdir, leader)
+    check_workdir(experiment, workdir)
+    if data.export and Path(data.export).exists() and not Path(data.export).is_dir():
+        raise UserError(f"{data.export}: exists and is not a folder (data.export)")
     hosts.leader_first(lambda: prepare(data, workdir, say), "the data")
     tasks_dir = prepare(data, workdir, lambda _: None, build=False)  # made by now: found
     split_tasks = {split: load_task_shards(tasks_dir / split) for split in ("train", "valid")}
     if not any(data.rates.get(task, 0) > 0 for task in split_tasks["train"]):
         raise UserError(f"{data.problems}: no training examples for the mixture's tasks ({', '.join(data.rates)}) "
                         f"in its train split")
+    run_info = start_run(experiment, workdir, leader)
     source = MixtureRows(split_tasks["train"], data.rates, train.batch_size, data.lengths, seed=train.seed,
                          mlm_rate=data.mlm_rate)
     valid = None

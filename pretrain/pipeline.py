@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alphacode.config import Experiment, start_run
+from alphacode.config import Experiment, check_workdir, start_run
 from alphacode.data import RecordShards, read_shard_manifest
 from alphacode.errors import UserError
 from alphacode.lazy import lazy_import
@@ -148,10 +148,11 @@ def pretrain(experiment: Experiment, workdir: str | os.PathLike[str], *, started
     :meth:`alphacode.hosts.Hosts.initialize`."""
     experiment.check_stage("pretrain")
     leader = hosts.is_leader()
-    run_info = start_run(experiment, workdir, leader)
+    check_workdir(experiment, workdir)
     hosts.leader_first(lambda: prepare(experiment.data, workdir, say), "the data")
     prepared = prepare(experiment.data, workdir, lambda _: None, build=False)  # made by now: found and checked
     experiment.check_vocab(prepared.vocab_size)
+    run_info = start_run(experiment, workdir, leader)
     data, train = experiment.data, experiment.train
     train_rows, valid_rows = (
         PretrainRows(RecordShards(prepared.tokens / split), train.batch_size, data.lengths, seed=train.seed + offset,

@@ -42,7 +42,14 @@ def test_finetune_refuses_public_test_and_valid_files(public_layout: Path, tmp_p
         assert cli_main([*argv, "--allow-eval-splits", "--workdir", str(tmp_path / f"{split}-allowed")]) == 1
         assert started.pop()["run_info"]["experiment"]["data"]["allow_eval_splits"] is True
         assert capsys.readouterr().err.endswith("alphacode finetune: stopped before training\n")
-    assert cli_main(["finetune", "--data", str(public_layout), *small, "--workdir", str(tmp_path / "run")]) == 1
+    afile = tmp_path / "afile.txt"
+    afile.write_text("")
+    argv = ["finetune", "--data", str(public_layout), *small, "--workdir", str(tmp_path / "run")]
+    assert cli_main([*argv, "--set", f"data.export={afile}"]) == 2  # refused before the data, not after training
+    assert capsys.readouterr().err.endswith(f"{afile}: exists and is not a folder (data.export)\n")
+    assert cli_main([*argv, "--set", f"data.export={tmp_path / 'model'}"]) == 1
+    started.pop()
+    assert cli_main(argv) == 1  # the same run writing its model elsewhere (or nowhere) is not another experiment
     call = started.pop()  # the directory: train-* files to train on, valid-* to evaluate
     assert call["run_info"]["experiment"]["data"]["allow_eval_splits"] is False
     assert set(call["source"].tasks) == {"contest", "test_inputs"}

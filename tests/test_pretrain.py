@@ -203,6 +203,8 @@ def test_experiments_resolve_override_and_guard_their_workdir(source: Path, tmp_
         (["--set", "train.learning_rate=nan"], "--set train.learning_rate=nan: expected a finite number"),
         (["--set", "train.learning_rate=0"], "train: out of range: learning_rate=0.0"),
         (["--set", "model.num_kv_heads=0"], "model sizes must be at least 1, got num_kv_heads=0"),
+        (["--set", "model.dtype=float8"], "dtype='float8': expected one of float32, bfloat16, float16"),
+        (["--set", "model.rope_base=0"], "rope_base must be above 1, got 0.0"),
         (["--experiment", str(broken_syntax)], f"{broken_syntax}:1: invalid syntax"),
         (["--experiment", str(raising)], f"{raising}: get_config() failed: RuntimeError: boom"),
     ]:
@@ -214,6 +216,9 @@ def test_experiments_resolve_override_and_guard_their_workdir(source: Path, tmp_
              "model.num_heads=2", "--set", "model.head_dim=16", "--set", "model.d_ff=64", "--set",
              "model.encoder_layers=1", "--set", "model.decoder_layers=1", "--set", "train.batch_size=4",
              "--workdir", str(tmp_path / "run")]
+    assert cli_main([*small, "--steps", "2", "--set", f"data.corpus={tmp_path / 'typo'}"]) == 2
+    assert "typo: no such file" in capsys.readouterr().err  # a run that failed before training records nothing,
+    assert not (tmp_path / "run" / "config.json").exists()  # so the corrected command is not refused
     assert cli_main([*small, "--steps", "2"]) == 0
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["experiment"]["train"]["steps"] == 2 and saved["experiment"]["data"]["lengths"] == [32, 32]

@@ -23,6 +23,7 @@ MASK_ID = UNK_ID
 MLM_RATE = 0.15  # the share of encoder tokens masked for the MLM loss
 MLM_POSITIONS_FRACTION = 0.25  # encoder positions that get vocabulary logits: room for the 15% masked
 ATTENTION_IMPLEMENTATIONS = ("xla", "cudnn")
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,12 @@ class ModelConfig:
             raise ConfigError(f"num_heads ({self.num_heads}) must be a multiple of num_kv_heads ({self.num_kv_heads})")
         if self.head_dim % 2:
             raise ConfigError("head_dim must be even for rotary position embeddings")
+        wrong = [f"{name}={getattr(self, name)!r}" for name in ("dtype", "param_dtype")
+                 if getattr(self, name) not in DTYPES]
+        if wrong:
+            raise ConfigError(f"{', '.join(wrong)}: expected one of {', '.join(DTYPES)}")
+        if not self.rope_base > 1:
+            raise ConfigError(f"rope_base must be above 1, got {self.rope_base}")
         if self.attention not in ATTENTION_IMPLEMENTATIONS:
             raise ConfigError(f"attention must be one of {', '.join(ATTENTION_IMPLEMENTATIONS)}, "
                               f"got {self.attention!r}")
