@@ -173,6 +173,8 @@ def load_experiment(name_or_file: str | os.PathLike[str], overrides: Sequence[st
         raise
     except Exception as err:  # noqa: BLE001 - a mistake in the experiment file: one line naming it
         raise ConfigError(f"{path}: get_config() failed: {type(err).__name__}: {first_line(err)}") from None
+    if not isinstance(config, Experiment):
+        raise ConfigError(f"{path}: get_config() returned {type(config).__name__}, not an Experiment")
     return apply_overrides(config, overrides)
 
 

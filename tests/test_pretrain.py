@@ -193,6 +193,8 @@ def test_experiments_resolve_override_and_guard_their_workdir(source: Path, tmp_
     broken_syntax, raising = tmp_path / "broken.py", tmp_path / "raising.py"
     broken_syntax.write_text("def get_config(:\n")
     raising.write_text("def get_config():\n    raise RuntimeError('boom')\n")
+    returning = tmp_path / "returning.py"
+    returning.write_text("def get_config():\n    pass\n")
     for argv, message in [
         (["--set", "nonexistent.key=1"], "--set nonexistent.key: no field 'nonexistent'"),
         (["--set", "train.steps=five"], "--set train.steps=five: expected int"),
@@ -207,6 +209,7 @@ def test_experiments_resolve_override_and_guard_their_workdir(source: Path, tmp_
         (["--set", "model.rope_base=0"], "rope_base must be above 1, got 0.0"),
         (["--experiment", str(broken_syntax)], f"{broken_syntax}:1: invalid syntax"),
         (["--experiment", str(raising)], f"{raising}: get_config() failed: RuntimeError: boom"),
+        (["--experiment", str(returning)], f"{returning}: get_config() returned NoneType, not an Experiment"),
     ]:
         assert cli_main(["pretrain", *argv, "--workdir", str(tmp_path / "never")]) == 2
         err = capsys.readouterr().err
