@@ -178,3 +178,13 @@ def test_a_directory_as_problem_must_hold_a_problem_file(tmp_path: Path, additio
     holder.mkdir()
     (holder / "addition.json").write_text(addition.read_text())
     assert judge_cli(tmp_path, holder, "a, b = map(int, input().split())\nprint(a + b)\n") == 0
+
+
+def test_judge_refuses_cpp_for_a_function_style_problem(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    problem = {"name": "add", "description": "Write add(a, b).", "entry_point": "add",
+               "public_tests": {"input": ["(1, 2)"], "output": ["3"]}}
+    (tmp_path / "fn.json").write_text(json.dumps(problem))
+    (tmp_path / "add.cpp").write_text("int add(int a, int b) { return a + b; }\n")
+    assert cli_main(["judge", str(tmp_path / "add.cpp"), "--problem", str(tmp_path / "fn.json")]) == 2
+    err = capsys.readouterr().err
+    assert "add is function-style (entry_point 'add'): it takes a Python 3 program" in err and err.count("\n") == 1

@@ -182,7 +182,8 @@ def runnable_code(problem: Problem, code: str, language: str | SandboxLanguage) 
     if problem.entry_point is None:
         return code
     if SandboxLanguage(language) is not SandboxLanguage.PYTHON3:
-        raise ValueError(f"{problem.name}: function-style problems take Python 3 programs, not {language}")
+        raise ValueError(f"{problem.name}: function-style problems take Python 3 programs, not "
+                         f"{SandboxLanguage(language).value}")
     return _FUNCTION_DRIVER.format(source=code, entry_point=problem.entry_point, sentinel=FUNCTION_RESULT_SENTINEL)
 
 
@@ -233,5 +234,8 @@ def judge_file(problem: Problem, program: str | os.PathLike[str], *, language: s
     language = program_language(program, language)
     if not problem.tests(tests):
         raise UserError(f"{problem.name}: field '{tests}_tests': no tests to judge on")
+    if problem.entry_point is not None and language != SandboxLanguage.PYTHON3.value:
+        raise UserError(f"{program}: {problem.name} is function-style (entry_point {problem.entry_point!r}): "
+                        "it takes a Python 3 program")
     with sandbox.open() as box:
         return judge(box, code, language, problem, tests=tests)
