@@ -276,11 +276,12 @@ def _train_command(args: argparse.Namespace, stage: str) -> int:
     hosts and train, then print where the run stands."""
     experiment, workdir = _experiment(args, stage)
     pipeline = importlib.import_module(f"{stage}.pipeline")  # JAX and orbax load with training, not with --help
+    hosts = Hosts(args.coordinator_address, args.num_processes, args.process_id, args.distributed == "auto")
     if args.prepare_only:
         pipeline.prepare(experiment.data, workdir)
         print(f"prepared: {workdir} (carry it, or point data.* at its parts, to train elsewhere)")
         return 0
-    Hosts(args.coordinator_address, args.num_processes, args.process_id, args.distributed == "auto").initialize()
+    hosts.initialize()
     summary = getattr(pipeline, stage)(experiment, workdir, started=args.started)
     if not is_leader():
         return 0

@@ -8,15 +8,18 @@ On CPUs the processes' collectives go over gloo (what tests use on one machine, 
 from __future__ import annotations
 
 import os
+import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from alphacode.errors import ConfigError, UserError
+from alphacode.errors import CommandFailed, ConfigError, UserError, first_line
 from alphacode.lazy import lazy_import
 
 jax = lazy_import("jax")  # the command line names the hosts before anything loads JAX
 multihost_utils = lazy_import("jax.experimental.multihost_utils")
+JOIN_TIMEOUT_S = 300  # how long a process waits for the others to join (JAX's default)
 
 
 class UnsharedWorkdir(UserError):
@@ -45,6 +48,11 @@ class Hosts:
             raise ConfigError("a multi-host run needs all of --coordinator-address, --num-processes and --process-id")
         if self.num_processes is not None and not 0 <= (self.process_id or 0) < self.num_processes:
             raise ConfigError(f"--process-id {self.process_id} is not in 0..{self.num_processes - 1}")
+        if self.coordinator_address is not None:
+            host, _, port = self.coordinator_address.rpartition(":")
+            if not host.strip("[]") or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ConfigError(f"--coordinator-address {self.coordinator_address!r}: expected HOST:PORT, "
+                                  "with a port in 1..65535")
 
     @property
     def distributed(self) -> bool:
@@ -55,11 +63,32 @@ class Hosts:
         if not self.distributed:
             return
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-        if self.auto:
-            jax.distributed.initialize()
-        else:
-            jax.distributed.initialize(coordinator_address=self.coordinator_address, num_processes=self.num_processes,
-                                       process_id=self.process_id)
+        if self.process_id == 0:
+            _check_port_free(int(self.coordinator_address.rpartition(":")[2]))
+        where = "as the cluster says" if self.auto else (f"through {self.coordinator_address} as process "
+                                                        f"{self.process_id} of {self.num_processes}")
+        print(f"joining the run {where} (waiting up to {JOIN_TIMEOUT_S} s for every process)", file=sys.stderr,
+              flush=True)
+        try:
+            if self.auto:
+                jax.distributed.initialize(initialization_timeout=JOIN_TIMEOUT_S)
+            else:
+                jax.distributed.initialize(coordinator_address=self.coordinator_address,
+                                           num_processes=self.num_processes, process_id=self.process_id,
+                                           initialization_timeout=JOIN_TIMEOUT_S)
+        except (RuntimeError, ValueError) as err:  # JAX's own: the coordinator unreachable, a timeout
+            raise CommandFailed(f"could not join the run: {first_line(err)}") from None
+
+
+def _check_port_free(port: int) -> None:
+    """Process 0 starts the coordinator on ``port``: a port something else holds crashed the process in gRPC."""
+    with socket.socket(socket.AF_INET6 if socket.has_ipv6 else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free to a server
+        try:
+            probe.bind(("", port))
+        except OSError as err:
+            raise ConfigError(f"--coordinator-address: port {port} is not free here ({err.strerror}); "
+                              "process 0 starts the coordinator on it") from None
 
 
 def is_leader() -> bool:

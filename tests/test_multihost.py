@@ -139,3 +139,24 @@ def test_a_process_that_cannot_see_the_prepared_data_says_the_hosts_must_share_t
                                           tokenizer=str(ROOT / "alphacode" / "default_model" / "tokenizer.model"))
     with pytest.raises(UnsharedWorkdir, match="needs the same work directory"):
         finetune_pipeline.prepare(data, tmp_path / "finetune", build=False)
+
+
+def test_host_flags_are_checked_at_once(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A coordinator address without a usable port crashed (an IndexError, a segfault in gRPC) or hung."""
+    from alphacode.cli import main as cli_main
+
+    with socket.socket() as busy:
+        busy.bind(("", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        for address, process, message in [
+            ("nonsense", 0, "'nonsense': expected HOST:PORT, with a port in 1..65535"),
+            ("127.0.0.1:abc", 0, "expected HOST:PORT"), (":45200", 0, "expected HOST:PORT"),
+            ("127.0.0.1:99999", 0, "expected HOST:PORT"), ("127.0.0.1:1", 5, "--process-id 5 is not in 0..1"),
+            (f"127.0.0.1:{taken}", 0, f"port {taken} is not free here"),
+        ]:
+            argv = ["pretrain", "--experiment", "pretrain-tiny", "--coordinator-address", address, "--num-processes",
+                    "2", "--process-id", str(process), "--workdir", str(tmp_path / "run")]
+            assert cli_main(argv + (["--prepare-only"] if process else [])) == 2
+            err = capsys.readouterr().err
+            assert message in err and err.count("\n") == 1, err
