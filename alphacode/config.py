@@ -37,6 +37,13 @@ GROWABLE = ("train.steps", "train.seconds")
 RUNTIME = ("data.threads", "train.prefetch", "train.mesh", "model.attention", "data.export")
 
 
+def check_ranges(section: str, settings: Any, ranges: Mapping[str, bool], need: str) -> None:
+    """One line naming every setting of ``section`` whose range check failed; ``need`` states the ranges."""
+    wrong = [f"{name}={getattr(settings, name)}" for name, ok in ranges.items() if not ok]
+    if wrong:
+        raise ConfigError(f"{section}: out of range: {', '.join(wrong)} ({need})")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation and bookkeeping of one training run. ``batch_size`` is the global batch (all processes),
@@ -81,11 +88,9 @@ class TrainConfig:
         ranges = {"learning_rate": 0 < self.learning_rate < math.inf, "grad_clip": 0 < self.grad_clip < math.inf,
                   "weight_decay": 0 <= self.weight_decay < math.inf,
                   "final_lr_fraction": 0 <= self.final_lr_fraction <= 1, "adam_b1": 0 <= self.adam_b1 < 1,
-                  "adam_b2": 0 <= self.adam_b2 < 1}
-        wrong = [f"{name}={getattr(self, name)}" for name, ok in ranges.items() if not ok]
-        if wrong:
-            raise ConfigError(f"train: out of range: {', '.join(wrong)} (need learning_rate and grad_clip > 0, "
-                              "weight_decay >= 0, final_lr_fraction in [0, 1], adam_b1 and adam_b2 in [0, 1))")
+                  "adam_b2": 0 <= self.adam_b2 < 1, "seed": self.seed >= 0}
+        check_ranges("train", self, ranges, "need learning_rate and grad_clip > 0, weight_decay and seed >= 0, "
+                     "final_lr_fraction in [0, 1], adam_b1 and adam_b2 in [0, 1)")
         if self.prefetch < 0 or self.keep_checkpoints < 1:
             raise ConfigError(f"train.prefetch must be at least 0 and keep_checkpoints at least 1: {self}")
         for name in ("warmup_steps", "checkpoint_every", "eval_every", "log_every"):
@@ -119,6 +124,13 @@ class Experiment:
     data: Any
     loss: Any
 
+    def check_lengths(self) -> None:
+        """Refuse example lengths the model cannot take (checked once every override is in)."""
+        lengths, model = getattr(self.data, "lengths", None), self.model
+        if lengths is not None and (lengths[0] > model.max_encoder_length or lengths[1] > model.max_decoder_length):
+            raise ConfigError(f"data.lengths={tuple(lengths)} exceed the model's max_encoder_length and "
+                              f"max_decoder_length ({model.max_encoder_length}, {model.max_decoder_length})")
+
     def check_stage(self, stage: str) -> None:
         """Refuse to run this experiment with another stage's command."""
         if self.stage != stage:
@@ -137,7 +149,7 @@ def experiment_file(name_or_file: str | os.PathLike[str]) -> Path:
     given = Path(name_or_file)
     if given.suffix == ".py" or len(given.parts) > 1:
         if not given.is_file():
-            raise ConfigError(f"{given}: no such experiment file")
+            raise ConfigError(f"{given}: {'is a directory, not' if given.is_dir() else 'no such'} experiment file")
         return given
     spec = importlib.util.find_spec("configs")
     folders = list(spec.submodule_search_locations or []) if spec else []
@@ -175,7 +187,9 @@ def load_experiment(name_or_file: str | os.PathLike[str], overrides: Sequence[st
         raise ConfigError(f"{path}: get_config() failed: {type(err).__name__}: {first_line(err)}") from None
     if not isinstance(config, Experiment):
         raise ConfigError(f"{path}: get_config() returned {type(config).__name__}, not an Experiment")
-    return apply_overrides(config, overrides)
+    experiment = apply_overrides(config, overrides)
+    experiment.check_lengths()
+    return experiment
 
 
 def apply_overrides(config: Any, overrides: Sequence[str]) -> Any:

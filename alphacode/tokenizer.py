@@ -32,13 +32,17 @@ from typing import Any
 
 import sentencepiece as spm
 
-from alphacode.errors import ConfigError
+from alphacode.errors import ConfigError, UserError
 from alphacode.fileio import atomic_write_bytes, make_dirs
 from alphacode.model.config import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 DEFAULT_MAX_CHARACTERS = 60_000_000
 SENTENCE_BYTES = 4096  # training text is cut on line boundaries into pieces of at most this many bytes
 _META = "\u2581"
+
+
+class TokenizerError(UserError, ValueError):
+    """A file that is not a SentencePiece model this project can use; the message is one line naming it."""
 
 
 class Tokenizer:
@@ -52,14 +56,14 @@ class Tokenizer:
         try:
             processor.load_from_serialized_proto(model_proto)
         except (RuntimeError, OSError, TypeError) as error:
-            raise ValueError(f"{name}: not a SentencePiece model ({error})") from None
+            raise TokenizerError(f"{name}: not a SentencePiece model ({error})") from None
         specials = (processor.pad_id(), processor.bos_id(), processor.eos_id(), processor.unk_id())
         if specials != (PAD_ID, BOS_ID, EOS_ID, UNK_ID):
-            raise ValueError(f"{name}: special ids (pad, bos, eos, unk) are {specials}, the model needs "
+            raise TokenizerError(f"{name}: special ids (pad, bos, eos, unk) are {specials}, the model needs "
                              f"{(PAD_ID, BOS_ID, EOS_ID, UNK_ID)}")
         meta_ids = [processor.piece_to_id(f"<0x{byte:02X}>") for byte in _META.encode()]
         if not all(processor.is_byte(i) for i in meta_ids):
-            raise ValueError(f"{name}: model was not trained with byte_fallback=True, so it is not lossless")
+            raise TokenizerError(f"{name}: model was not trained with byte_fallback=True, so it is not lossless")
         self._processor = processor
         self._proto = model_proto
         self._meta_ids = meta_ids
@@ -73,7 +77,7 @@ class Tokenizer:
         except FileNotFoundError:
             raise FileNotFoundError(f"{path}: tokenizer model not found") from None
         except IsADirectoryError:
-            raise ValueError(f"{path}: is a directory, expected a SentencePiece .model file") from None
+            raise TokenizerError(f"{path}: is a directory, expected a SentencePiece .model file") from None
         return cls(proto, name=str(path))
 
     def save(self, path: str | Path) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alphacode.config import Experiment, check_workdir, start_run
+from alphacode.config import Experiment, check_ranges, check_workdir, start_run
 from alphacode.errors import ConfigError, UserError
 from alphacode.execution.sandbox import SandboxOptions
 from alphacode.fileio import atomic_write_text
@@ -96,8 +96,11 @@ class FinetuneData:
         if self.export_weights not in WEIGHT_FORMATS:
             raise ConfigError(f"data.export_weights must be one of {', '.join(WEIGHT_FORMATS)}, "
                               f"got {self.export_weights!r}")
-        if not 0 <= self.mlm_rate < 1:
-            raise ConfigError(f"data.mlm_rate must be in [0, 1), got {self.mlm_rate}")
+        ranges = {"max_files": self.max_files >= 0, "max_functions": self.max_functions >= 0,
+                  "threads": self.threads >= 0, "shards": self.shards >= 1, "lengths": min(self.lengths) >= 1,
+                  "mlm_rate": 0 <= self.mlm_rate < 1}
+        check_ranges("data", self, ranges, "need max_files, max_functions and threads >= 0, shards and lengths "
+                     ">= 1, mlm_rate in [0, 1)")
 
 
 def _sources(data: FinetuneData) -> tuple[Path, Path | None]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alphacode.config import Experiment, check_workdir, start_run
+from alphacode.config import Experiment, check_ranges, check_workdir, start_run
 from alphacode.data import RecordShards, read_shard_manifest
 from alphacode.errors import UserError
 from alphacode.lazy import lazy_import
@@ -65,8 +65,11 @@ class PretrainData:
     max_file_tokens: int = 0
 
     def __post_init__(self) -> None:
-        if self.max_file_tokens < 0:
-            raise ValueError(f"max_file_tokens must be 0 (all) or positive, not {self.max_file_tokens}")
+        ranges = {"max_files": self.max_files >= 0, "max_file_tokens": self.max_file_tokens >= 0,
+                  "threads": self.threads >= 0, "shards": self.shards >= 1, "lengths": min(self.lengths) >= 1,
+                  "mlm_rate": 0 <= self.mlm_rate < 1, "prefix_fraction": 0 < self.prefix_fraction <= 1}
+        check_ranges("data", self, ranges, "need max_files, max_file_tokens and threads >= 0 (0: all, or one per "
+                     "core), shards and lengths >= 1, mlm_rate in [0, 1), prefix_fraction in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,10 @@ def prepare(data: PretrainData, workdir: str | os.PathLike[str], say: Callable[[
     for given, what in ((data.tokenizer, "data.tokenizer"), (data.tokens, "data.tokens")):
         if given and not Path(given).exists():
             raise UserError(f"{given}: no such file or directory ({what})")
+    if data.tokenizer and not Path(data.tokenizer).is_file():
+        raise UserError(f"{data.tokenizer}: not a file; expected a tokenizer .model file (data.tokenizer)")
+    if data.tokens and not Path(data.tokens).is_dir():
+        raise UserError(f"{data.tokens}: not a folder; expected record shards, as --prepare-only makes (data.tokens)")
     if not build and not (tokenizer_file.exists() and tokens.is_dir()):
         raise hosts.UnsharedWorkdir(root)
     corpus = root / "corpus"

@@ -155,7 +155,7 @@ def test_finetune_runs_with_each_switch(tmp_path: Path, pretrained: Path) -> Non
 
 @pytest.mark.parametrize(("changes", "message"), [
     ({"rates": {"contset": 1.0}}, "no such task contset"), ({"rates": {"contest": 0.0}}, "at least one positive"),
-    ({"export_weights": "int4"}, "export_weights must be one of"), ({"mlm_rate": 1.5}, "mlm_rate must be in")])
+    ({"export_weights": "int4"}, "export_weights must be one of"), ({"mlm_rate": 1.5}, "data: out of range: mlm_rate=1.5")])
 def test_bad_data_settings_are_refused_by_name(changes: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         FinetuneData(**changes)
