@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from alphacode.errors import ConfigError, first_line
-from alphacode.fileio import atomic_write_text, make_dirs, read_json_file
+from alphacode.fileio import atomic_write_bytes, atomic_write_text, make_dirs, read_json_file
 from alphacode.model.config import ModelConfig
 from alphacode.provenance import provenance
 
@@ -331,13 +331,18 @@ def check_workdir(experiment: Experiment, workdir: str | os.PathLike[str]) -> No
         check_rerun(saved, to_json(experiment), str(workdir))
 
 
-def start_run(experiment: Experiment, workdir: str | os.PathLike[str], leader: bool = True) -> dict[str, Any]:
-    """:func:`check_workdir`, then on the leader process record this experiment there (``config.json``). Called
-    once the data is ready, so a run that failed before leaves nothing that refuses the corrected rerun.
-    Returns what the run records about itself."""
+def start_run(experiment: Experiment, workdir: str | os.PathLike[str], tokenizer: Path, leader: bool = True
+              ) -> dict[str, Any]:
+    """:func:`check_workdir`, then on the leader process record this experiment there (``config.json``) with a
+    copy of its ``tokenizer`` (so the run loads as a model by itself, wherever its data came from). Called once
+    the data is ready, so a run that failed before leaves nothing that refuses the corrected rerun. Returns
+    what the run records about itself."""
     check_workdir(experiment, workdir)
     info = {"experiment": to_json(experiment), "provenance": provenance()}
     if leader:
+        own = make_dirs(workdir) / "tokenizer.model"
+        if not own.exists():
+            atomic_write_bytes(own, tokenizer.read_bytes())
         record_run(workdir, **info)
     return info
 

@@ -214,7 +214,7 @@ def finetune(experiment: Experiment, workdir: str | os.PathLike[str], *, started
     if not any(data.rates.get(task, 0) > 0 for task in split_tasks["train"]):
         raise UserError(f"{data.problems}: no training examples for the mixture's tasks ({', '.join(data.rates)}) "
                         f"in its train split")
-    run_info = start_run(experiment, workdir, leader)
+    run_info = start_run(experiment, workdir, _sources(data)[0], leader)
     source = MixtureRows(split_tasks["train"], data.rates, train.batch_size, data.lengths, seed=train.seed,
                          mlm_rate=data.mlm_rate)
     valid = None

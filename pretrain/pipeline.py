@@ -159,7 +159,7 @@ def pretrain(experiment: Experiment, workdir: str | os.PathLike[str], *, started
     hosts.leader_first(lambda: prepare(experiment.data, workdir, say), "the data")
     prepared = prepare(experiment.data, workdir, lambda _: None, build=False)  # made by now: found and checked
     experiment.check_vocab(prepared.vocab_size)
-    run_info = start_run(experiment, workdir, leader)
+    run_info = start_run(experiment, workdir, prepared.tokenizer, leader)
     data, train = experiment.data, experiment.train
     train_rows, valid_rows = (
         PretrainRows(RecordShards(prepared.tokens / split), train.batch_size, data.lengths, seed=train.seed + offset,

@@ -51,6 +51,8 @@ def test_finetune_refuses_public_test_and_valid_files(public_layout: Path, tmp_p
     started.pop()
     assert cli_main(argv) == 1  # the same run writing its model elsewhere (or nowhere) is not another experiment
     call = started.pop()  # the directory: train-* files to train on, valid-* to evaluate
+    # the run keeps its tokenizer, so `--checkpoint` on it finds one wherever data.tokenizer was
+    assert (tmp_path / "run" / "tokenizer.model").read_bytes() == Path(TOKENIZER).read_bytes()
     assert call["run_info"]["experiment"]["data"]["allow_eval_splits"] is False
     assert set(call["source"].tasks) == {"contest", "test_inputs"}
 
