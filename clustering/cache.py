@@ -47,28 +47,28 @@ class ExecutionCache:
     >>> cache.verdicts([(code, "python3")], problem.public_tests, limits)   # answered from memory
     """
 
-    def __init__(self, executor: Executor) -> None:
-        self.executor = executor
+    def __init__(self, executor: Executor, progress: bool = False) -> None:
+        self.executor, self.progress = executor, progress  # progress: a bar per batch, labelled by the caller
         self._kept: dict[tuple[str, str, Limits], Any] = {}
         self.executions = 0
         self.hits = 0
 
     def verdicts(self, programs: Sequence[tuple[str, str]], tests: Sequence[Test], limits: Limits,
-                 function_style: bool = False) -> list[list[Verdict]]:
+                 function_style: bool = False, label: str = "judging") -> list[list[Verdict]]:
         """Each program's verdict on each test; ``programs`` are ``(code, language)`` pairs."""
         keys = [_key("verdict", str(function_style), t.input, t.output) for t in tests]
         return self._run(programs, [t.input for t in tests], keys, limits,
-                         lambda j, outcome: test_verdict(outcome, tests[j].output, function_style))
+                         lambda j, outcome: test_verdict(outcome, tests[j].output, function_style), label)
 
     def runs(self, programs: Sequence[tuple[str, str]], inputs: Sequence[str], limits: Limits,
-             function_style: bool = False) -> list[list[Ran]]:
+             function_style: bool = False, label: str = "running") -> list[list[Ran]]:
         """How each program ended on each input, and what it did (:func:`clustering.signatures.behaviour`)."""
         keys = [_key("run", str(function_style), data) for data in inputs]
         return self._run(programs, inputs, keys, limits,
-                         lambda j, outcome: Ran(outcome.status, behaviour(outcome, function_style)))
+                         lambda j, outcome: Ran(outcome.status, behaviour(outcome, function_style)), label)
 
     def _run(self, programs: Sequence[tuple[str, str]], inputs: Sequence[str], keys: Sequence[str], limits: Limits,
-             keep: Callable[[int, Outcome], Any]) -> list[list[Any]]:
+             keep: Callable[[int, Outcome], Any], label: str) -> list[list[Any]]:
         """``keep(j, outcome)`` for every program on every ``inputs[j]`` (cached under ``keys[j]``); the missing
         pairs run in executor batches of one job per program, over all its missing inputs (as many jobs a batch as
         :data:`OUTPUT_BUDGET` holds at the output cap, and at least four per worker)."""
@@ -85,7 +85,7 @@ class ExecutionCache:
                 owners.append((key, missing))
         step = max(4 * self.executor.workers, OUTPUT_BUDGET // (max(1, len(inputs)) * limits.output_bytes))
         for start in range(0, len(jobs), step):
-            batch = self.executor.run_batch(jobs[start:start + step])
+            batch = self.executor.run_batch(jobs[start:start + step], progress=label if self.progress else None)
             for (key, missing), outcomes in zip(owners[start:start + step], batch):
                 for j, outcome in zip(missing, outcomes):
                     self._kept[(key, keys[j], limits)] = keep(j, outcome)

@@ -146,7 +146,7 @@ class SelectionRun:
         fresh = [e for e in new.values() if e.rejection is None]
         tests = self.problem.public_tests
         verdicts = self.cache.verdicts([(e.runnable, e.language) for e in fresh], tests, self.limits,
-                                       self.function_style)
+                                       self.function_style, label="filtering")
         for entry, row in zip(fresh, verdicts):
             entry.rejection = next((v.value for v in row if v is not Verdict.ACCEPTED), None)
         self._entries.update(new)  # the pool changes only once the batch is filtered
@@ -180,7 +180,7 @@ class SelectionRun:
             proposed = self.generator.generate(self.problem, OVERSAMPLE * self.num_inputs, self.seed)
             self._proposed = [i for i in dict.fromkeys(proposed) if i not in public]
         runs = self.cache.runs([(e.runnable, e.language) for e in validators], self._proposed,
-                               self.generated_limits, self.function_style)
+                               self.generated_limits, self.function_style, label="validating inputs")
         kept = [data for j, data in enumerate(self._proposed)
                 if 2 * sum(r[j].status is Status.OK for r in runs) > len(validators)]
         self._inputs, self._validated_by = tuple(kept[:self.num_inputs]), keys
@@ -199,7 +199,7 @@ class SelectionRun:
             if positions:
                 survivors.append((entry, positions))
         runs = self.cache.runs([(e.runnable, e.language) for e, _ in survivors], inputs, self.generated_limits,
-                               self.function_style)
+                               self.function_style, label="clustering")
         programs = []
         for (entry, positions), results in zip(survivors, runs):
             scores = [s for p in positions if (s := self._sample_scores[p]) is not None]

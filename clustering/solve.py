@@ -22,6 +22,7 @@ import dataclasses
 import itertools
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -137,8 +138,8 @@ def select(problem: Problem, candidates: str | os.PathLike[str] | Iterable[Candi
     if isinstance(candidates, (str, os.PathLike)):
         candidates = read_candidates(candidates, problem.name, completion_prompt(problem))
     with executor.open(address) as box:
-        result = select_submissions(problem, candidates, ExecutionCache(box), strategy=strategy,
-                                    num_inputs=num_inputs, seed=seed)
+        result = select_submissions(problem, candidates, ExecutionCache(box, progress=sys.stderr.isatty()),
+                                    strategy=strategy, num_inputs=num_inputs, seed=seed)
         return dataclasses.replace(result, execution=box.report())
 
 
