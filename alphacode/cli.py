@@ -657,7 +657,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 once the work happened, 2 for user mistakes, 1 for failed work)."""
     started = time.perf_counter()
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:  # named by the subcommand they were given to (argparse's top-level message names none)
+        print(f"alphacode {args.command}: error: unrecognized arguments: {' '.join(unknown)} "
+              f"(see alphacode {args.command} --help)", file=sys.stderr)
+        return EXIT_USAGE
     args.started = started
     handler: Callable[[argparse.Namespace], int] = args.func
     try:

@@ -137,6 +137,17 @@ def _row_fault(rows: list[dict[str, Any]], problem_id: str, unit: int) -> str | 
     return None
 
 
+
+def _difference(old: Any, new: Any, key: str = "") -> tuple[str, Any, Any] | None:
+    """The first setting (by dotted key, in sorted order) where ``new`` differs from ``old``; None if equal."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for name in sorted(set(old) | set(new)):
+            found = _difference(old.get(name), new.get(name), f"{key}.{name}" if key else name)
+            if found is not None:
+                return found
+        return None
+    return None if old == new else (key, old, new)
+
 class SampleStore:
     """A store directory. Readers only need the path; the one writer opens it with :meth:`open_for_writing`."""
 
@@ -273,12 +284,11 @@ class SampleStore:
         if (self.root / MANIFEST).exists():
             manifest = self.manifest()
             written = {**manifest["settings"], "unit_size": manifest["unit_size"]}
-            asked = {**settings, "unit_size": unit_size}
-            for key in sorted(set(written) | set(asked)):
-                old, new = written.get(key), asked.get(key)
-                if old != new:
-                    raise StoreError(f"{self.root}: written with {key}={json.dumps(old)}, not {json.dumps(new)}; "
-                                     f"rerun with the same settings or use a new store")
+            differing = _difference(written, {**settings, "unit_size": unit_size})
+            if differing is not None:
+                key, old, new = differing
+                raise StoreError(f"{self.root}: written with {key}={json.dumps(old)}, not {json.dumps(new)}; "
+                                 f"rerun with the same settings or use a new store")
         else:
             manifest = {"format": FORMAT, "settings": settings, "unit_size": unit_size, "problems": {}}
         for problem_id, samples in problems.items():

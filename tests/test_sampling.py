@@ -393,3 +393,14 @@ def test_when_every_worker_is_gone_the_run_stops_and_a_rerun_completes_it(
     summary = run_sampling(problems, load_model(tiny_model_dir), tmp_path / "store", SAMPLES, **kwargs)
     assert (summary.units_skipped, summary.units_written) == (2, 4)
     assert _read(tmp_path / "store") == _read(reference_store)
+
+
+def test_a_store_of_other_settings_names_the_setting_that_differs(tmp_path: Path) -> None:
+    """The message held both settings dicts whole (about 400 characters) and never said which setting differed."""
+    sampling = {"batch_size": 32, "max_new_tokens": 512, "temperatures": [0.25]}
+    with SampleStore.open_for_writing(tmp_path, {**SETTINGS, "sampling": sampling}, {}, 8):
+        pass
+    other = {**SETTINGS, "sampling": {**sampling, "max_new_tokens": 16}}
+    with pytest.raises(StoreError, match=r"written with sampling\.max_new_tokens=512, not 16; rerun"):
+        with SampleStore.open_for_writing(tmp_path, other, {}, 8):
+            pass

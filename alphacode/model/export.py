@@ -191,6 +191,8 @@ def _load_export(path: Path, payload: dict[str, Any], config_file: Path) -> Any:
 def _model_dir(path: str | os.PathLike[str] | None) -> Path:
     """``path``, or the bundled default model's directory when it is there."""
     if path is not None:
+        if Path(path).is_file():
+            raise ModelFormatError(f"{path}: a file; expected a model export or training directory")
         return Path(path)
     if not (DEFAULT_MODEL_DIR / "config.json").is_file():
         raise ModelFormatError(f"no bundled default model at {DEFAULT_MODEL_DIR}; pass --checkpoint DIR")

@@ -66,7 +66,8 @@ def parse_mesh(spec: str) -> dict[str, int]:
     for part in filter(None, (p.strip() for p in spec.split(","))):
         name, _, value = part.partition("=")
         if name not in sizes or not value.isdigit() or int(value) < 1:
-            raise ConfigError(f"bad mesh axis {part!r}: expected NAME=SIZE with NAME in {', '.join(MESH_AXES)}")
+            raise ConfigError(f"bad mesh axis {part!r}: expected NAME=SIZE with NAME in {', '.join(MESH_AXES)} "
+                              "and a SIZE of at least 1")
         if name in seen:
             raise ConfigError(f"mesh {spec!r}: axis {name!r} given twice")
         seen.add(name)
