@@ -74,6 +74,12 @@ def test_a_flag_mistake_is_one_line_and_exit_2(capsys: pytest.CaptureFixture) ->
             main(argv)
         err = capsys.readouterr().err
         assert info.value.code == 2 and err.count("\n") == 1 and ": error: " in err and "--help)" in err
+    assert main(["solve", "x.json", "--top-q", "0"]) == 2  # named by the subcommand it was given to
+    assert capsys.readouterr().err == ("alphacode solve: error: unrecognized arguments: --top-q 0 "
+                                       "(see alphacode solve --help)\n")
+    config = ROOT / "alphacode" / "default_model" / "config.json"
+    assert main(["sample", "--problems", "examples", "--out", "x", "--checkpoint", str(config)]) == 2
+    assert capsys.readouterr().err.endswith(f"{config}: a file; expected a model export or training directory\n")
 
 
 def test_running_out_of_device_memory_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
