@@ -66,15 +66,15 @@ class TextFileError(UserError, ValueError):
 
 
 def read_user_text(path: str | os.PathLike[str], expected: str) -> str:
-    """The UTF-8 text of ``path``, gunzipped when its name ends in ``.gz``; a missing, unreadable or
-    binary file raises :class:`TextFileError` (``expected`` names what a directory should have been,
-    e.g. "a program file")."""
+    """The UTF-8 text of ``path`` (a leading byte-order mark dropped, as editors on Windows write one),
+    gunzipped when its name ends in ``.gz``; a missing, unreadable or binary file raises :class:`TextFileError`
+    (``expected`` names what a directory should have been, e.g. "a program file")."""
     path = Path(path)
     try:
         if path.suffix == ".gz":
-            with gzip.open(path, "rt", encoding="utf-8") as handle:
+            with gzip.open(path, "rt", encoding="utf-8-sig") as handle:
                 return handle.read()
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise TextFileError(f"{path}: no such file") from None
     except IsADirectoryError:

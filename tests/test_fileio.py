@@ -58,3 +58,11 @@ def test_a_json_file_is_its_value_none_if_missing_and_one_line_if_broken(tmp_pat
         with pytest.raises(UserError, match=re.escape(reason)) as caught:
             read_json_file(tmp_path / name, UserError)
         assert str(tmp_path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_text(tmp_path: Path) -> None:
+    """Problem files saved by Windows editors start with one; json.loads refused them."""
+    (tmp_path / "p.json").write_bytes(b'\xef\xbb\xbf{"a": 1}')
+    (tmp_path / "p.json.gz").write_bytes(gzip.compress(b'\xef\xbb\xbf{"a": 1}'))
+    assert read_user_text(tmp_path / "p.json", "a file") == '{"a": 1}'
+    assert read_json_file(tmp_path / "p.json.gz", UserError) == {"a": 1}
