@@ -143,14 +143,16 @@ def prepare(data: FinetuneData, workdir: str | os.PathLike[str], say: Callable[[
     if held_out and "train" not in files and not data.allow_eval_splits:
         raise UserError(f"{held_out[0]}: named as a public {file_split(held_out[0])}-split file; fine-tuning trains on "
                         f"train-*.parquet files only (set data.allow_eval_splits=true to train on it anyway)")
+    # the problems first: a broken file is said in seconds, not after the corpus is mined
+    problems = {split: load_problems(data.problems, split, by_file_name=not data.allow_eval_splits)
+                for split in ("train", "valid")}
     if corpus is None and any(data.rates.get(task, 0) > 0 for task in MINED_TASKS):
         corpus = Path(workdir) / "corpus"
         ensure_corpus(corpus, data.corpus_sources, data.max_files or None, say)
     mined = mine(corpus, data, say) if corpus is not None else {}
     counts = {}
     for split in ("train", "valid"):
-        problems = load_problems(data.problems, split, by_file_name=not data.allow_eval_splits)
-        manifests = write_task_shards(task_rows(problems, mined, split), encode, out / split, data.shards)
+        manifests = write_task_shards(task_rows(problems[split], mined, split), encode, out / split, data.shards)
         counts[split] = {task: m["records"] for task, m in manifests.items()}
     atomic_write_text(out / DONE, json.dumps(counts, indent=1))
     say("examples: " + "; ".join(f"{split} " + (", ".join(f"{task} {n}" for task, n in tasks.items()) or "none")
