@@ -237,6 +237,8 @@ def test_experiments_resolve_override_and_guard_their_workdir(source: Path, tmp_
     assert "resumed from step 2" in out and "speed: not measured (one step)" in out and "nan" not in out, out
     assert cli_main([*small, "--steps", "3"]) == 0
     assert "nothing to train: " in capsys.readouterr().out
+    assert cli_main([*small, "--steps", "3", "--set", "data.vocab_size=700", "--prepare-only"]) == 2
+    assert "tokenizer.model: made here with 600 pieces, but data.vocab_size is 700" in capsys.readouterr().err
     assert cli_main([*small, "--steps", "3", "--set", "train.learning_rate=0.1", "--set", "data.mlm_rate=0.2"]) == 2
     err = capsys.readouterr().err
     assert "differs in data.mlm_rate, train.learning_rate" in err and err.count("\n") == 1
