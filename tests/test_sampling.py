@@ -404,3 +404,11 @@ def test_a_store_of_other_settings_names_the_setting_that_differs(tmp_path: Path
     with pytest.raises(StoreError, match=r"written with sampling\.max_new_tokens=512, not 16; rerun"):
         with SampleStore.open_for_writing(tmp_path, other, {}, 8):
             pass
+
+
+def test_a_folder_of_other_files_is_not_made_a_store(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(StoreError, match="a folder that holds other files, not a sample store"):
+        with SampleStore.open_for_writing(tmp_path, SETTINGS, {}, 8):
+            pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
