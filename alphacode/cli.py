@@ -345,8 +345,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    writing = store.SampleStore(args.store).being_written()
     samples, problems = store.export_store(args.store, args.out)
     print(f"exported {samples} samples of {problems} problems from {args.store} to {args.out}")
+    if writing:
+        print(f"note: a sampling job was still writing {args.store}: this is what it had stored so far",
+              file=sys.stderr)
     return 0
 
 

@@ -249,6 +249,17 @@ class SampleStore:
 
     # writing --------------------------------------------------------------------------------------
 
+    def being_written(self) -> bool:
+        """Whether a sampling job holds the store open for writing now (its lock is taken)."""
+        try:
+            with open(self.root / ".lock") as lock:  # read-only: no lock file where there was none
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        return False
+
     @classmethod
     @contextmanager
     def open_for_writing(cls, root: str | os.PathLike[str], settings: Mapping[str, Any],

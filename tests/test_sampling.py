@@ -412,3 +412,11 @@ def test_a_folder_of_other_files_is_not_made_a_store(tmp_path: Path) -> None:
         with SampleStore.open_for_writing(tmp_path, SETTINGS, {}, 8):
             pass
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_store_being_written_says_so(tmp_path: Path) -> None:
+    """`export` of a store a sampling job is still writing exported what was there without a word."""
+    assert not SampleStore(tmp_path / "none").being_written() and not (tmp_path / "none").exists()
+    with SampleStore.open_for_writing(tmp_path / "store", SETTINGS, {}, 8):
+        assert SampleStore(tmp_path / "store").being_written()
+    assert not SampleStore(tmp_path / "store").being_written()
