@@ -115,6 +115,14 @@ def read_json_file(path: str | os.PathLike[str], error: Callable[[str], Exceptio
         raise error(f"{path}: not JSON ({json_error(err)})") from None
 
 
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except JSON_ERRORS:
+        return False
+    return True
+
+
 def read_json_lines(path: str | os.PathLike[str], error: type[ValueError]) -> Iterator[tuple[str, Any]]:
     """("FILE:N", value) for every non-blank line of a JSON Lines file (``.gz`` too); an unreadable
     file, or a line that is not JSON, raises ``error`` naming the file (and line)."""
@@ -129,5 +137,7 @@ def read_json_lines(path: str | os.PathLike[str], error: type[ValueError]) -> It
         try:
             value = json.loads(line)
         except JSON_ERRORS as err:
+            if _is_json(text):  # a pretty-printed file
+                raise error(f"{path}: one JSON document, not JSON Lines (one JSON value per line)") from None
             raise error(f"{where}: not JSON ({json_error(err)})") from None
         yield where, value

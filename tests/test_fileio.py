@@ -66,3 +66,9 @@ def test_a_byte_order_mark_is_not_part_of_the_text(tmp_path: Path) -> None:
     (tmp_path / "p.json.gz").write_bytes(gzip.compress(b'\xef\xbb\xbf{"a": 1}'))
     assert read_user_text(tmp_path / "p.json", "a file") == '{"a": 1}'
     assert read_json_file(tmp_path / "p.json.gz", UserError) == {"a": 1}
+
+
+def test_a_pretty_printed_json_file_is_named_as_not_json_lines(tmp_path: Path) -> None:
+    (tmp_path / "tasks.jsonl").write_text('[\n {"task_id": "a"}\n]\n')
+    with pytest.raises(UserError, match="tasks.jsonl: one JSON document, not JSON Lines"):
+        list(read_json_lines(tmp_path / "tasks.jsonl", UserError))
