@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,7 +50,7 @@ from evaluation.humaneval import judge_hidden
 from sampling.candidate import Candidate, program_key
 from sampling.distributed import run_sampling
 from sampling.model_sampler import SamplingConfig
-from sampling.store import import_candidates, iter_candidates
+from sampling.store import OtherSettings, import_candidates, iter_candidates
 
 matplotlib = lazy_import("matplotlib")  # only to draw solve_rate.png
 plt = lazy_import("matplotlib.pyplot")
@@ -407,6 +407,16 @@ def _file_digest(path: str | os.PathLike[str]) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+
+@contextlib.contextmanager
+def _report_of_its_own(report_dir: str | os.PathLike[str]) -> Iterator[None]:
+    """A report folder's samples belong to the run that made them: another run is told to use another folder."""
+    try:
+        yield
+    except OtherSettings as err:
+        raise UserError(f"{report_dir}: holds the samples of another contest run ({err.written}); "
+                        "use another --report") from None
+
 def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] | None,
                 report_dir: str | os.PathLike[str], config: ContestConfig, sampling: SamplingConfig,
                 settings: Mapping[str, Any], address: str | None = None, workers: int | None = None,
@@ -425,6 +435,7 @@ def run_contest(problems: Sequence[Problem], model_dir: str | os.PathLike[str] |
     store_dir = Path(report_dir) / "samples"
     options = ExecutorOptions(executor, SandboxOptions(unsafe_no_isolation=config.unsafe_no_isolation))
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_report_of_its_own(report_dir))
         if samples_file is not None:
             started = time.perf_counter()
             drawn = read_samples_file(samples_file, judged, config.samples, partial)

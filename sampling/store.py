@@ -62,6 +62,14 @@ class StoreError(UserError, ValueError):
     """A store that cannot be used as asked (other settings, busy, unreadable); the message is one line."""
 
 
+class OtherSettings(StoreError):
+    """The store was written with another ``key`` setting (or unit size) than a writer asks for."""
+
+    def __init__(self, root: Path, key: str, old: Any, new: Any) -> None:
+        self.written = f"written with {key}={json.dumps(old)}, not {json.dumps(new)}"
+        super().__init__(f"{root}: {self.written}; rerun with the same settings or use a new store")
+
+
 class CorruptUnit(StoreError):
     """A unit file that fails verification: unreadable, a page checksum, its rows, or a text against its hash."""
 
@@ -301,8 +309,7 @@ class SampleStore:
             differing = _difference(written, {**settings, "unit_size": unit_size})
             if differing is not None:
                 key, old, new = differing
-                raise StoreError(f"{self.root}: written with {key}={json.dumps(old)}, not {json.dumps(new)}; "
-                                 f"rerun with the same settings or use a new store")
+                raise OtherSettings(self.root, key, old, new)
         else:
             manifest = {"format": FORMAT, "settings": settings, "unit_size": unit_size, "problems": {}}
         for problem_id, samples in problems.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 from pathlib import Path
@@ -89,8 +90,6 @@ def test_cli_rejects_bad_requests(tmp_path: Path, capsys: pytest.CaptureFixture)
 
 def write_samples_file(path: Path, problems: list[Problem]) -> None:
     """The pools of :func:`pool_of` as ``draw_samples.py`` writes them, interleaved with another problem's rows."""
-    import gzip
-
     rows = [{"problem_id": c.problem_id, "language": c.language, "code": c.code, "logprob": c.logprob,
              "num_tokens": c.num_tokens, "temperature": 0.25} for seed, p in enumerate(problems) for c in pool_of(p, seed)]
     rows[1:1] = [{"problem_id": "not-in-this-set", "language": "cpp", "code": "int main() {}"}]
@@ -293,3 +292,19 @@ def test_contest_starts_ray_as_sampling_does_leaving_a_core_to_the_driver(tmp_pa
     with pytest.raises(Started):
         run_contest(load_problems(EXAMPLES)[:1], None, tmp_path, ContestConfig(budgets=(1,), samples=1), None, {})
     assert started[0]["address"] == "local" and started[0]["num_cpus"] == max(1, (os.cpu_count() or 1) - 1)
+
+
+def test_a_report_folder_of_another_contest_run_is_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Its samples store refused the run with "use a new store", but the user names the --report folder."""
+    problems = load_problems(EXAMPLES)
+    write_samples_file(tmp_path / "a.jsonl.gz", problems)
+    argv = ["contest", str(EXAMPLES), "--budgets", "1", "--samples", "2", "--report", str(tmp_path / "r"),
+            "--workers", "1"]
+    assert cli_main([*argv, "--samples-file", str(tmp_path / "a.jsonl.gz")]) == 0
+    capsys.readouterr()
+    (tmp_path / "b.jsonl.gz").write_bytes(gzip.compress(gzip.decompress((tmp_path / "a.jsonl.gz").read_bytes())
+                                                        + b"\n"))
+    assert cli_main([*argv, "--samples-file", str(tmp_path / "b.jsonl.gz")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'r'}: holds the samples of another contest run (written with samples_file_sha256=" in err
+    assert err.endswith("use another --report\n") and err.count("\n") == 1
