@@ -115,9 +115,9 @@ def prepare(data: PretrainData, workdir: str | os.PathLike[str], say: Callable[[
         trained = train_tokenizer(tokenizer_texts(corpus), root / "tokenizer", vocab_size=data.vocab_size)
         say(f"tokenizer: vocabulary {trained.vocab_size} in {tokenizer_file}")
     tokenizer = Tokenizer.load(tokenizer_file)
-    if not data.tokenizer and tokenizer.vocab_size != data.vocab_size:  # one trained here by an earlier command
-        raise UserError(f"{tokenizer_file}: made here with {tokenizer.vocab_size} pieces, but data.vocab_size is "
-                        f"{data.vocab_size}; set it back, or use a new --workdir")
+    if not data.tokenizer and tokenizer.vocab_size != data.vocab_size:  # one an earlier command left here
+        raise UserError(f"{tokenizer_file}: has {tokenizer.vocab_size} pieces, but data.vocab_size is "
+                        f"{data.vocab_size}; set data.vocab_size={tokenizer.vocab_size}, or use a new --workdir")
     if not tokens.is_dir():
         started = time.perf_counter()
         partial = root / "tokens.partial"

@@ -115,7 +115,8 @@ def test_files_cut_at_max_file_tokens_and_only_reused_at_the_same_cut(prepared: 
     work = tmp_path / "cut"
     shutil.copytree(prepared / "corpus", work / "corpus")
     shutil.copy(prepared / "tokenizer.model", work / "tokenizer.model")
-    cut = prepare(PretrainData(max_file_tokens=100, lengths=LENGTHS, shards=3), work, say=lambda _: None)
+    data = PretrainData(vocab_size=600, max_file_tokens=100, lengths=LENGTHS, shards=3)  # the copied tokenizer's
+    cut = prepare(data, work, say=lambda _: None)
     whole = record_lengths(prepared / "tokens" / "train")
     assert record_lengths(cut.tokens / "train") == [min(n, 100) for n in whole] and max(whole) > 100
     with pytest.raises(UserError, match="max_file_tokens=100, not 0"):
@@ -238,7 +239,8 @@ def test_experiments_resolve_override_and_guard_their_workdir(source: Path, tmp_
     assert cli_main([*small, "--steps", "3"]) == 0
     assert "nothing to train: " in capsys.readouterr().out
     assert cli_main([*small, "--steps", "3", "--set", "data.vocab_size=700", "--prepare-only"]) == 2
-    assert "tokenizer.model: made here with 600 pieces, but data.vocab_size is 700" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "tokenizer.model: has 600 pieces, but data.vocab_size is 700; set data.vocab_size=600" in err
     assert cli_main([*small, "--steps", "3", "--set", "train.learning_rate=0.1", "--set", "data.mlm_rate=0.2"]) == 2
     err = capsys.readouterr().err
     assert "differs in data.mlm_rate, train.learning_rate" in err and err.count("\n") == 1
