@@ -39,11 +39,18 @@ logging.getLogger("absl").addFilter(_Drop("Given directory is read only"))
 logging.getLogger("asyncio").addFilter(_Drop("exception was never retrieved", "reading array index"))
 
 
-def _drop_closed_loop_errors(unraisable: Any) -> None:
-    """An unraisable-exception hook that drops "Event loop is closed": after a damaged checkpoint's first failed
-    read ends orbax's event loop, TensorStore's other reads still call back into it, a traceback each."""
-    if not (isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"):
-        sys.__unraisablehook__(unraisable)
+class _QuietClosedLoop:
+    """An unraisable-exception hook that drops "Event loop is closed" and passes the rest to the hook it replaced:
+    after a damaged checkpoint's first failed read ends orbax's event loop, TensorStore's other reads still call
+    back into it, a traceback each."""
+
+    def __init__(self, previous: Any) -> None:
+        self.previous = previous
+
+    def __call__(self, unraisable: Any) -> None:
+        exc = unraisable.exc_value
+        if not (isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed"):
+            self.previous(unraisable)
 
 
 def open_manager(workdir: str | os.PathLike[str], max_to_keep: int | None = None) -> ocp.CheckpointManager:
@@ -63,7 +70,8 @@ def _reader(workdir: str | os.PathLike[str]) -> ocp.CheckpointManager:
 def restore(manager: ocp.CheckpointManager, step: int, args: Any) -> Any:
     """``manager.restore``, with a checkpoint that cannot be read (a partial copy, a corrupt file) or that does not
     fit this run (another model's shapes or structure) as one line naming it."""
-    sys.unraisablehook = _drop_closed_loop_errors  # before the reads start: a failed one ends the loop at once
+    if not isinstance(sys.unraisablehook, _QuietClosedLoop):  # before the reads: a failed one ends the loop at once
+        sys.unraisablehook = _QuietClosedLoop(sys.unraisablehook)
     try:
         return manager.restore(step, args=args)
     except (ValueError, OSError, KeyError) as err:

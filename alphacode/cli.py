@@ -669,7 +669,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.started = started
     handler: Callable[[argparse.Namespace], int] = args.func
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # what is still buffered for a pipe goes now, where a closed pipe is handled below
+        return code
     except UserError as err:
         print(f"alphacode {args.command}: error: {_reason(err)}", file=sys.stderr)
         return EXIT_USAGE

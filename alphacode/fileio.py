@@ -106,7 +106,11 @@ def read_json_file(path: str | os.PathLike[str], error: Callable[[str], Exceptio
     try:
         text = read_user_text(path, "a JSON file")
     except TextFileError as err:
-        if not path.exists() and not path.is_symlink():
+        try:
+            missing = not path.exists() and not path.is_symlink()
+        except OSError:  # a folder on the way that cannot be searched: said by the read's own message
+            missing = False
+        if missing:
             return None
         raise error(str(err)) from None
     try:

@@ -82,7 +82,11 @@ class Hosts:
 
 def _check_port_free(port: int) -> None:
     """Process 0 starts the coordinator on ``port``: a port something else holds crashed the process in gRPC."""
-    with socket.socket(socket.AF_INET6 if socket.has_ipv6 else socket.AF_INET) as probe:
+    try:
+        probe = socket.socket(socket.AF_INET6)
+    except OSError:  # a kernel without IPv6
+        probe = socket.socket(socket.AF_INET)
+    with probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free to a server
         try:
             probe.bind(("", port))

@@ -28,7 +28,11 @@ OUTPUT_BUDGET = 64 * 2**20  # the outputs one executor batch may return at most,
 
 
 def _key(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    digest = hashlib.sha256()
+    for part in parts:  # each part's length first, so no two lists of parts hash the same bytes
+        data = part.encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "little") + data)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -169,9 +169,7 @@ def run_sampling(problems: Sequence[Problem], model: Any, store_dir: str | os.Pa
     the batch size. Rerunning with the same arguments resumes; with another ``samples``, it reuses the
     stored samples and draws only the missing ones."""
     started = time.monotonic()
-    unit_size = unit_size or 4 * config.batch_size
-    if unit_size % config.batch_size:
-        raise ConfigError(f"the unit size ({unit_size}) must be a multiple of the batch size ({config.batch_size})")
+    unit_size = resolve_unit_size(unit_size, config.batch_size)
     check_unique_names(problems, "problems")
     sample_length(config, model.config)  # here, before the store records the settings, not in a Ray actor
     settings = {"model": model_fingerprint(model), "sampling": config.to_json(), "seed": seed}
@@ -302,6 +300,14 @@ class _Driver:
             self.store.forget(unit.problem_id)
 
 
+def resolve_unit_size(unit_size: int | None, batch_size: int) -> int:
+    """Samples per work unit: ``unit_size``, by default four batches; it must be a whole number of batches."""
+    unit_size = unit_size or 4 * batch_size
+    if unit_size % batch_size:
+        raise ConfigError(f"the unit size ({unit_size}) must be a multiple of the batch size ({batch_size})")
+    return unit_size
+
+
 def sample(problems: str | os.PathLike[str], out: str | os.PathLike[str], samples: int,
            config: SamplingConfig = SamplingConfig(), *, checkpoint: str | os.PathLike[str] | None = None,
            unit_size: int | None = None, seed: int = 0, workers: int | None = None,
@@ -310,6 +316,7 @@ def sample(problems: str | os.PathLike[str], out: str | os.PathLike[str], sample
     :func:`run_sampling` them into the store at ``out``."""
     if not Path(problems).exists():
         raise UserError(f"{problems}: no such file or directory")
+    resolve_unit_size(unit_size, config.batch_size)  # before the model loads
     loaded = load_problems(problems)
     check_unique_names(loaded, str(problems))
     model = load_model(checkpoint)

@@ -280,10 +280,10 @@ class SampleStore:
         if unit_size < 1:
             raise ValueError(f"unit_size must be at least 1, got {unit_size}")
         store = cls(root)
-        if store.root.is_dir() and not (store.root / MANIFEST).exists() and any(
-                not name.startswith(".") for name in os.listdir(store.root)):
-            raise StoreError(f"{store.root}: a folder that holds other files, not a sample store; use a new one")
         try:
+            if store.root.is_dir() and not (store.root / MANIFEST).exists() and any(
+                    not name.startswith(".") for name in os.listdir(store.root)):
+                raise StoreError(f"{store.root}: a folder that holds other files, not a sample store; use a new one")
             store.root.mkdir(parents=True, exist_ok=True)
             lock = open(store.root / ".lock", "a")
         except OSError as err:

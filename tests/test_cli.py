@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -119,8 +120,9 @@ def test_an_error_from_a_ray_actor_is_its_cause_in_one_line(monkeypatch: pytest.
 
 def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
     """`alphacode ... | head` closes the pipe early: that was a BrokenPipeError traceback."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # output buffered until exit, as usual
     command = subprocess.Popen([sys.executable, "-m", "alphacode", "model-info", "--config", "41b"], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     command.stdout.close()
     err = command.stderr.read()
     assert command.wait(timeout=120) == 141 and err == b""
