@@ -341,8 +341,8 @@ def start_run(experiment: Experiment, workdir: str | os.PathLike[str], tokenizer
     info = {"experiment": to_json(experiment), "provenance": provenance()}
     if leader:
         own = make_dirs(workdir) / "tokenizer.model"
-        if not own.exists():
-            atomic_write_bytes(own, tokenizer.read_bytes())
+        if own.resolve() != tokenizer.resolve() and (not own.exists() or own.read_bytes() != tokenizer.read_bytes()):
+            atomic_write_bytes(own, tokenizer.read_bytes())  # an earlier command's may be another one
         record_run(workdir, **info)
     return info
 

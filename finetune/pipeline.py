@@ -22,7 +22,7 @@ from typing import Any
 from alphacode.config import Experiment, check_ranges, check_workdir, start_run
 from alphacode.errors import ConfigError, UserError
 from alphacode.execution.sandbox import SandboxOptions
-from alphacode.fileio import atomic_write_text
+from alphacode.fileio import atomic_write_text, read_json_file
 from alphacode.lazy import lazy_import
 from alphacode.model.config import MLM_RATE, ModelConfig
 from alphacode.model.export import (
@@ -131,7 +131,15 @@ def prepare(data: FinetuneData, workdir: str | os.PathLike[str], say: Callable[[
         raise UserError(f"{data.problems}: no such file or directory (data.problems)")
     tokenizer_file, corpus = _sources(data)
     out = Path(workdir) / "tasks"
-    if (out / DONE).exists():
+    settings = _task_settings(data, tokenizer_file)
+    done = read_json_file(out / DONE, UserError)
+    if done is not None:
+        made = done.get("settings") if isinstance(done, dict) else None
+        differ = sorted(key for key in settings if made is not None and made.get(key) != settings[key]
+                        and not (key == "mined tasks" and set(settings[key]) <= set(made.get(key) or ())))
+        if differ:
+            raise UserError(f"{out}: made by an earlier command with other data settings ({', '.join(differ)}); "
+                            f"use a new --workdir, or delete {out}")
         return out
     if not build:
         raise hosts.UnsharedWorkdir(workdir)
@@ -154,12 +162,21 @@ def prepare(data: FinetuneData, workdir: str | os.PathLike[str], say: Callable[[
     for split in ("train", "valid"):
         manifests = write_task_shards(task_rows(problems[split], mined, split), encode, out / split, data.shards)
         counts[split] = {task: m["records"] for task, m in manifests.items()}
-    atomic_write_text(out / DONE, json.dumps(counts, indent=1))
+    atomic_write_text(out / DONE, json.dumps({"counts": counts, "settings": settings}, indent=1))
     say("examples: " + "; ".join(f"{split} " + (", ".join(f"{task} {n}" for task, n in tasks.items()) or "none")
                                    for split, tasks in counts.items())
         + f" ({time.perf_counter() - started:.0f} s)")
     return out
 
+
+
+def _task_settings(data: FinetuneData, tokenizer_file: Path) -> dict[str, Any]:
+    """What the task shards are made from: a rerun that asks for other ones is refused, not fed the old ones."""
+    return {"data.problems": str(Path(data.problems).resolve()), "tokenizer": Tokenizer.load(tokenizer_file).digest,
+            "mined tasks": sorted(task for task in MINED_TASKS if data.rates.get(task, 0) > 0),
+            "data.corpus": data.corpus, "data.corpus_sources": [str(Path(s).resolve()) for s in data.corpus_sources],
+            "data.max_files": data.max_files, "data.max_functions": data.max_functions,
+            "data.allow_eval_splits": data.allow_eval_splits}
 
 def mine(corpus: Path, data: FinetuneData, say: Callable[[str], None]) -> dict[str, dict[str, list[TextRow]]]:
     """The corpus' docstring functions and checked exercises, per split, for the tasks the mixture uses."""

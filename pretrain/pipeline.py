@@ -29,6 +29,8 @@ from alphacode.tokenizer import Tokenizer, train_tokenizer
 from pretrain.corpus import (
     HELDOUT_FRACTION,
     build_corpus,
+    check_corpus,
+    default_corpus_sources,
     ensure_corpus,
     is_corpus,
     is_heldout,
@@ -106,7 +108,9 @@ def prepare(data: PretrainData, workdir: str | os.PathLike[str], say: Callable[[
     if not build and not (tokenizer_file.exists() and tokens.is_dir()):
         raise hosts.UnsharedWorkdir(root)
     corpus = root / "corpus"
-    if not (tokenizer_file.exists() and tokens.is_dir() or is_corpus(corpus)):
+    if is_corpus(corpus) and not data.tokens:  # what the tokens here were made from
+        check_corpus(corpus, list(data.corpus) or default_corpus_sources(), data.max_files or None)
+    elif not (tokenizer_file.exists() and tokens.is_dir()):
         for source in data.corpus:
             if not Path(source).exists():
                 raise UserError(f"{source}: no such file or directory (data.corpus)")

@@ -10,6 +10,7 @@ import pytest
 from alphacode.cli import main as cli_main
 from alphacode.errors import CommandFailed
 from alphacode.model.export import DEFAULT_MODEL_DIR, load_model
+from tests.conftest import ROOT
 
 TOKENIZER = str(DEFAULT_MODEL_DIR / "tokenizer.model")
 
@@ -81,3 +82,18 @@ def test_finetune_init_names_what_is_missing(tmp_path: Path, public_layout: Path
     assert cli_main(["finetune", "--init", str(started), "--data", str(public_layout),
                      "--workdir", str(tmp_path / "run2")]) == 2
     assert f"{started}: no checkpoint saved yet (data.init)" in capsys.readouterr().err
+
+
+def test_task_shards_of_other_data_settings_are_refused(public_layout: Path, tmp_path: Path, started: list,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    """A run that failed after its tasks were made records no config; the corrected rerun was fed the old tasks."""
+    small = ["--set", "data.init=none", "--set", f"data.tokenizer={TOKENIZER}", "--set", "model.vocab_size=8000",
+             "--set", "data.rates.functions=0", "--set", "data.rates.exercises=0", "--workdir", str(tmp_path / "run")]
+    assert cli_main(["finetune", "--data", str(public_layout), *small]) == 1
+    started.pop()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "p.json").write_text((ROOT / "data" / "contest" / "plot-area.json").read_text())
+    (tmp_path / "run" / "config.json").unlink()  # as if that run had failed before recording it
+    assert cli_main(["finetune", "--data", str(other), *small]) == 2
+    assert "tasks: made by an earlier command with other data settings (data.problems)" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -111,11 +112,12 @@ def record_lengths(shard_dir: Path) -> list[int]:
     return [int(n) for i in range(len(shards)) for n in np.diff(shards.shard(i).streams["tokens"].offsets)]
 
 
-def test_files_cut_at_max_file_tokens_and_only_reused_at_the_same_cut(prepared: Path, tmp_path: Path) -> None:
+def test_files_cut_at_max_file_tokens_and_only_reused_at_the_same_cut(prepared: Path, source: Path,
+                                                                     tmp_path: Path) -> None:
     work = tmp_path / "cut"
     shutil.copytree(prepared / "corpus", work / "corpus")
     shutil.copy(prepared / "tokenizer.model", work / "tokenizer.model")
-    data = PretrainData(vocab_size=600, max_file_tokens=100, lengths=LENGTHS, shards=3)  # the copied tokenizer's
+    data = PretrainData(corpus=(str(source),), vocab_size=600, max_file_tokens=100, lengths=LENGTHS, shards=3)
     cut = prepare(data, work, say=lambda _: None)
     whole = record_lengths(prepared / "tokens" / "train")
     assert record_lengths(cut.tokens / "train") == [min(n, 100) for n in whole] and max(whole) > 100
@@ -138,6 +140,10 @@ def test_prepare_finds_complete_work_and_needs_no_valid_split(prepared: Path, so
         prepare(data, work, never, build=False)
     prepare(data, work, lambda _: None)
     assert read_shard_manifest(work / "tokens" / "valid") is not None and not (work / "tokens.partial").exists()
+    with pytest.raises(UserError, match="corpus: built by an earlier command from other sources, not these"):
+        prepare(replace(data, corpus=(str(tmp_path),)), work, never, build=False)
+    with pytest.raises(UserError, match="corpus: built by an earlier command from other max_files=4000, not these"):
+        prepare(replace(data, max_files=10), work, never, build=False)
 
 
 def test_the_training_path_imports_no_tensorflow() -> None:
