@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from alphacode.problems import Problem
 from alphacode.prompt import input_generation_prompt
 from clustering.inputs import InputGenerator, MutationInputGenerator
 from sampling.model_sampler import ModelSampler, SamplingConfig
+
+if TYPE_CHECKING:
+    from alphacode.model.export import LoadedModel
 
 MAX_INPUT_TOKENS = 128
 INPUT_TEMPERATURE = 0.8  # varied inputs
@@ -27,7 +30,7 @@ class ModelInputGenerator:
     """Inputs drawn from a :class:`sampling.model_sampler.ModelSampler` under the input-generation
     header; empty and repeated inputs, and inputs with too few lines for the examples' shape, are dropped."""
 
-    def __init__(self, sampler: object, temperature: float = INPUT_TEMPERATURE) -> None:
+    def __init__(self, sampler: ModelSampler, temperature: float = INPUT_TEMPERATURE) -> None:
         self.sampler, self.temperature = sampler, temperature
 
     def generate(self, problem: Problem, n: int, seed: int) -> list[str]:
@@ -57,7 +60,7 @@ class CombinedInputGenerator:
         return inputs[:n]
 
 
-def input_generator(source: str, model: Any) -> InputGenerator:
+def input_generator(source: str, model: LoadedModel | None) -> InputGenerator:
     """Where clustering inputs come from: mutated examples (``mutation``), the model's input task (``model``,
     a loaded model's sampler), or ``both``."""
     if source == "mutation":

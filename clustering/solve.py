@@ -34,7 +34,7 @@ from alphacode.cluster import ray_session
 from alphacode.errors import ConfigError, UserError
 from alphacode.execution.executor import ExecutorOptions
 from alphacode.fileio import atomic_write_text
-from alphacode.model.export import DEFAULT_MODEL_DIR, load_model, read_model_config
+from alphacode.model.export import DEFAULT_MODEL_DIR, LoadedModel, load_model, read_model_config
 from alphacode.problems import Problem
 from alphacode.provenance import provenance
 from alphacode.samples import completion_prompt
@@ -225,7 +225,7 @@ def solve(problem: Problem, out_dir: str | os.PathLike[str], config: SolveConfig
     return result
 
 
-def _solve_auto(problem: Problem, model: Any, run: SelectionRun, store_dir: Path, config: SolveConfig) -> Rounds:
+def _solve_auto(problem: Problem, model: LoadedModel, run: SelectionRun, store_dir: Path, config: SolveConfig) -> Rounds:
     """Rounds sampled in this process, each stored as a unit, until the top clusters settle."""
     if SampleStore(store_dir).finished_units(problem.name):
         raise UserError(f"{store_dir}: already holds samples of {problem.name}; use a new --out")
@@ -237,7 +237,7 @@ def _solve_auto(problem: Problem, model: Any, run: SelectionRun, store_dir: Path
                                    on_round=lambda r, batch: store.write_unit(problem.name, r, batch))
 
 
-def _solve_fixed(problem: Problem, model: Any, run: SelectionRun, store_dir: Path, config: SolveConfig) -> float:
+def _solve_fixed(problem: Problem, model: LoadedModel, run: SelectionRun, store_dir: Path, config: SolveConfig) -> float:
     """A fixed number of samples drawn on Ray into the store, filtered as they land; the sampling seconds."""
     samples = int(config.samples)
 

@@ -45,6 +45,7 @@ from alphacode.samples import SamplesFormatError, check_coverage, completion_pro
 from clustering.cache import ExecutionCache
 from clustering.candidates import parse_candidate
 from clustering.pipeline import SelectionRun
+from clustering.signatures import Program
 from clustering.strategies import STRATEGIES as _REGISTRY
 from evaluation.humaneval import judge_hidden
 from sampling.candidate import Candidate, program_key
@@ -101,7 +102,7 @@ def judged_problems(problems: Sequence[Problem]) -> list[Problem]:
     return judged
 
 
-def _hidden_solvers(problem: Problem, programs: Sequence[Any], run: Any, executor: Executor) -> tuple[set[str], int]:
+def _hidden_solvers(problem: Problem, programs: Sequence[Program], run: SelectionRun, executor: Executor) -> tuple[set[str], int]:
     """Keys of the filtered programs that pass every hidden test, and how many hidden tests there are."""
     if "humaneval_test" in problem.extra:
         results = judge_hidden(executor, problem, [p.code for p in programs])

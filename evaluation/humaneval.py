@@ -26,7 +26,7 @@ from alphacode.execution.judge import Verdict, judge_many, solution_submission
 from alphacode.execution.sandbox import SandboxOptions
 from alphacode.fileio import atomic_write_text, make_dirs, read_json_lines
 from alphacode.metrics import Interval, bootstrap_ci, pass_at_k, pass_key
-from alphacode.model.export import DEFAULT_MODEL_DIR, load_model
+from alphacode.model.export import DEFAULT_MODEL_DIR, LoadedModel, load_model
 from alphacode.problems import Language, Problem, Solution, Test
 from alphacode.provenance import provenance
 from alphacode.samples import Sample, SamplesFormatError, check_coverage, parse_sample, read_samples, write_samples
@@ -300,7 +300,7 @@ def sample_completions(model_dir: str | os.PathLike[str] | None, tasks: Sequence
                             max_tokens=max_tokens, batch_size=batch_size)
 
 
-def draw_completions(model: Any, tasks: Sequence[Mapping[str, Any]], n: int, *, seed: int = 0,
+def draw_completions(model: LoadedModel, tasks: Sequence[Mapping[str, Any]], n: int, *, seed: int = 0,
                      temperature: float = TEMPERATURE, max_tokens: int = MAX_TOKENS, batch_size: int = 32,
                      progress: bool = True) -> list[dict[str, Any]]:
     """:func:`sample_completions` from a model already loaded (``load_model``), e.g. once for several

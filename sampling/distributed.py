@@ -36,7 +36,7 @@ from tqdm import tqdm
 from alphacode.cluster import ray_session
 from alphacode.errors import CommandFailed, ConfigError, UserError
 from alphacode.lazy import lazy_import
-from alphacode.model.export import load_model
+from alphacode.model.export import LoadedModel, load_model
 from alphacode.problems import Problem, check_unique_names, load_problems
 from sampling.candidate import Candidate
 from sampling.model_sampler import ModelSampler, SamplingConfig, sample_length
@@ -125,7 +125,7 @@ class SamplingWorker:
         return candidates
 
 
-def draw_unit(sampler: Any, problem: Problem, unit: WorkUnit) -> list[Candidate]:
+def draw_unit(sampler: ModelSampler, problem: Problem, unit: WorkUnit) -> list[Candidate]:
     """Samples ``unit.start`` onward of ``unit``, tagged with the unit index: the sampler draws the whole
     unit (the same samples again up to ``start``, which are dropped), as a top-up costs at most one unit."""
     return [dataclasses.replace(c, unit=unit.unit) for c in sampler.sample(problem, unit.size, unit.seed)[unit.start:]]
@@ -137,7 +137,7 @@ def _die(marker: str) -> None:
     os._exit(1)
 
 
-def model_fingerprint(model: Any) -> str:
+def model_fingerprint(model: LoadedModel) -> str:
     """Identifies a model's weights and config without hashing every byte: shapes plus each
     parameter's first and last 4 KiB (two checkpoints of one run differ in all of them)."""
     digest = hashlib.sha256(json.dumps(dataclasses.asdict(model.config), sort_keys=True).encode())
@@ -156,7 +156,7 @@ def model_fingerprint(model: Any) -> str:
     return digest.hexdigest()[:32]
 
 
-def run_sampling(problems: Sequence[Problem], model: Any, store_dir: str | os.PathLike[str], samples: int, *,
+def run_sampling(problems: Sequence[Problem], model: LoadedModel, store_dir: str | os.PathLike[str], samples: int, *,
                  config: SamplingConfig = SamplingConfig(), unit_size: int | None = None, seed: int = 0,
                  workers: int | None = None, address: str | None = None, max_restarts: int = 3,
                  fault: FaultInjection | None = None, progress: bool = True) -> RunSummary:
@@ -215,7 +215,7 @@ class _Driver:
         done = self.total - sum(u.size - u.start for u in self.todo)
         return tqdm(total=self.total, initial=done, unit="sample", desc="sampling", disable=not self.progress)
 
-    def run_here(self, problems: Sequence[Problem], model: Any, config: SamplingConfig) -> None:
+    def run_here(self, problems: Sequence[Problem], model: LoadedModel, config: SamplingConfig) -> None:
         """Sample every unit in this process, one after another."""
         by_name = {p.name: p for p in problems}
         sampler = ModelSampler(model, config)
@@ -239,7 +239,7 @@ class _Driver:
             self.alive = [a for a in self.alive if a is not actor]
             ray.kill(actor, no_restart=True)
 
-    def run(self, problems: Sequence[Problem], model: Any, config: SamplingConfig, workers: int | None,
+    def run(self, problems: Sequence[Problem], model: LoadedModel, config: SamplingConfig, workers: int | None,
             max_restarts: int, fault: FaultInjection | None) -> None:
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))

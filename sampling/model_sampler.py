@@ -14,7 +14,7 @@ import dataclasses
 import math
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from alphacode.problems import Problem
 from alphacode.prompt import build_prompt, sampling_header
 from sampling.candidate import Candidate
 from sampling.units import derive_seed
+
+if TYPE_CHECKING:
+    from alphacode.model.export import LoadedModel
 
 # JAX loads with the first sampler, after the sandbox and Ray have forked their processes
 jax = lazy_import("jax")
@@ -92,7 +95,7 @@ def sample_length(config: SamplingConfig, model_config: Any) -> int:
 class ModelSampler:
     """Draws candidates from a loaded model (``alphacode.model.export.load_model``); deterministic in ``seed``."""
 
-    def __init__(self, model: Any, config: SamplingConfig = SamplingConfig()) -> None:
+    def __init__(self, model: LoadedModel, config: SamplingConfig = SamplingConfig()) -> None:
         self.config = config
         self.tokenizer = model.tokenizer
         self.max_new_tokens = sample_length(config, model.config)
