@@ -108,6 +108,20 @@ def test_a_time_budget_plans_with_the_step_the_run_uses(tmp_path: Path) -> None:
     assert abs(summary.last_metrics["learning_rate"] - 0.1 * 2e-3) < 1e-6
 
 
+def test_attention_that_falls_back_says_so(tmp_path: Path) -> None:
+    """cuDNN's attention asked for on a CPU trains with XLA's: documented, but nothing said it at run time."""
+    from alphacode.config import TrainConfig
+    from alphacode.train import run_training
+    from pretrain.objective import pretrain_loss
+    from tests.helpers.train_tiny import ArrayBatches, tiny_model_and_examples
+
+    config, arrays = tiny_model_and_examples()
+    said: list[str] = []
+    run_training(config.replace(attention="cudnn"), TrainConfig(steps=1, batch_size=8), pretrain_loss, tmp_path,
+                 ArrayBatches(arrays, 8), None, lengths=(16, 16), run_info={}, say=said.append, progress=False)
+    assert said[0].startswith("attention: xla, not cudnn")
+
+
 def test_reading_a_run_is_quiet_and_one_of_another_structure_is_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Fine-tuning from a run and loading its weights open its checkpoints read-only; orbax's notice of that
     would reach the user's terminal on every such command."""
