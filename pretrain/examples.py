@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from alphacode.data import RecordShards, RowSource, encoder_decoder_features, row_rng, write_record_shards
 from alphacode.model.config import MLM_RATE
 from pretrain.corpus import HELDOUT_FRACTION, is_heldout, iter_corpus
+
+ENCODE_FILES = 512  # files per call of the (multi-threaded) encoder: a progress step
 
 
 def random_split(tokens: np.ndarray, rng: np.random.Generator, encoder_length: int,
@@ -59,7 +62,17 @@ def tokenize_corpus(corpus_dir: str | os.PathLike[str], encode_batch: Callable[[
     for source in iter_corpus(corpus_dir):
         texts["valid" if is_heldout(source.path, HELDOUT_FRACTION) else "train"].append(source.content)
     cut = slice(max_tokens or None)
-    return {split: write_record_shards({"tokens": [ids[cut] for ids in encode_batch(files)]}, Path(out_dir) / split,
-                                       shards=shards, metadata={"split": split, **(metadata or {})})
-            for split, files in texts.items() if files}
+    manifests = {}
+    for split, files in texts.items():
+        if not files:
+            continue
+        tokens: list[list[int]] = []
+        with tqdm(total=len(files), desc=f"tokenizing {split}", unit="file", leave=False, disable=None) as bar:
+            for start in range(0, len(files), ENCODE_FILES):  # a bar on a terminal: a big corpus takes minutes
+                batch = files[start:start + ENCODE_FILES]
+                tokens += [ids[cut] for ids in encode_batch(batch)]
+                bar.update(len(batch))
+        manifests[split] = write_record_shards({"tokens": tokens}, Path(out_dir) / split, shards=shards,
+                                               metadata={"split": split, **(metadata or {})})
+    return manifests
 
