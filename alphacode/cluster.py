@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 
 from alphacode.errors import UserError, first_line
+from alphacode.hosts import host_and_port
 from alphacode.lazy import lazy_import
 
 ray = lazy_import("ray")  # ~1 s: only when a command uses Ray
@@ -60,11 +61,11 @@ def _unreachable(target: str, timeout_s: float = 5.0) -> str | None:
     or nothing accepts a connection there; None when something listens (or ``auto`` leaves it to Ray)."""
     if target == "auto":
         return None
-    host, colon, port = target.split("://", 1)[-1].rpartition(":")
-    if not colon or not host or not port.isdigit():
+    address = host_and_port(target.split("://", 1)[-1])
+    if address is None:
         return "expected HOST:PORT, ray://HOST:PORT or auto"
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+        with socket.create_connection(address, timeout=timeout_s):
             return None
     except OSError as err:
         return f"nothing answers there ({err.strerror or first_line(err)})"

@@ -341,8 +341,10 @@ def start_run(experiment: Experiment, workdir: str | os.PathLike[str], tokenizer
     info = {"experiment": to_json(experiment), "provenance": provenance()}
     if leader:
         own = make_dirs(workdir) / "tokenizer.model"
-        if own.resolve() != tokenizer.resolve() and (not own.exists() or own.read_bytes() != tokenizer.read_bytes()):
-            atomic_write_bytes(own, tokenizer.read_bytes())  # an earlier command's may be another one
+        if own.resolve() != tokenizer.resolve():
+            model = tokenizer.read_bytes()
+            if not own.exists() or own.read_bytes() != model:  # an earlier command's may be another one
+                atomic_write_bytes(own, model)
         record_run(workdir, **info)
     return info
 

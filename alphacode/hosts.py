@@ -22,6 +22,15 @@ multihost_utils = lazy_import("jax.experimental.multihost_utils")
 JOIN_TIMEOUT_S = 300  # how long a process waits for the others to join (JAX's default)
 
 
+def host_and_port(address: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` (``[IPV6]:PORT`` too) as the host and a port in 1..65535; None when it is not one."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return None
+    return host, int(port)
+
+
 class UnsharedWorkdir(UserError):
     """Process 0 prepared a run's data but this process cannot see it: the hosts do not share ``workdir``."""
 
@@ -48,11 +57,9 @@ class Hosts:
             raise ConfigError("a multi-host run needs all of --coordinator-address, --num-processes and --process-id")
         if self.num_processes is not None and not 0 <= (self.process_id or 0) < self.num_processes:
             raise ConfigError(f"--process-id {self.process_id} is not in 0..{self.num_processes - 1}")
-        if self.coordinator_address is not None:
-            host, _, port = self.coordinator_address.rpartition(":")
-            if not host.strip("[]") or not port.isdigit() or not 1 <= int(port) <= 65535:
-                raise ConfigError(f"--coordinator-address {self.coordinator_address!r}: expected HOST:PORT, "
-                                  "with a port in 1..65535")
+        if self.coordinator_address is not None and host_and_port(self.coordinator_address) is None:
+            raise ConfigError(f"--coordinator-address {self.coordinator_address!r}: expected HOST:PORT, "
+                              "with a port in 1..65535")
 
     @property
     def distributed(self) -> bool:
@@ -64,7 +71,7 @@ class Hosts:
             return
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         if self.process_id == 0:
-            _check_port_free(int(self.coordinator_address.rpartition(":")[2]))
+            _check_port_free(host_and_port(self.coordinator_address)[1])
         where = "as the cluster says" if self.auto else (f"through {self.coordinator_address} as process "
                                                         f"{self.process_id} of {self.num_processes}")
         print(f"joining the run {where} (waiting up to {JOIN_TIMEOUT_S} s for every process)", file=sys.stderr,

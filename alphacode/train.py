@@ -587,8 +587,9 @@ def run_training(model_config: ModelConfig, config: TrainConfig, loss_fn: LossFn
     Returns the summary and the trainer (its ``state`` holds the trained parameters)."""
     trainer = Trainer(model_config, config, loss_fn, workdir, init_params=init_params, init_checkpoint=init_checkpoint,
                       example_lengths=lengths, run_info=run_info, started=started)
-    if model_config.attention != attention_implementation(model_config) and is_leader():
-        say(f"attention: {attention_implementation(model_config)}, not {model_config.attention} (cuDNN's needs an "
-            "NVIDIA GPU and 16-bit activations)")
+    attention = attention_implementation(model_config)
+    if attention != model_config.attention and is_leader():
+        say(f"attention: {attention}, not {model_config.attention} (cuDNN's needs an NVIDIA GPU and 16-bit "
+            "activations)")
     trainer.set_steps(plan_steps(config, workdir, lambda: trainer, source, say))  # the probe's compilation serves
     return trainer.train(source, eval_source, progress=progress), trainer
