@@ -526,7 +526,8 @@ def _add_sample_parser(sub: argparse._SubParsersAction) -> None:
                    functools.partial(_add_samples_flag, default=1000, help_text="programs per problem"),
                    functools.partial(_add_out_flag, help_text="sample store directory", required=True),
                    functools.partial(_add_workers_flag, help_text="model replicas (default: one per GPU, else per Ray CPU)"),
-                   _add_model_flags, _add_ray_flag, functools.partial(_add_decoding_flags, temperature=TEMPERATURE, several=True),
+                   _add_model_flags, _add_ray_flag,
+                   functools.partial(_add_decoding_flags, temperature=TEMPERATURE, several=True),
                    _add_guard_flag,
                    _add_seed_flag, _add_python_fraction_flag)
     sam.add_argument("--problems", required=True, help="problems: JSON, JSONL, Parquet, or a directory")
@@ -609,7 +610,8 @@ def _add_humaneval_parser(sub: argparse._SubParsersAction) -> None:
                   "Sample completions from a model (or read any model's samples file), run each against its task's "
                   "hidden check in the sandbox, estimate pass@k; writes OUT/results.jsonl and OUT/report.json.",
                   functools.partial(_add_model_flags, samples_file_help="judge these samples instead of sampling"),
-                  functools.partial(_add_decoding_flags, temperature=humaneval.TEMPERATURE, max_tokens=humaneval.MAX_TOKENS),
+                  functools.partial(_add_decoding_flags, temperature=humaneval.TEMPERATURE,
+                                    max_tokens=humaneval.MAX_TOKENS),
                   functools.partial(_add_samples_flag, default=100, help_text="programs per task when sampling"),
                   _add_seed_flag, functools.partial(_add_out_flag, help_text="output directory", default="runs/humaneval"),
                   _add_sandbox_flags)

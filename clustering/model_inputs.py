@@ -65,6 +65,7 @@ def input_generator(source: str, model: LoadedModel | None) -> InputGenerator:
     a loaded model's sampler), or ``both``."""
     if source == "mutation":
         return MutationInputGenerator()
-    sampler = ModelSampler(model, SamplingConfig(batch_size=16, max_new_tokens=MAX_INPUT_TOKENS, temperatures=(INPUT_TEMPERATURE,)))
+    config = SamplingConfig(batch_size=16, max_new_tokens=MAX_INPUT_TOKENS, temperatures=(INPUT_TEMPERATURE,))
+    sampler = ModelSampler(model, config)
     generated = ModelInputGenerator(sampler)
     return generated if source == "model" else CombinedInputGenerator((MutationInputGenerator(), generated))

@@ -225,7 +225,8 @@ def solve(problem: Problem, out_dir: str | os.PathLike[str], config: SolveConfig
     return result
 
 
-def _solve_auto(problem: Problem, model: LoadedModel, run: SelectionRun, store_dir: Path, config: SolveConfig) -> Rounds:
+def _solve_auto(problem: Problem, model: LoadedModel, run: SelectionRun, store_dir: Path,
+                config: SolveConfig) -> Rounds:
     """Rounds sampled in this process, each stored as a unit, until the top clusters settle."""
     if SampleStore(store_dir).finished_units(problem.name):
         raise UserError(f"{store_dir}: already holds samples of {problem.name}; use a new --out")
@@ -237,7 +238,8 @@ def _solve_auto(problem: Problem, model: LoadedModel, run: SelectionRun, store_d
                                    on_round=lambda r, batch: store.write_unit(problem.name, r, batch))
 
 
-def _solve_fixed(problem: Problem, model: LoadedModel, run: SelectionRun, store_dir: Path, config: SolveConfig) -> float:
+def _solve_fixed(problem: Problem, model: LoadedModel, run: SelectionRun, store_dir: Path,
+                 config: SolveConfig) -> float:
     """A fixed number of samples drawn on Ray into the store, filtered as they land; the sampling seconds."""
     samples = int(config.samples)
 

@@ -102,7 +102,8 @@ def judged_problems(problems: Sequence[Problem]) -> list[Problem]:
     return judged
 
 
-def _hidden_solvers(problem: Problem, programs: Sequence[Program], run: SelectionRun, executor: Executor) -> tuple[set[str], int]:
+def _hidden_solvers(problem: Problem, programs: Sequence[Program], run: SelectionRun,
+                    executor: Executor) -> tuple[set[str], int]:
     """Keys of the filtered programs that pass every hidden test, and how many hidden tests there are."""
     if "humaneval_test" in problem.extra:
         results = judge_hidden(executor, problem, [p.code for p in programs])

@@ -328,8 +328,8 @@ class HumanEvalRun:
 
 def run_humaneval(out_dir: str | os.PathLike[str], ks: Sequence[int], *, problem_file: str | os.PathLike[str] | None = None,
                   samples_file: str | os.PathLike[str] | None = None, checkpoint: str | os.PathLike[str] | None = None,
-                  samples: int = 100, tasks: int | None = None, temperature: float = TEMPERATURE, max_tokens: int = MAX_TOKENS,
-                  batch_size: int = 32, seed: int = 0, partial: bool = False,
+                  samples: int = 100, tasks: int | None = None, temperature: float = TEMPERATURE,
+                  max_tokens: int = MAX_TOKENS, batch_size: int = 32, seed: int = 0, partial: bool = False,
                   sandbox: SandboxOptions = SandboxOptions()) -> HumanEvalRun:
     """pass@k of a samples file (any layout :mod:`alphacode.samples` reads; one that covers only some tasks is
     refused unless ``partial``), or of ``samples`` completions per task drawn from a model (written to
