@@ -131,12 +131,12 @@ def prepare(data: FinetuneData, workdir: str | os.PathLike[str], say: Callable[[
         raise UserError(f"{data.problems}: no such file or directory (data.problems)")
     tokenizer_file, corpus = _sources(data)
     out = Path(workdir) / "tasks"
-    settings = _task_settings(data, tokenizer_file)
+    tokenizer = Tokenizer.load(tokenizer_file)
+    settings = _task_settings(data, tokenizer)
     done = read_json_file(out / DONE, UserError)
     if done is not None:
         made = done.get("settings") if isinstance(done, dict) else None
-        differ = sorted(key for key in settings if made is not None and made.get(key) != settings[key]
-                        and not (key == "mined tasks" and set(settings[key]) <= set(made.get(key) or ())))
+        differ = _not_served(made, settings) if made is not None else []  # shards made before settings were kept
         if differ:
             raise UserError(f"{out}: made by an earlier command with other data settings ({', '.join(differ)}); "
                             f"use a new --workdir, or delete {out}")
@@ -144,7 +144,6 @@ def prepare(data: FinetuneData, workdir: str | os.PathLike[str], say: Callable[[
     if not build:
         raise hosts.UnsharedWorkdir(workdir)
     started = time.perf_counter()
-    tokenizer = Tokenizer.load(tokenizer_file)
     encode = functools.partial(tokenizer.encode_batch, num_threads=data.threads)
     files = split_files(data.problems)
     held_out = [f for split in EVALUATION_SPLITS for f in files.get(split, [])]
@@ -169,14 +168,20 @@ def prepare(data: FinetuneData, workdir: str | os.PathLike[str], say: Callable[[
     return out
 
 
-
-def _task_settings(data: FinetuneData, tokenizer_file: Path) -> dict[str, Any]:
+def _task_settings(data: FinetuneData, tokenizer: Tokenizer) -> dict[str, Any]:
     """What the task shards are made from: a rerun that asks for other ones is refused, not fed the old ones."""
-    return {"data.problems": str(Path(data.problems).resolve()), "tokenizer": Tokenizer.load(tokenizer_file).digest,
+    return {"data.problems": str(Path(data.problems).resolve()), "tokenizer": tokenizer.digest,
             "mined tasks": sorted(task for task in MINED_TASKS if data.rates.get(task, 0) > 0),
             "data.corpus": data.corpus, "data.corpus_sources": [str(Path(s).resolve()) for s in data.corpus_sources],
             "data.max_files": data.max_files, "data.max_functions": data.max_functions,
             "data.allow_eval_splits": data.allow_eval_splits}
+
+
+def _not_served(made: Mapping[str, Any], asked: Mapping[str, Any]) -> list[str]:
+    """The settings in which task shards made with ``made`` do not serve ``asked`` (they may hold more mined tasks)."""
+    return sorted(key for key, value in asked.items() if made.get(key) != value
+                  and not (key == "mined tasks" and set(value) <= set(made.get(key) or ())))
+
 
 def mine(corpus: Path, data: FinetuneData, say: Callable[[str], None]) -> dict[str, dict[str, list[TextRow]]]:
     """The corpus' docstring functions and checked exercises, per split, for the tasks the mixture uses."""
