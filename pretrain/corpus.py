@@ -217,13 +217,16 @@ def ensure_corpus(out_dir: Path, sources: Sequence[str | Path], max_files: int |
     and refuse one that an earlier command built from other sources or with another ``max_files``."""
     sources = list(sources) or default_corpus_sources()
     if is_corpus(out_dir):
-        check_corpus(out_dir, sources, max_files)
+        _check_corpus(out_dir, sources, max_files)
         return
+    for source in sources:
+        if not Path(source).exists():
+            raise CorpusError(f"{source}: no such file or directory (a corpus source)")
     built = build_corpus(sources, out_dir, max_files=max_files)
     say(f"corpus: {built['files']} files, {built['bytes'] / 2**20:.1f} MiB in {out_dir}")
 
 
-def check_corpus(corpus_dir: Path, sources: Sequence[str | Path], max_files: int | None) -> None:
+def _check_corpus(corpus_dir: Path, sources: Sequence[str | Path], max_files: int | None) -> None:
     """Refuse a built corpus whose sources or ``max_files`` are not these (a run would train on other files than
     its config says)."""
     manifest = read_manifest(corpus_dir)
@@ -232,8 +235,8 @@ def check_corpus(corpus_dir: Path, sources: Sequence[str | Path], max_files: int
     built_max = (manifest.get("settings") or {}).get("max_files")
     if made != asked or built_max != max_files:
         what = "sources" if made != asked else f"max_files={built_max}"
-        raise UserError(f"{corpus_dir}: built by an earlier command from other {what}, not these; use a new "
-                        f"--workdir, or delete {corpus_dir}")
+        raise CorpusError(f"{corpus_dir}: built by an earlier command from other {what}, not these; use a new "
+                          f"--workdir, or delete {corpus_dir}")
 
 
 def read_manifest(corpus_dir: str | Path) -> dict[str, Any]:

@@ -29,8 +29,6 @@ from alphacode.tokenizer import Tokenizer, train_tokenizer
 from pretrain.corpus import (
     HELDOUT_FRACTION,
     build_corpus,
-    check_corpus,
-    default_corpus_sources,
     ensure_corpus,
     is_corpus,
     is_heldout,
@@ -108,12 +106,8 @@ def prepare(data: PretrainData, workdir: str | os.PathLike[str], say: Callable[[
     if not build and not (tokenizer_file.exists() and tokens.is_dir()):
         raise hosts.UnsharedWorkdir(root)
     corpus = root / "corpus"
-    if is_corpus(corpus) and not data.tokens:  # what the tokens here were made from
-        check_corpus(corpus, list(data.corpus) or default_corpus_sources(), data.max_files or None)
-    elif not (tokenizer_file.exists() and tokens.is_dir()):
-        for source in data.corpus:
-            if not Path(source).exists():
-                raise UserError(f"{source}: no such file or directory (data.corpus)")
+    # needed to make the tokenizer or tokens, or checked as what the tokens here were made from
+    if not (tokenizer_file.exists() and tokens.is_dir()) or (is_corpus(corpus) and not data.tokens):
         ensure_corpus(corpus, data.corpus, data.max_files or None, say)
     if not tokenizer_file.exists():
         trained = train_tokenizer(tokenizer_texts(corpus), root / "tokenizer", vocab_size=data.vocab_size)
