@@ -43,6 +43,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from alphacode.config import flatten
 from alphacode.errors import UserError, first_line
 from alphacode.fileio import atomic_write, atomic_write_text, read_json_file
 from alphacode.lazy import lazy_import
@@ -144,17 +145,6 @@ def _row_fault(rows: list[dict[str, Any]], problem_id: str, unit: int) -> str | 
             return f"row {row['index']}'s text is missing"
     return None
 
-
-
-def _difference(old: Any, new: Any, key: str = "") -> tuple[str, Any, Any] | None:
-    """The first setting (by dotted key, in sorted order) where ``new`` differs from ``old``; None if equal."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        for name in sorted(set(old) | set(new)):
-            found = _difference(old.get(name), new.get(name), f"{key}.{name}" if key else name)
-            if found is not None:
-                return found
-        return None
-    return None if old == new else (key, old, new)
 
 class SampleStore:
     """A store directory. Readers only need the path; the one writer opens it with :meth:`open_for_writing`."""
@@ -306,10 +296,10 @@ class SampleStore:
         if (self.root / MANIFEST).exists():
             manifest = self.manifest()
             written = {**manifest["settings"], "unit_size": manifest["unit_size"]}
-            differing = _difference(written, {**settings, "unit_size": unit_size})
-            if differing is not None:
-                key, old, new = differing
-                raise OtherSettings(self.root, key, old, new)
+            old, new = flatten(written), flatten({**settings, "unit_size": unit_size})  # by dotted keys
+            for key in sorted(set(old) | set(new)):
+                if old.get(key) != new.get(key):
+                    raise OtherSettings(self.root, key, old.get(key), new.get(key))
         else:
             manifest = {"format": FORMAT, "settings": settings, "unit_size": unit_size, "problems": {}}
         for problem_id, samples in problems.items():
